@@ -1,0 +1,171 @@
+//! The client side of the CLI: `switchboard publish` and `switchboard subscribe` against a running
+//! server, over the same HTTP and graphql-transport-ws protocols any client uses.
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// The fields of a `Status` the CLI asks for.
+const STATUS_FIELDS: &str = "jobId userId agentName status message timestamp";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the server answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("the server returned errors: {0}")]
+    Graphql(String),
+    #[error("WebSocket failed: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("invalid URL `{0}`: use http(s)://host:port/graphql or ws(s)://host:port/graphql")]
+    Url(String),
+    #[error("the server closed the connection: {0}")]
+    Closed(String),
+}
+
+/// A `StatusInput` of the default schema.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusInput {
+    pub job_id: String,
+    pub user_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Runs `publishStatus` and returns the published `Status`.
+pub async fn publish_status(
+    url: &str,
+    api_key: &str,
+    input: &StatusInput,
+) -> Result<Json, ClientError> {
+    let body = json!({
+        "query": format!("mutation Publish($input: StatusInput!) {{ publishStatus(input: $input) {{ {STATUS_FIELDS} }} }}"),
+        "variables": {"input": input},
+    });
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("x-api-key", api_key)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    let body: Json = serde_json::from_str(&text).map_err(|_| ClientError::Status {
+        status: status.as_u16(),
+        body: text.clone(),
+    })?;
+    if let Some(errors) = body.get("errors") {
+        return Err(ClientError::Graphql(errors.to_string()));
+    }
+    if !status.is_success() {
+        return Err(ClientError::Status {
+            status: status.as_u16(),
+            body: text,
+        });
+    }
+    Ok(body["data"]["publishStatus"].clone())
+}
+
+/// The WebSocket URL for an HTTP GraphQL endpoint (`http` -> `ws`, `https` -> `wss`).
+pub fn websocket_url(url: &str) -> Result<String, ClientError> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| ClientError::Url(url.to_owned()))?;
+    let scheme = match scheme {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return Err(ClientError::Url(url.to_owned())),
+    };
+    let rest = if rest.contains('/') {
+        rest.to_owned()
+    } else {
+        format!("{rest}/graphql")
+    };
+    Ok(format!("{scheme}://{rest}"))
+}
+
+/// Subscribes to `onStatusUpdate(userId)` and calls `on_status` with each `Status`, until `count`
+/// have arrived (or forever).
+pub async fn subscribe_status(
+    url: &str,
+    api_key: &str,
+    user_id: &str,
+    count: Option<usize>,
+    mut on_status: impl FnMut(Json),
+) -> Result<(), ClientError> {
+    let mut request = websocket_url(url)?.into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let init = json!({"type": "connection_init", "payload": {"x-api-key": api_key}});
+    ws.send(Message::text(init.to_string())).await?;
+    let subscribe = json!({
+        "id": "1",
+        "type": "subscribe",
+        "payload": {
+            "query": format!("subscription OnStatus($userId: ID!) {{ onStatusUpdate(userId: $userId) {{ {STATUS_FIELDS} }} }}"),
+            "variables": {"userId": user_id},
+        },
+    });
+    let mut received = 0;
+    while count.is_none_or(|n| received < n) {
+        let Some(message) = ws.next().await else {
+            return Err(ClientError::Closed("end of stream".to_owned()));
+        };
+        let text = match message? {
+            Message::Text(text) => text,
+            Message::Close(frame) => {
+                return Err(ClientError::Closed(
+                    frame
+                        .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+                        .unwrap_or_default(),
+                ));
+            }
+            _ => continue,
+        };
+        let message: Json = serde_json::from_str(&text).unwrap_or_default();
+        match message["type"].as_str() {
+            Some("connection_ack") => ws.send(Message::text(subscribe.to_string())).await?,
+            Some("ping") => ws.send(Message::text(r#"{"type":"pong"}"#)).await?,
+            Some("next") => {
+                received += 1;
+                on_status(message["payload"]["data"]["onStatusUpdate"].clone());
+            }
+            Some("error") => return Err(ClientError::Graphql(message["payload"].to_string())),
+            Some("complete") => return Ok(()),
+            _ => {}
+        }
+    }
+    ws.send(Message::text(r#"{"type":"complete","id":"1"}"#))
+        .await?;
+    ws.close(None).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_urls() {
+        assert_eq!(
+            websocket_url("http://127.0.0.1:4000/graphql").unwrap(),
+            "ws://127.0.0.1:4000/graphql"
+        );
+        assert_eq!(
+            websocket_url("https://api.example.com").unwrap(),
+            "wss://api.example.com/graphql"
+        );
+        assert!(websocket_url("ftp://x").is_err());
+    }
+}

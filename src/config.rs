@@ -1,0 +1,157 @@
+//! Every setting of the server, as one clap struct: each flag is also an environment variable
+//! `SWITCHBOARD_*`. Nothing else reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The settings of `switchboard serve`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "switchboard")]
+pub struct Settings {
+    /// Address to listen on for HTTP and WebSocket.
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:4000")]
+    pub listen: SocketAddr,
+
+    /// AppSync schema (SDL) to serve; the embedded status schema when absent.
+    #[arg(long, env = "SWITCHBOARD_SCHEMA")]
+    pub schema: Option<PathBuf>,
+
+    /// An accepted API key (repeatable; comma-separated in the environment). With none, a key
+    /// is generated at start-up and printed.
+    #[arg(long = "api-key", env = "SWITCHBOARD_API_KEY", value_delimiter = ',')]
+    pub api_keys: Vec<String>,
+
+    /// This node's id in connection records; a random one when absent.
+    #[arg(long, env = "SWITCHBOARD_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Interval between keep-alives on every WebSocket (`ka`, or a WebSocket ping).
+    #[arg(long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_duration)]
+    pub keepalive: Duration,
+
+    /// How long a new WebSocket may take to send `connection_init`.
+    #[arg(long, env = "SWITCHBOARD_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub connection_init_timeout: Duration,
+
+    /// How long validating and registering a subscription may take before it is refused.
+    #[arg(long, env = "SWITCHBOARD_SUBSCRIBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub subscribe_timeout: Duration,
+
+    /// Messages queued per connection before it is closed as a slow consumer.
+    #[arg(long, env = "SWITCHBOARD_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+
+    /// Largest WebSocket message or frame a client may send, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_FRAME_BYTES", default_value_t = 256 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Largest `POST /graphql` body, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
+    pub max_request_bytes: usize,
+
+    /// Active subscriptions allowed on one connection.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_subscriptions_per_connection: usize,
+
+    /// Deepest selection nesting an operation may have.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_DEPTH", default_value_t = 16)]
+    pub max_query_depth: usize,
+
+    /// Highest complexity (selected fields, weighted) an operation may have.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY", default_value_t = 1000)]
+    pub max_query_complexity: usize,
+
+    /// Events kept per history topic (per userId in the status schema); the oldest go first.
+    #[arg(long, env = "SWITCHBOARD_HISTORY_PER_TOPIC", default_value_t = 100)]
+    pub history_per_topic: usize,
+
+    /// History topics kept; past it the least recently written topic is dropped.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_HISTORY_MAX_TOPICS",
+        default_value_t = 100_000
+    )]
+    pub history_max_topics: usize,
+
+    /// The subscription argument that names a connection's user in its records.
+    #[arg(long, env = "SWITCHBOARD_USER_ARG", default_value = "userId")]
+    pub user_arg: String,
+
+    /// WebSocket read buffer per connection, in bytes (allocated up front for every socket).
+    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER_BYTES", default_value_t = 16 * 1024)]
+    pub ws_read_buffer_bytes: usize,
+
+    /// WebSocket bytes buffered before a write goes to the socket.
+    #[arg(long, env = "SWITCHBOARD_WS_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
+    pub ws_write_buffer_bytes: usize,
+
+    /// Most WebSocket bytes buffered for a socket that does not drain.
+    #[arg(long, env = "SWITCHBOARD_WS_MAX_WRITE_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    pub ws_max_write_buffer_bytes: usize,
+}
+
+impl Settings {
+    /// Settings from explicit arguments, as the command line would give them (tests use this).
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(
+            std::iter::once("switchboard".into()).chain(args.into_iter().map(Into::into)),
+        )
+    }
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 500ms, 10s, 5m or 1h"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        other => Err(format!(
+            "unknown duration unit `{other}` in `{text}` (use ms, s, m or h)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 days").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let s = Settings::from_args(Vec::<String>::new()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:4000");
+        assert_eq!(s.outbound_queue, 1024);
+        assert_eq!(s.max_frame_bytes, 262_144);
+        assert_eq!(s.max_subscriptions_per_connection, 100);
+        assert_eq!(s.connection_init_timeout, Duration::from_secs(10));
+        assert_eq!(s.history_per_topic, 100);
+    }
+}

@@ -1,0 +1,23 @@
+//! Switchboard: a self-hosted GraphQL subscription server for AWS AppSync users.
+//!
+//! It serves an AppSync schema, runs its mutations over `POST /graphql` as pass-throughs, and
+//! pushes each result to exactly the WebSocket subscribers whose subscription matches it. See
+//! `docs/architecture.md` for the modules and the path of one event.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod history;
+pub mod http;
+pub mod metrics;
+pub mod operation;
+pub mod protocol;
+pub mod pubsub;
+pub mod schema;
+pub mod server;
+pub mod session;
+pub mod store;
+pub mod subscription;
+
+pub use config::Settings;
+pub use server::{App, Server, ServerError};

@@ -1,0 +1,150 @@
+//! The `switchboard` command: `serve` (the default), `publish` and `subscribe`.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use switchboard::client::{self, StatusInput};
+use switchboard::{Server, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A self-hosted GraphQL subscription server for AWS AppSync users"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no subcommand, Switchboard serves with these settings.
+    #[command(flatten)]
+    serve: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(Settings),
+    /// Publish one status and print the published Status as JSON.
+    Publish(PublishArgs),
+    /// Print each status of a user as one JSON line.
+    Subscribe(SubscribeArgs),
+}
+
+#[derive(Args)]
+struct Target {
+    /// The server's GraphQL endpoint.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_URL",
+        default_value = "http://127.0.0.1:4000/graphql"
+    )]
+    url: String,
+    /// The API key to send as `x-api-key`.
+    #[arg(long, env = "SWITCHBOARD_CLIENT_API_KEY")]
+    api_key: String,
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long)]
+    user_id: String,
+    #[arg(long)]
+    job_id: String,
+    /// loading_agents, invoking_<agent>, calling_<tool>, agent_complete_<agent>, validating,
+    /// synthesizing, complete or error.
+    #[arg(long)]
+    status: String,
+    #[arg(long)]
+    agent_name: Option<String>,
+    #[arg(long)]
+    message: Option<String>,
+}
+
+#[derive(Args)]
+struct SubscribeArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long)]
+    user_id: String,
+    /// Exit after this many statuses.
+    #[arg(long)]
+    count: Option<usize>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(settings)) => serve(settings).await,
+        Some(Command::Publish(args)) => {
+            let input = StatusInput {
+                job_id: args.job_id,
+                user_id: args.user_id,
+                status: args.status,
+                agent_name: args.agent_name,
+                message: args.message,
+            };
+            let status =
+                client::publish_status(&args.target.url, &args.target.api_key, &input).await?;
+            println!("{status}");
+            Ok(())
+        }
+        Some(Command::Subscribe(args)) => {
+            let subscription = client::subscribe_status(
+                &args.target.url,
+                &args.target.api_key,
+                &args.user_id,
+                args.count,
+                |status| println!("{status}"),
+            );
+            tokio::select! {
+                result = subscription => Ok(result?),
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let server = Server::bind(settings)
+        .await
+        .context("starting Switchboard")?;
+    let addr = server.local_addr();
+    println!("Switchboard is listening");
+    println!("  HTTP       http://{addr}/graphql");
+    println!("  WebSocket  ws://{addr}/graphql");
+    if let Some(key) = server.generated_key() {
+        println!("  API key    {key}   (generated for this run; pass --api-key to choose one)");
+    }
+    let shutdown = server.app().shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    server.run().await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,247 @@
+//! The WebSocket protocols, each a small stateless codec between its frames and the
+//! protocol-neutral [`ClientMessage`] and [`Reply`] the session works with.
+//!
+//! The session never looks at a frame; each codec decides how its protocol says "ack", "data",
+//! "error" and how it rejects bad input (an error message, or a close code).
+
+mod legacy_ws;
+mod transport_ws;
+
+use axum::extract::ws::{CloseFrame, Message};
+use serde_json::Value as Json;
+
+use crate::operation::{GraphqlError, GraphqlRequest};
+
+/// The protocol a connection speaks, chosen at the upgrade from its subprotocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// graphql-transport-ws, the `graphql-ws` library's protocol.
+    GraphqlTransportWs,
+    /// subscriptions-transport-ws, Apollo's legacy protocol (subprotocol `graphql-ws`).
+    SubscriptionsTransportWs,
+}
+
+/// A client message, whatever the protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMessage {
+    Init {
+        payload: Option<Json>,
+    },
+    Subscribe {
+        id: String,
+        request: GraphqlRequest,
+    },
+    Stop {
+        id: String,
+    },
+    Ping {
+        payload: Option<Json>,
+    },
+    Pong,
+    /// The client is leaving (legacy `connection_terminate`).
+    Terminate,
+}
+
+/// Why a frame could not be decoded; `id` is the operation it named, when it named one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeError {
+    pub reason: String,
+    pub id: Option<String>,
+}
+
+/// Something the session tells the client, whatever the protocol.
+#[derive(Debug)]
+pub enum Reply<'a> {
+    Ack,
+    KeepAlive,
+    Pong(Option<&'a Json>),
+    /// The subscription is live (only protocols with an explicit acknowledgement say so).
+    Subscribed(&'a str),
+    /// One event; `body` is a rendered GraphQL response, `{"data":{...}}`.
+    Data {
+        id: &'a str,
+        body: &'a str,
+    },
+    /// An operation failed before it started; nothing more will come for `id`.
+    OperationError {
+        id: &'a str,
+        errors: &'a [GraphqlError],
+    },
+    /// The subscription ended because the client stopped it.
+    Stopped(&'a str),
+    /// The connection-level failures, each of which the protocol reports its own way.
+    Fault(Fault),
+}
+
+/// Connection-level failures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// A frame that is not JSON, not a known message, or lacks a required field.
+    InvalidMessage { reason: String, id: Option<String> },
+    /// `connection_init` with missing or wrong credentials.
+    Unauthorized(String),
+    /// A subscription before the connection was acknowledged.
+    NotAcknowledged { id: String },
+    /// A subscription id already active on this connection (for protocols that refuse that).
+    DuplicateId(String),
+    /// A second `connection_init`.
+    TooManyInits,
+    /// No `connection_init` within the connection-init timeout.
+    InitTimeout,
+    /// A frame larger than the maximum frame size.
+    FrameTooLarge,
+    /// The outbound queue overflowed: the client does not read fast enough.
+    SlowConsumer,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+/// What to write for a reply: frames, then possibly a close.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    pub frames: Vec<Message>,
+    pub close: Option<CloseFrame>,
+}
+
+impl Encoded {
+    fn frame(text: String) -> Self {
+        Self {
+            frames: vec![Message::Text(text.into())],
+            close: None,
+        }
+    }
+
+    fn close(code: u16, reason: &str) -> Self {
+        Self {
+            frames: Vec::new(),
+            close: Some(close_frame(code, reason)),
+        }
+    }
+
+    fn then_close(mut self, code: u16, reason: &str) -> Self {
+        self.close = Some(close_frame(code, reason));
+        self
+    }
+}
+
+/// A close frame; the reason is cut to the 123 bytes a close frame can carry.
+pub fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }
+}
+
+impl Protocol {
+    /// The `Sec-WebSocket-Protocol` value that selects this protocol.
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Self::GraphqlTransportWs => "graphql-transport-ws",
+            Self::SubscriptionsTransportWs => "graphql-ws",
+        }
+    }
+
+    /// Picks the protocol from the subprotocols a client offered, in our order of preference.
+    pub fn from_offered<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        let offered: Vec<&str> = offered.into_iter().collect();
+        [Self::GraphqlTransportWs, Self::SubscriptionsTransportWs]
+            .into_iter()
+            .find(|p| offered.contains(&p.subprotocol()))
+    }
+
+    /// Whether a `subscribe` for an id that is already active replaces it (legacy, AppSync) rather
+    /// than being refused (graphql-transport-ws closes with 4409).
+    pub fn replaces_duplicate_ids(self) -> bool {
+        matches!(self, Self::SubscriptionsTransportWs)
+    }
+
+    pub fn decode(self, text: &str) -> Result<ClientMessage, DecodeError> {
+        match self {
+            Self::GraphqlTransportWs => transport_ws::decode(text),
+            Self::SubscriptionsTransportWs => legacy_ws::decode(text),
+        }
+    }
+
+    pub fn encode(self, reply: Reply<'_>) -> Encoded {
+        match self {
+            Self::GraphqlTransportWs => transport_ws::encode(reply),
+            Self::SubscriptionsTransportWs => legacy_ws::encode(reply),
+        }
+    }
+}
+
+/// Reads a frame as a JSON object with a `type`, keeping the `id` for error reports.
+fn parse_envelope(text: &str) -> Result<(Json, Option<String>), DecodeError> {
+    let value: Json = serde_json::from_str(text).map_err(|e| DecodeError {
+        reason: format!("message is not valid JSON: {e}"),
+        id: None,
+    })?;
+    let id = value.get("id").and_then(Json::as_str).map(str::to_owned);
+    if !value.is_object() {
+        return Err(DecodeError {
+            reason: "message must be a JSON object".to_owned(),
+            id,
+        });
+    }
+    Ok((value, id))
+}
+
+/// Decodes the envelope into a protocol's message enum, with the serde error as the reason.
+fn decode_as<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<(T, Option<String>), DecodeError> {
+    let (value, id) = parse_envelope(text)?;
+    match serde_json::from_value(value) {
+        Ok(message) => Ok((message, id)),
+        Err(e) => Err(DecodeError {
+            reason: format!("invalid message: {e}"),
+            id,
+        }),
+    }
+}
+
+/// `{"id":..,"type":..,"payload":<body>}` around an already rendered payload.
+fn with_payload(kind: &str, id: &str, body: &str) -> String {
+    let id = serde_json::to_string(id).expect("a string always serializes");
+    let mut text = String::with_capacity(body.len() + id.len() + kind.len() + 32);
+    text.push_str("{\"id\":");
+    text.push_str(&id);
+    text.push_str(",\"type\":\"");
+    text.push_str(kind);
+    text.push_str("\",\"payload\":");
+    text.push_str(body);
+    text.push('}');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preference_and_reason_truncation() {
+        assert_eq!(
+            Protocol::from_offered(["graphql-ws", "graphql-transport-ws"]),
+            Some(Protocol::GraphqlTransportWs)
+        );
+        assert_eq!(
+            Protocol::from_offered(["graphql-ws"]),
+            Some(Protocol::SubscriptionsTransportWs)
+        );
+        assert_eq!(Protocol::from_offered(["mqtt"]), None);
+        let long = "é".repeat(100);
+        assert!(close_frame(4400, &long).reason.len() <= 123);
+    }
+
+    #[test]
+    fn data_frame_wraps_the_rendered_body() {
+        let text = with_payload("next", "a\"b", r#"{"data":{"x":1}}"#);
+        let parsed: Json = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["id"], "a\"b");
+        assert_eq!(parsed["payload"]["data"]["x"], 1);
+    }
+}

@@ -1,0 +1,137 @@
+//! graphql-transport-ws, as the `graphql-ws` library specifies it (PROTOCOL.md): bad input and
+//! protocol violations close the socket with a 44xx code; operation errors are `error` messages.
+
+use axum::extract::ws::Message;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::{ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload};
+use crate::operation::{GraphqlError, GraphqlRequest};
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Incoming {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<Json>,
+    },
+    Ping {
+        #[serde(default)]
+        payload: Option<Json>,
+    },
+    Pong {},
+    Subscribe {
+        id: String,
+        payload: GraphqlRequest,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
+    let (message, _) = decode_as::<Incoming>(text)?;
+    Ok(match message {
+        Incoming::ConnectionInit { payload } => ClientMessage::Init { payload },
+        Incoming::Ping { payload } => ClientMessage::Ping { payload },
+        Incoming::Pong {} => ClientMessage::Pong,
+        Incoming::Subscribe { id, payload } => ClientMessage::Subscribe {
+            id,
+            request: payload,
+        },
+        Incoming::Complete { id } => ClientMessage::Stop { id },
+    })
+}
+
+fn errors_json(errors: &[GraphqlError]) -> String {
+    Json::Array(errors.iter().map(GraphqlError::to_standard_json).collect()).to_string()
+}
+
+pub fn encode(reply: Reply<'_>) -> Encoded {
+    match reply {
+        Reply::Ack => Encoded::frame(r#"{"type":"connection_ack"}"#.to_owned()),
+        // The protocol's keep-alive is the WebSocket ping, which every client answers by itself.
+        Reply::KeepAlive => Encoded {
+            frames: vec![Message::Ping(Default::default())],
+            close: None,
+        },
+        Reply::Pong(payload) => Encoded::frame(match payload {
+            Some(p) => serde_json::json!({"type": "pong", "payload": p}).to_string(),
+            None => r#"{"type":"pong"}"#.to_owned(),
+        }),
+        // graphql-transport-ws has no acknowledgement per subscription, and no reply to `complete`.
+        Reply::Subscribed(_) | Reply::Stopped(_) => Encoded::default(),
+        Reply::Data { id, body } => Encoded::frame(with_payload("next", id, body)),
+        Reply::OperationError { id, errors } => {
+            Encoded::frame(with_payload("error", id, &errors_json(errors)))
+        }
+        Reply::Fault(fault) => match fault {
+            Fault::InvalidMessage { reason, .. } => Encoded::close(4400, &reason),
+            Fault::Unauthorized(_) => Encoded::close(4403, "Forbidden"),
+            Fault::NotAcknowledged { .. } => Encoded::close(4401, "Unauthorized"),
+            Fault::DuplicateId(id) => {
+                Encoded::close(4409, &format!("Subscriber for {id} already exists"))
+            }
+            Fault::TooManyInits => Encoded::close(4429, "Too many initialisation requests"),
+            Fault::InitTimeout => Encoded::close(4408, "Connection initialisation timeout"),
+            Fault::FrameTooLarge => Encoded::close(1009, "Message too big"),
+            Fault::SlowConsumer => Encoded::close(1008, "slow consumer: outbound queue full"),
+            Fault::ShuttingDown => Encoded::close(1001, "server shutting down"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_client_messages() {
+        assert_eq!(
+            decode(r#"{"type":"connection_init"}"#).unwrap(),
+            ClientMessage::Init { payload: None }
+        );
+        let sub = decode(r#"{"type":"subscribe","id":"1","payload":{"query":"subscription{a}","operationName":"X"}}"#)
+            .unwrap();
+        let ClientMessage::Subscribe { id, request } = sub else {
+            panic!("{sub:?}");
+        };
+        assert_eq!(
+            (id.as_str(), request.operation_name.as_deref()),
+            ("1", Some("X"))
+        );
+        assert_eq!(
+            decode(r#"{"type":"complete","id":"1"}"#).unwrap(),
+            ClientMessage::Stop { id: "1".into() }
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_decode_error() {
+        for bad in [
+            "nope",
+            "[]",
+            r#"{"type":"what"}"#,
+            r#"{"type":"subscribe","payload":{"query":""}}"#,
+        ] {
+            assert!(decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn faults_close_with_the_spec_codes() {
+        let code = |fault| encode(Reply::Fault(fault)).close.unwrap().code;
+        assert_eq!(
+            code(Fault::InvalidMessage {
+                reason: "x".into(),
+                id: None
+            }),
+            4400
+        );
+        assert_eq!(code(Fault::Unauthorized("x".into())), 4403);
+        assert_eq!(code(Fault::NotAcknowledged { id: "1".into() }), 4401);
+        assert_eq!(code(Fault::DuplicateId("1".into())), 4409);
+        assert_eq!(code(Fault::TooManyInits), 4429);
+        assert_eq!(code(Fault::InitTimeout), 4408);
+    }
+}

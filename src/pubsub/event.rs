@@ -1,0 +1,42 @@
+//! The unit that travels from a mutation to its subscribers.
+
+use async_graphql::Value;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One mutation result, published once and shared (behind an `Arc`) by every subscriber and the
+/// history. It is serializable because later buses carry it between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique per publish, so a node can tell a repeated delivery from a new event.
+    pub id: Uuid,
+    /// The mutation that produced it; the routing table maps it to subscription fields.
+    pub mutation: String,
+    /// The result's named type (`Status`), which picks the history queries that keep it.
+    pub type_name: String,
+    pub published_at: DateTime<Utc>,
+    /// The mutation's result: the object subscribers project their selection sets from.
+    pub payload: Value,
+}
+
+impl Event {
+    pub fn new(mutation: &str, type_name: &str, payload: Value) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            mutation: mutation.to_owned(),
+            type_name: type_name.to_owned(),
+            published_at: Utc::now(),
+            payload,
+        }
+    }
+
+    /// The value of a top-level field of the result; a missing field reads as `null`, which is
+    /// what a subscriber filtering on an explicit `null` expects.
+    pub fn field(&self, name: &str) -> &Value {
+        match &self.payload {
+            Value::Object(fields) => fields.get(name).unwrap_or(&Value::Null),
+            _ => &Value::Null,
+        }
+    }
+}

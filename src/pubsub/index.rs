@@ -1,0 +1,300 @@
+//! The subscription index: which subscribers want which events.
+//!
+//! A subscription's topic key is its field plus the arguments it supplied (see [`topic_key`]).
+//! Publishing never scans subscribers: for each argument *shape* in use on a field (the set of
+//! argument names some subscriber supplied; usually one or two), it builds the one key the event
+//! can match from the event's top-level fields and looks it up. The cost of a publish is therefore
+//! the number of shapes plus the number of matching subscribers, whatever the total.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_graphql::Value;
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::CancellationToken;
+
+use super::event::Event;
+use super::topic::topic_key;
+
+/// Identifies one subscription in the index, unique within the process.
+pub type SubscriberId = u64;
+
+/// One event for one subscription, queued for the connection that holds it.
+#[derive(Debug)]
+pub struct Delivery {
+    pub subscriber: SubscriberId,
+    pub event: Arc<Event>,
+}
+
+/// A connection's bounded queue of deliveries.
+///
+/// Publishers never wait on it: when it is full the connection is too slow to keep up, so the
+/// publisher marks it overflowed and moves on; the connection's session sees the mark and closes
+/// the socket with a "slow consumer" reason. Nobody else slows down.
+#[derive(Debug)]
+pub struct Mailbox {
+    tx: mpsc::Sender<Delivery>,
+    /// Cancelled on the first delivery that did not fit.
+    overflowed: CancellationToken,
+}
+
+impl Mailbox {
+    pub fn new(capacity: usize) -> (Arc<Self>, mpsc::Receiver<Delivery>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let mailbox = Self {
+            tx,
+            overflowed: CancellationToken::new(),
+        };
+        (Arc::new(mailbox), rx)
+    }
+
+    pub fn overflowed(&self) -> &CancellationToken {
+        &self.overflowed
+    }
+}
+
+/// What the index needs to remove a subscription again.
+#[derive(Debug)]
+pub struct Registration {
+    pub id: SubscriberId,
+    field: Arc<str>,
+    shape: Arc<[Arc<str>]>,
+    key: String,
+}
+
+impl Registration {
+    /// The topic key this subscription is filed under.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Counters that show what publishing cost; tests use them to prove that a publish touches only
+/// matching subscribers.
+#[derive(Debug, Default)]
+pub struct IndexStats {
+    /// Subscribers the dispatcher looked at.
+    pub visited: AtomicU64,
+    /// Deliveries queued.
+    pub delivered: AtomicU64,
+    /// Deliveries that found their connection's queue full.
+    pub overflowed: AtomicU64,
+}
+
+/// A shape in use on a field, with how many subscriptions use it.
+#[derive(Debug)]
+struct ShapeCount {
+    args: Arc<[Arc<str>]>,
+    count: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: SubscriberId,
+    mailbox: Arc<Mailbox>,
+}
+
+/// Subscribers by topic key, and the argument shapes in use per field.
+#[derive(Debug, Default)]
+pub struct SubscriptionIndex {
+    shapes: DashMap<Arc<str>, Vec<ShapeCount>>,
+    topics: DashMap<String, Vec<Entry>>,
+    next_id: AtomicU64,
+    pub stats: IndexStats,
+}
+
+impl SubscriptionIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Files a subscription to `field` with the supplied (already coerced) arguments. Once this
+    /// returns, every event dispatched afterwards that matches reaches `mailbox`.
+    pub fn subscribe(
+        &self,
+        field: &str,
+        args: &[(String, Value)],
+        mailbox: Arc<Mailbox>,
+    ) -> Registration {
+        let mut names: Vec<Arc<str>> = args.iter().map(|(n, _)| Arc::from(n.as_str())).collect();
+        names.sort_unstable();
+        let key = topic_key(field, args.iter().map(|(n, v)| (n.as_str(), v)));
+        let field: Arc<str> = Arc::from(field);
+        // The shape goes in before the entry, so a concurrent dispatch that sees the entry
+        // also knows to build its key.
+        let shape = {
+            let mut shapes = self.shapes.entry(field.clone()).or_default();
+            match shapes.iter_mut().find(|s| *s.args == *names) {
+                Some(existing) => {
+                    existing.count += 1;
+                    existing.args.clone()
+                }
+                None => {
+                    let args: Arc<[Arc<str>]> = names.into();
+                    shapes.push(ShapeCount {
+                        args: args.clone(),
+                        count: 1,
+                    });
+                    args
+                }
+            }
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.topics
+            .entry(key.clone())
+            .or_default()
+            .push(Entry { id, mailbox });
+        Registration {
+            id,
+            field,
+            shape,
+            key,
+        }
+    }
+
+    /// Removes a subscription; events dispatched afterwards no longer reach it.
+    pub fn unsubscribe(&self, registration: &Registration) {
+        if let Some(mut entries) = self.topics.get_mut(&registration.key) {
+            entries.retain(|e| e.id != registration.id);
+        }
+        self.topics
+            .remove_if(&registration.key, |_, entries| entries.is_empty());
+        if let Some(mut shapes) = self.shapes.get_mut(&registration.field) {
+            if let Some(shape) = shapes
+                .iter_mut()
+                .find(|s| Arc::ptr_eq(&s.args, &registration.shape))
+            {
+                shape.count -= 1;
+            }
+            shapes.retain(|s| s.count > 0);
+        }
+        self.shapes
+            .remove_if(&registration.field, |_, shapes| shapes.is_empty());
+    }
+
+    /// Queues `event` for every subscription of `fields` whose arguments all equal the event's
+    /// same-named fields. Returns how many deliveries were queued.
+    pub fn dispatch(&self, fields: &[Arc<str>], event: &Arc<Event>) -> usize {
+        let mut delivered = 0;
+        for field in fields {
+            // Copy the shapes out so no guard is held while other maps are read.
+            let shapes: Vec<Arc<[Arc<str>]>> = match self.shapes.get(field) {
+                Some(shapes) => shapes.iter().map(|s| s.args.clone()).collect(),
+                None => continue,
+            };
+            for shape in shapes {
+                let key = topic_key(field, shape.iter().map(|name| (&**name, event.field(name))));
+                let Some(entries) = self.topics.get(&key) else {
+                    continue;
+                };
+                self.stats
+                    .visited
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                for entry in entries.iter() {
+                    let delivery = Delivery {
+                        subscriber: entry.id,
+                        event: event.clone(),
+                    };
+                    match entry.mailbox.tx.try_send(delivery) {
+                        Ok(()) => delivered += 1,
+                        Err(TrySendError::Full(_)) => {
+                            self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
+                            entry.mailbox.overflowed.cancel();
+                        }
+                        // The connection is closing; its subscriptions are about to go.
+                        Err(TrySendError::Closed(_)) => {}
+                    }
+                }
+            }
+        }
+        self.stats
+            .delivered
+            .fetch_add(delivered as u64, Ordering::Relaxed);
+        delivered
+    }
+
+    /// How many topic keys have at least one subscriber.
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::Name;
+
+    fn status(user: &str, job: Option<&str>) -> Arc<Event> {
+        let mut fields: indexmap::IndexMap<Name, Value> =
+            [(Name::new("userId"), Value::from(user))]
+                .into_iter()
+                .collect();
+        if let Some(job) = job {
+            fields.insert(Name::new("jobId"), Value::from(job));
+        }
+        Arc::new(Event::new("publishStatus", "Status", Value::Object(fields)))
+    }
+
+    fn arg(name: &str, value: Value) -> (String, Value) {
+        (name.to_owned(), value)
+    }
+
+    #[test]
+    fn filters_by_supplied_arguments_only() {
+        let index = SubscriptionIndex::new();
+        let field: Arc<str> = Arc::from("onStatusUpdate");
+        let (a, mut rx_a) = Mailbox::new(8);
+        let (all, mut rx_all) = Mailbox::new(8);
+        let (null_job, mut rx_null) = Mailbox::new(8);
+        index.subscribe(&field, &[arg("userId", Value::from("a"))], a);
+        index.subscribe(&field, &[], all);
+        index.subscribe(
+            &field,
+            &[arg("userId", Value::from("a")), arg("jobId", Value::Null)],
+            null_job,
+        );
+
+        index.dispatch(std::slice::from_ref(&field), &status("a", Some("j1")));
+        index.dispatch(std::slice::from_ref(&field), &status("b", None));
+        index.dispatch(std::slice::from_ref(&field), &status("a", None));
+
+        assert_eq!(rx_a.len(), 2);
+        assert_eq!(rx_all.len(), 3);
+        assert_eq!(
+            rx_null.len(),
+            1,
+            "explicit null matches only a null or missing field"
+        );
+        assert!(rx_a.try_recv().is_ok() && rx_all.try_recv().is_ok() && rx_null.try_recv().is_ok());
+    }
+
+    #[test]
+    fn unsubscribe_forgets_topic_and_shape() {
+        let index = SubscriptionIndex::new();
+        let (mailbox, _rx) = Mailbox::new(8);
+        let reg = index.subscribe("f", &[arg("userId", Value::from("a"))], mailbox);
+        assert_eq!(index.topic_count(), 1);
+        index.unsubscribe(&reg);
+        assert_eq!(index.topic_count(), 0);
+        assert!(index.shapes.is_empty());
+    }
+
+    #[test]
+    fn full_mailbox_is_marked_overflowed_and_others_still_receive() {
+        let index = SubscriptionIndex::new();
+        let field: Arc<str> = Arc::from("f");
+        let (slow, _slow_rx) = Mailbox::new(1);
+        let (fast, mut fast_rx) = Mailbox::new(8);
+        index.subscribe(&field, &[arg("userId", Value::from("a"))], slow.clone());
+        index.subscribe(&field, &[arg("userId", Value::from("a"))], fast);
+        for _ in 0..3 {
+            index.dispatch(std::slice::from_ref(&field), &status("a", None));
+        }
+        assert!(slow.overflowed().is_cancelled());
+        assert_eq!(fast_rx.len(), 3);
+        assert_eq!(index.stats.overflowed.load(Ordering::Relaxed), 2);
+        assert!(fast_rx.try_recv().is_ok());
+    }
+}

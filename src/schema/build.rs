@@ -1,0 +1,249 @@
+//! Turns the [`SchemaModel`] into an async-graphql dynamic schema with Switchboard's resolvers:
+//! pass-through mutations, history queries, and subscription fields that only confirm validation.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::dynamic::{
+    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar,
+    Schema, Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
+};
+use async_graphql::parser::types::{BaseType, Type};
+use async_graphql::{ErrorExtensions, Value};
+use tokio::sync::oneshot;
+
+use super::SchemaError;
+use super::model::{ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef};
+use super::scalars;
+use crate::pubsub::{Broker, PublishError};
+
+/// Limits applied to every operation the schema validates.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+/// Put in a subscription request's data: the subscription field's resolver fires it, which proves
+/// that async-graphql parsed and validated the document and coerced its arguments.
+///
+/// Switchboard delivers events itself (see `subscription`), so async-graphql's stream is only ever
+/// used for this one signal and dropped afterwards.
+pub struct ValidationProbe(Mutex<Option<oneshot::Sender<()>>>);
+
+impl ValidationProbe {
+    pub fn new() -> (Self, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (Self(Mutex::new(Some(tx))), rx)
+    }
+
+    fn fire(&self) {
+        if let Some(tx) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Builds the executable schema. `broker` is what the resolvers publish to and read from.
+pub fn build(
+    model: &SchemaModel,
+    broker: Arc<Broker>,
+    limits: SchemaLimits,
+) -> Result<Schema, SchemaError> {
+    let roots = &model.roots;
+    let mut builder = Schema::build(
+        &roots.query,
+        roots.mutation.as_deref(),
+        roots.subscription.as_deref(),
+    )
+    .data(broker)
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity);
+
+    for (name, def) in &model.types {
+        let is_root = [
+            Some(&roots.query),
+            roots.mutation.as_ref(),
+            roots.subscription.as_ref(),
+        ]
+        .contains(&Some(name));
+        builder = match def {
+            TypeDef::Scalar => {
+                let scalar = Scalar::new(name);
+                builder.register(match scalars::validator(name) {
+                    Some(check) => scalar.validator(check),
+                    None => scalar,
+                })
+            }
+            TypeDef::Enum(values) => {
+                builder.register(Enum::new(name).items(values.iter().map(String::as_str)))
+            }
+            TypeDef::Input(fields) => {
+                builder.register(fields.iter().fold(InputObject::new(name), |object, f| {
+                    object.field(input_value(f))
+                }))
+            }
+            TypeDef::Object(_) if is_root && Some(name) == roots.subscription.as_ref() => {
+                builder.register(subscription_root(model, name))
+            }
+            TypeDef::Object(object) => {
+                let mut out = Object::new(name);
+                for field in &object.fields {
+                    out = out.field(if Some(name) == roots.mutation.as_ref() {
+                        mutation_field(field, model.mutations[&field.name].clone())
+                    } else if *name == roots.query {
+                        query_field(
+                            field,
+                            model
+                                .history
+                                .iter()
+                                .find(|h| h.field == field.name)
+                                .cloned(),
+                        )
+                    } else {
+                        value_field(field)
+                    });
+                }
+                builder.register(out)
+            }
+        };
+    }
+    builder
+        .finish()
+        .map_err(|e| SchemaError::Build(e.to_string()))
+}
+
+fn type_ref(ty: &Type) -> TypeRef {
+    let inner = match &ty.base {
+        BaseType::Named(name) => TypeRef::Named(name.to_string().into()),
+        BaseType::List(item) => TypeRef::List(Box::new(type_ref(item))),
+    };
+    if ty.nullable {
+        inner
+    } else {
+        TypeRef::NonNull(Box::new(inner))
+    }
+}
+
+fn input_value(arg: &ArgDef) -> InputValue {
+    let value = InputValue::new(&arg.name, type_ref(&arg.ty));
+    match &arg.default {
+        Some(default) => value.default_value(default.clone()),
+        None => value,
+    }
+}
+
+fn with_args(field: Field, def: &FieldDef) -> Field {
+    def.args
+        .iter()
+        .fold(field, |field, arg| field.argument(input_value(arg)))
+}
+
+/// A field of an ordinary object: read the same-named entry of the parent value.
+fn value_field(def: &FieldDef) -> Field {
+    let name = def.name.clone();
+    with_args(
+        Field::new(&def.name, type_ref(&def.ty), move |ctx| {
+            let value = match ctx.parent_value.as_value() {
+                Some(Value::Object(fields)) => fields.get(name.as_str()).cloned(),
+                _ => None,
+            };
+            FieldFuture::from_value(value)
+        }),
+        def,
+    )
+}
+
+/// An error with AppSync's `errorType`, carried in the extensions until the HTTP layer lifts it.
+pub fn typed_error(error_type: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("errorType", error_type))
+}
+
+fn publish_error(error: PublishError) -> async_graphql::Error {
+    tracing::warn!(%error, "publish failed");
+    typed_error("ServiceUnavailable", error.to_string())
+}
+
+fn broker<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Arc<Broker>> {
+    ctx.data::<Arc<Broker>>()
+}
+
+/// A pass-through mutation: its result is its arguments plus the fields the server fills, and it
+/// is published before the caller hears back.
+fn mutation_field(def: &FieldDef, plan: Arc<MutationPlan>) -> Field {
+    with_args(
+        Field::new(&def.name, type_ref(&def.ty), move |ctx| {
+            let plan = plan.clone();
+            FieldFuture::new(async move {
+                let result = plan.result(ctx.args.as_index_map());
+                broker(&ctx)?
+                    .publish(&plan.field, &plan.return_type, result.clone())
+                    .await
+                    .map_err(publish_error)?;
+                Ok(Some(FieldValue::value(result)))
+            })
+        }),
+        def,
+    )
+}
+
+/// A query field: a history query reads the history; any other answers null, as an AppSync
+/// field without a resolver does.
+fn query_field(def: &FieldDef, plan: Option<Arc<HistoryPlan>>) -> Field {
+    with_args(
+        Field::new(&def.name, type_ref(&def.ty), move |ctx| {
+            let plan = plan.clone();
+            FieldFuture::new(async move {
+                let Some(plan) = plan else {
+                    return Ok(None::<FieldValue>);
+                };
+                if let Some(Value::Number(n)) = plan
+                    .limit_arg
+                    .as_deref()
+                    .and_then(|l| ctx.args.as_index_map().get(l))
+                    && n.as_i64().is_some_and(|n| n < 0)
+                {
+                    return Err(typed_error(
+                        "BadRequestException",
+                        "limit must not be negative",
+                    ));
+                }
+                let events = broker(&ctx)?
+                    .recent(&plan, ctx.args.as_index_map())
+                    .await
+                    .map_err(publish_error)?;
+                Ok(Some(FieldValue::list(
+                    events
+                        .iter()
+                        .map(|event| FieldValue::value(event.payload.clone())),
+                )))
+            })
+        }),
+        def,
+    )
+}
+
+/// The subscription root. Its resolvers fire the request's [`ValidationProbe`] and return a stream
+/// that never yields: events reach subscribers through the subscription index instead.
+fn subscription_root(model: &SchemaModel, name: &str) -> Subscription {
+    let object = model.object(name).expect("roots were checked");
+    object
+        .fields
+        .iter()
+        .fold(Subscription::new(name), |root, def| {
+            let field = SubscriptionField::new(&def.name, type_ref(&def.ty), |ctx| {
+                SubscriptionFieldFuture::new(async move {
+                    if let Ok(probe) = ctx.data::<ValidationProbe>() {
+                        probe.fire();
+                    }
+                    Ok(futures_util::stream::pending::<
+                        async_graphql::Result<FieldValue<'static>>,
+                    >())
+                })
+            });
+            root.field(
+                def.args
+                    .iter()
+                    .fold(field, |field, arg| field.argument(input_value(arg))),
+            )
+        })
+}

@@ -1,0 +1,675 @@
+//! The schema as Switchboard understands it: types, roots, and the plans derived from AppSync's
+//! directives.
+//!
+//! async-graphql's dynamic schema drops custom directives (rust-stack §1.3), so everything the
+//! directives mean lives here, read from the parsed SDL: which subscription fields each mutation
+//! fires (`@aws_subscribe`), how each pass-through mutation builds its result, and which queries
+//! read the history. The model is checked once at start-up; a schema Switchboard cannot serve is
+//! refused with a message that names the type and field.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::parser::types::{
+    BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
+    TypeKind, TypeSystemDefinition,
+};
+use async_graphql::{Name, Value};
+use indexmap::IndexMap;
+
+use super::SchemaError;
+use super::scalars;
+
+/// One named type of the schema, reduced to what serving it needs.
+#[derive(Debug, Clone)]
+pub enum TypeDef {
+    Object(ObjectDef),
+    Input(Vec<ArgDef>),
+    Enum(Vec<String>),
+    Scalar,
+}
+
+/// An object type: its fields in declaration order.
+#[derive(Debug, Clone)]
+pub struct ObjectDef {
+    pub fields: Vec<FieldDef>,
+}
+
+impl ObjectDef {
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// A field of an object type, with its arguments.
+#[derive(Debug, Clone)]
+pub struct FieldDef {
+    pub name: String,
+    pub ty: Type,
+    pub args: Vec<ArgDef>,
+}
+
+/// An argument of a field or a field of an input type.
+#[derive(Debug, Clone)]
+pub struct ArgDef {
+    pub name: String,
+    pub ty: Type,
+    pub default: Option<Value>,
+}
+
+/// A value the server generates for a non-null result field that the caller did not supply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filler {
+    /// `AWSDateTime`: now, UTC, with milliseconds.
+    DateTime,
+    /// `AWSTimestamp`: now, in seconds.
+    Timestamp,
+    /// `ID`: a new UUID.
+    Id,
+}
+
+impl Filler {
+    fn for_type(name: &str) -> Option<Self> {
+        match name {
+            "AWSDateTime" => Some(Self::DateTime),
+            "AWSTimestamp" => Some(Self::Timestamp),
+            "ID" => Some(Self::Id),
+            _ => None,
+        }
+    }
+
+    fn generate(self) -> Value {
+        match self {
+            Self::DateTime => Value::String(scalars::now_datetime()),
+            Self::Timestamp => Value::from(scalars::now_timestamp()),
+            Self::Id => Value::String(uuid::Uuid::new_v4().to_string()),
+        }
+    }
+}
+
+/// Where a pass-through mutation finds the values of its result.
+#[derive(Debug, Clone)]
+enum ResultSource {
+    /// The fields of its one input-object argument.
+    InputObject(String),
+    /// Its arguments, each becoming the same-named result field.
+    Arguments,
+    /// The mutation returns a scalar: the value of its one argument.
+    ScalarArgument(String),
+}
+
+/// How a mutation runs: AppSync's NONE data source, the result is the arguments plus what the
+/// server fills in.
+#[derive(Debug)]
+pub struct MutationPlan {
+    pub field: String,
+    /// The named type of the result (`Status`).
+    pub return_type: String,
+    source: ResultSource,
+    /// Result fields the server fills when the caller left them out or null.
+    fills: Vec<(Name, Filler)>,
+    /// Result fields of type `ID`: numbers become strings so filters compare like with like.
+    id_fields: Vec<Name>,
+    /// The result type's fields; anything else the caller sent is not part of the result.
+    result_fields: Vec<Name>,
+}
+
+impl MutationPlan {
+    /// Builds the mutation's result from its coerced arguments.
+    pub fn result(&self, args: &IndexMap<Name, Value>) -> Value {
+        let object = match &self.source {
+            ResultSource::ScalarArgument(name) => {
+                return args.get(name.as_str()).cloned().unwrap_or(Value::Null);
+            }
+            ResultSource::InputObject(name) => match args.get(name.as_str()) {
+                Some(Value::Object(fields)) => fields.clone(),
+                _ => IndexMap::new(),
+            },
+            ResultSource::Arguments => args.clone(),
+        };
+        let mut result: IndexMap<Name, Value> = IndexMap::with_capacity(self.result_fields.len());
+        for name in &self.result_fields {
+            if let Some(value) = object.get(name) {
+                result.insert(name.clone(), value.clone());
+            }
+        }
+        for (name, filler) in &self.fills {
+            if matches!(result.get(name), None | Some(Value::Null)) {
+                result.insert(name.clone(), filler.generate());
+            }
+        }
+        for name in &self.id_fields {
+            if let Some(value @ Value::Number(_)) = result.get_mut(name) {
+                *value = Value::String(value.to_string());
+            }
+        }
+        Value::Object(result)
+    }
+}
+
+/// A subscription field and what it listens to.
+#[derive(Debug)]
+pub struct SubscriptionPlan {
+    pub field: String,
+    pub return_type: String,
+    pub args: Vec<ArgDef>,
+    /// The mutations named in its `@aws_subscribe(mutations: [...])`.
+    pub mutations: Vec<String>,
+}
+
+/// A query that reads the history: it returns a list of a mutation's result type, and each of its
+/// arguments names a field of that type (plus an optional `limit: Int`).
+#[derive(Debug)]
+pub struct HistoryPlan {
+    pub field: String,
+    /// The result type whose events it reads (`Status`).
+    pub item_type: String,
+    /// Required arguments: they pick the topic the events are kept under (`userId`).
+    pub partition: Vec<String>,
+    /// Optional arguments: when given and not null, only events whose field equals them.
+    pub filters: Vec<String>,
+    /// The argument capping how many events come back, newest last.
+    pub limit_arg: Option<String>,
+}
+
+/// The roots of the schema: from a `schema { ... }` block, or the conventional names.
+#[derive(Debug, Clone)]
+pub struct Roots {
+    pub query: String,
+    pub mutation: Option<String>,
+    pub subscription: Option<String>,
+}
+
+/// The whole schema model.
+#[derive(Debug)]
+pub struct SchemaModel {
+    pub roots: Roots,
+    pub types: IndexMap<String, TypeDef>,
+    pub mutations: HashMap<String, Arc<MutationPlan>>,
+    pub subscriptions: HashMap<String, Arc<SubscriptionPlan>>,
+    pub history: Vec<Arc<HistoryPlan>>,
+    /// Mutation name -> the subscription fields it fires.
+    pub routes: HashMap<String, Vec<Arc<str>>>,
+}
+
+/// The named type at the bottom of a (possibly list, possibly non-null) type.
+pub fn base_name(ty: &Type) -> &str {
+    match &ty.base {
+        BaseType::Named(name) => name.as_str(),
+        BaseType::List(inner) => base_name(inner),
+    }
+}
+
+fn directive<'a>(
+    directives: &'a [async_graphql::Positioned<ConstDirective>],
+    name: &str,
+) -> Option<&'a ConstDirective> {
+    directives
+        .iter()
+        .map(|d| &d.node)
+        .find(|d| d.name.node == name)
+}
+
+fn arg_def(def: &InputValueDefinition) -> ArgDef {
+    ArgDef {
+        name: def.name.node.to_string(),
+        ty: def.ty.node.clone(),
+        default: def.default_value.as_ref().map(|v| v.node.clone()),
+    }
+}
+
+fn field_def(def: &FieldDefinition) -> FieldDef {
+    FieldDef {
+        name: def.name.node.to_string(),
+        ty: def.ty.node.clone(),
+        args: def.arguments.iter().map(|a| arg_def(&a.node)).collect(),
+    }
+}
+
+impl SchemaModel {
+    /// Parses and checks an AppSync SDL document.
+    pub fn parse(sdl: &str) -> Result<Self, SchemaError> {
+        let document = async_graphql::parser::parse_schema(sdl)
+            .map_err(|e| SchemaError::Parse(e.to_string()))?;
+        let (types, roots, subscribe) = collect_types(&document)?;
+        let mut model = SchemaModel {
+            roots,
+            types,
+            mutations: HashMap::new(),
+            subscriptions: HashMap::new(),
+            history: Vec::new(),
+            routes: HashMap::new(),
+        };
+        model.check_references()?;
+        model.plan_mutations()?;
+        model.plan_subscriptions(&subscribe)?;
+        model.plan_history();
+        Ok(model)
+    }
+
+    pub fn object(&self, name: &str) -> Option<&ObjectDef> {
+        match self.types.get(name) {
+            Some(TypeDef::Object(object)) => Some(object),
+            _ => None,
+        }
+    }
+
+    fn root_fields(&self, root: Option<&String>) -> Vec<FieldDef> {
+        root.and_then(|r| self.object(r))
+            .map(|o| o.fields.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every type a field, argument or input field names must exist.
+    fn check_references(&self) -> Result<(), SchemaError> {
+        let known = |ty: &Type| {
+            let name = base_name(ty);
+            is_builtin_scalar(name) || self.types.contains_key(name)
+        };
+        for (type_name, def) in &self.types {
+            let (fields, inputs): (Vec<(&str, &Type)>, Vec<(&str, &Type)>) = match def {
+                TypeDef::Object(object) => (
+                    object
+                        .fields
+                        .iter()
+                        .map(|f| (f.name.as_str(), &f.ty))
+                        .collect(),
+                    object
+                        .fields
+                        .iter()
+                        .flat_map(|f| f.args.iter().map(|a| (a.name.as_str(), &a.ty)))
+                        .collect(),
+                ),
+                TypeDef::Input(fields) => (
+                    Vec::new(),
+                    fields.iter().map(|f| (f.name.as_str(), &f.ty)).collect(),
+                ),
+                _ => continue,
+            };
+            for (name, ty) in fields.into_iter().chain(inputs) {
+                if !known(ty) {
+                    return Err(SchemaError::Invalid(format!(
+                        "{type_name}.{name} refers to unknown type `{}`",
+                        base_name(ty)
+                    )));
+                }
+            }
+        }
+        for root in [
+            Some(&self.roots.query),
+            self.roots.mutation.as_ref(),
+            self.roots.subscription.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if self.object(root).is_none() {
+                return Err(SchemaError::Invalid(format!(
+                    "root type `{root}` is not defined as an object type"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_mutations(&mut self) -> Result<(), SchemaError> {
+        let root = self.roots.mutation.clone();
+        for field in self.root_fields(root.as_ref()) {
+            let plan = self.plan_mutation(root.as_deref().unwrap_or("Mutation"), &field)?;
+            self.mutations.insert(field.name.clone(), Arc::new(plan));
+        }
+        Ok(())
+    }
+
+    /// Works out how a mutation's result is built, refusing a result the server cannot fill.
+    fn plan_mutation(&self, root: &str, field: &FieldDef) -> Result<MutationPlan, SchemaError> {
+        let return_type = base_name(&field.ty).to_owned();
+        let Some(object) = self.object(&return_type) else {
+            // A scalar result is the value of the mutation's one argument of that type.
+            return match field.args.as_slice() {
+                [arg] if base_name(&arg.ty) == return_type => Ok(MutationPlan {
+                    field: field.name.clone(),
+                    return_type,
+                    source: ResultSource::ScalarArgument(arg.name.clone()),
+                    fills: Vec::new(),
+                    id_fields: Vec::new(),
+                    result_fields: Vec::new(),
+                }),
+                _ => Err(SchemaError::Invalid(format!(
+                    "{root}.{} returns `{return_type}`, which a pass-through mutation can only \
+                     return from a single argument of that type",
+                    field.name
+                ))),
+            };
+        };
+        if matches!(field.ty.base, BaseType::List(_)) {
+            return Err(SchemaError::Invalid(format!(
+                "{root}.{} returns a list; a pass-through mutation returns one object",
+                field.name
+            )));
+        }
+        // The values the caller supplies: the input object's fields, or the arguments.
+        let (source, supplied) = match field.args.as_slice() {
+            [arg]
+                if matches!(self.types.get(base_name(&arg.ty)), Some(TypeDef::Input(_)))
+                    && !matches!(arg.ty.base, BaseType::List(_)) =>
+            {
+                let Some(TypeDef::Input(fields)) = self.types.get(base_name(&arg.ty)) else {
+                    unreachable!("matched an input type above");
+                };
+                (ResultSource::InputObject(arg.name.clone()), fields.clone())
+            }
+            args => (ResultSource::Arguments, args.to_vec()),
+        };
+        let mut fills = Vec::new();
+        let mut id_fields = Vec::new();
+        for out in &object.fields {
+            let name = Name::new(&out.name);
+            if base_name(&out.ty) == "ID" && !matches!(out.ty.base, BaseType::List(_)) {
+                id_fields.push(name.clone());
+            }
+            let input = supplied.iter().find(|s| s.name == out.name);
+            if let Some(input) = input
+                && base_name(&input.ty) != base_name(&out.ty)
+            {
+                return Err(SchemaError::Invalid(format!(
+                    "{return_type}.{} is `{}` but {root}.{} supplies it as `{}`",
+                    out.name, out.ty, field.name, input.ty
+                )));
+            }
+            let always_supplied = input.is_some_and(|i| !i.ty.nullable || i.default.is_some());
+            if out.ty.nullable || always_supplied {
+                continue;
+            }
+            match Filler::for_type(base_name(&out.ty))
+                .filter(|_| !matches!(out.ty.base, BaseType::List(_)))
+            {
+                Some(filler) => fills.push((name, filler)),
+                None => {
+                    return Err(SchemaError::Invalid(format!(
+                        "{return_type}.{} ({}) is non-null, but {root}.{} does not always supply \
+                         it and the server can only generate AWSDateTime, AWSTimestamp and ID \
+                         fields",
+                        out.name, out.ty, field.name
+                    )));
+                }
+            }
+        }
+        Ok(MutationPlan {
+            field: field.name.clone(),
+            return_type,
+            source,
+            fills,
+            id_fields,
+            result_fields: object.fields.iter().map(|f| Name::new(&f.name)).collect(),
+        })
+    }
+
+    fn plan_subscriptions(
+        &mut self,
+        subscribe: &HashMap<String, Vec<String>>,
+    ) -> Result<(), SchemaError> {
+        let root = self.roots.subscription.clone();
+        let root_name = root.as_deref().unwrap_or("Subscription");
+        for field in self.root_fields(root.as_ref()) {
+            let return_type = base_name(&field.ty).to_owned();
+            let mutations = subscribe.get(&field.name).cloned().unwrap_or_default();
+            for mutation in &mutations {
+                let Some(plan) = self.mutations.get(mutation) else {
+                    return Err(SchemaError::Invalid(format!(
+                        "{root_name}.{}: @aws_subscribe names mutation `{mutation}`, which the \
+                         schema does not define",
+                        field.name
+                    )));
+                };
+                if plan.return_type != return_type {
+                    return Err(SchemaError::Invalid(format!(
+                        "{root_name}.{} returns `{return_type}` but mutation `{mutation}` \
+                         returns `{}`; @aws_subscribe needs the same type",
+                        field.name, plan.return_type
+                    )));
+                }
+                self.routes
+                    .entry(mutation.clone())
+                    .or_default()
+                    .push(Arc::from(field.name.as_str()));
+            }
+            self.subscriptions.insert(
+                field.name.clone(),
+                Arc::new(SubscriptionPlan {
+                    field: field.name.clone(),
+                    return_type,
+                    args: field.args.clone(),
+                    mutations,
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// Finds the queries of the history's shape (see [`HistoryPlan`]); other queries answer null.
+    fn plan_history(&mut self) {
+        let published: Vec<&str> = self
+            .mutations
+            .values()
+            .map(|m| m.return_type.as_str())
+            .collect();
+        let mut plans = Vec::new();
+        for field in self.root_fields(Some(&self.roots.query)) {
+            let item_type = base_name(&field.ty);
+            let (BaseType::List(_), Some(object)) = (&field.ty.base, self.object(item_type)) else {
+                continue;
+            };
+            if !published.contains(&item_type) {
+                continue;
+            }
+            let mut plan = HistoryPlan {
+                field: field.name.clone(),
+                item_type: item_type.to_owned(),
+                partition: Vec::new(),
+                filters: Vec::new(),
+                limit_arg: None,
+            };
+            let shaped = field.args.iter().all(|arg| {
+                if arg.name == "limit" && base_name(&arg.ty) == "Int" {
+                    plan.limit_arg = Some(arg.name.clone());
+                } else if object.field(&arg.name).is_some() {
+                    if arg.ty.nullable {
+                        plan.filters.push(arg.name.clone());
+                    } else {
+                        plan.partition.push(arg.name.clone());
+                    }
+                } else {
+                    return false;
+                }
+                true
+            });
+            if shaped {
+                plans.push(Arc::new(plan));
+            }
+        }
+        self.history = plans;
+    }
+}
+
+pub fn is_builtin_scalar(name: &str) -> bool {
+    matches!(name, "String" | "Int" | "Float" | "Boolean" | "ID")
+}
+
+type Collected = (
+    IndexMap<String, TypeDef>,
+    Roots,
+    HashMap<String, Vec<String>>,
+);
+
+/// Reads every type definition, the roots, and the `@aws_subscribe` lists.
+fn collect_types(document: &ServiceDocument) -> Result<Collected, SchemaError> {
+    let mut types: IndexMap<String, TypeDef> = IndexMap::new();
+    let mut roots = Roots {
+        query: "Query".to_owned(),
+        mutation: None,
+        subscription: None,
+    };
+    let mut explicit_roots = false;
+    let mut subscribe: HashMap<String, Vec<String>> = HashMap::new();
+    for scalar in scalars::AWS_SCALARS {
+        types.insert(scalar.to_owned(), TypeDef::Scalar);
+    }
+    for definition in &document.definitions {
+        let def = match definition {
+            TypeSystemDefinition::Schema(schema) => {
+                let schema = &schema.node;
+                explicit_roots = true;
+                if let Some(q) = &schema.query {
+                    roots.query = q.node.to_string();
+                }
+                roots.mutation = schema.mutation.as_ref().map(|n| n.node.to_string());
+                roots.subscription = schema.subscription.as_ref().map(|n| n.node.to_string());
+                continue;
+            }
+            TypeSystemDefinition::Directive(_) => continue,
+            TypeSystemDefinition::Type(def) => &def.node,
+        };
+        let name = def.name.node.to_string();
+        let new = match &def.kind {
+            TypeKind::Scalar => TypeDef::Scalar,
+            TypeKind::Enum(e) => TypeDef::Enum(
+                e.values
+                    .iter()
+                    .map(|v| v.node.value.node.to_string())
+                    .collect(),
+            ),
+            TypeKind::InputObject(input) => {
+                TypeDef::Input(input.fields.iter().map(|f| arg_def(&f.node)).collect())
+            }
+            TypeKind::Object(object) => {
+                for field in &object.fields {
+                    if let Some(d) = directive(&field.node.directives, "aws_subscribe") {
+                        subscribe.insert(
+                            field.node.name.node.to_string(),
+                            subscribe_mutations(&name, d)?,
+                        );
+                    }
+                }
+                TypeDef::Object(ObjectDef {
+                    fields: object.fields.iter().map(|f| field_def(&f.node)).collect(),
+                })
+            }
+            TypeKind::Interface(_) | TypeKind::Union(_) => {
+                return Err(SchemaError::Invalid(format!(
+                    "type `{name}`: interfaces and unions are not supported yet"
+                )));
+            }
+        };
+        match (types.get_mut(&name), new) {
+            (Some(TypeDef::Object(old)), TypeDef::Object(more)) if def.extend => {
+                old.fields.extend(more.fields)
+            }
+            (Some(TypeDef::Input(old)), TypeDef::Input(more)) if def.extend => old.extend(more),
+            (Some(TypeDef::Scalar), TypeDef::Scalar) => {}
+            (Some(_), _) if !def.extend => {
+                return Err(SchemaError::Invalid(format!(
+                    "type `{name}` is defined twice"
+                )));
+            }
+            (_, new) => {
+                types.insert(name, new);
+            }
+        }
+    }
+    if !explicit_roots {
+        let is_object = |n: &str| matches!(types.get(n), Some(TypeDef::Object(_)));
+        roots.mutation = is_object("Mutation").then(|| "Mutation".to_owned());
+        roots.subscription = is_object("Subscription").then(|| "Subscription".to_owned());
+    }
+    Ok((types, roots, subscribe))
+}
+
+fn subscribe_mutations(type_name: &str, d: &ConstDirective) -> Result<Vec<String>, SchemaError> {
+    let bad = || {
+        SchemaError::Invalid(format!(
+            "{type_name}: @aws_subscribe needs `mutations: [\"name\", ...]`"
+        ))
+    };
+    let Some(Value::List(list)) = d.get_argument("mutations").map(|v| &v.node) else {
+        return Err(bad());
+    };
+    list.iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = include_str!("../../schema.graphql");
+
+    #[test]
+    fn status_schema_routes_and_plans() {
+        let model = SchemaModel::parse(STATUS).unwrap();
+        assert_eq!(
+            model.routes["publishStatus"],
+            vec![Arc::<str>::from("onStatusUpdate")]
+        );
+        let history = &model.history[0];
+        assert_eq!(history.field, "statusHistory");
+        assert_eq!(history.partition, ["userId"]);
+        assert_eq!(history.filters, ["jobId"]);
+        assert_eq!(history.limit_arg.as_deref(), Some("limit"));
+    }
+
+    #[test]
+    fn pass_through_fills_timestamp_and_keeps_only_result_fields() {
+        let model = SchemaModel::parse(STATUS).unwrap();
+        let plan = &model.mutations["publishStatus"];
+        let input: IndexMap<Name, Value> = [
+            (Name::new("jobId"), Value::from(7)),
+            (Name::new("userId"), Value::from("u1")),
+            (Name::new("status"), Value::from("validating")),
+            (Name::new("extra"), Value::from("dropped")),
+        ]
+        .into_iter()
+        .collect();
+        let args = [(Name::new("input"), Value::Object(input))]
+            .into_iter()
+            .collect();
+        let Value::Object(result) = plan.result(&args) else {
+            panic!("an object result");
+        };
+        assert_eq!(
+            result["jobId"],
+            Value::from("7"),
+            "ID numbers become strings"
+        );
+        assert!(matches!(&result["timestamp"], Value::String(t) if t.ends_with('Z')));
+        assert!(!result.contains_key("extra"));
+    }
+
+    #[test]
+    fn unfillable_result_is_refused_naming_type_and_field() {
+        let sdl = r#"
+            type Query { x: Int }
+            type Thing { id: ID! name: String! }
+            type Mutation { make(id: ID!, name: String): Thing }
+        "#;
+        let err = SchemaModel::parse(sdl).unwrap_err().to_string();
+        assert!(err.contains("Thing.name"), "{err}");
+        assert!(err.contains("Mutation.make"), "{err}");
+    }
+
+    #[test]
+    fn subscribe_to_unknown_mutation_is_refused() {
+        let sdl = r#"
+            type Query { x: Int }
+            type T { a: String }
+            type Mutation { m(a: String): T }
+            type Subscription { s: T @aws_subscribe(mutations: ["nope"]) }
+        "#;
+        let err = SchemaModel::parse(sdl).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+}

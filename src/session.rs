@@ -1,0 +1,429 @@
+//! The session actor: one task per WebSocket connection, whatever its protocol.
+//!
+//! It owns the socket and the connection's state: whether it is acknowledged, its subscriptions,
+//! its bounded mailbox of deliveries, its keep-alive and init timers. It speaks only
+//! protocol-neutral [`ClientMessage`]s and [`Reply`]s; the connection's [`Protocol`] turns them
+//! into frames. Every way out of the loop runs the same clean-up: subscriptions leave the index and
+//! the record leaves the store.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use chrono::Utc;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite;
+use tracing::Instrument;
+
+use crate::auth::api_key_in_init;
+use crate::operation::{GraphqlError, GraphqlRequest};
+use crate::protocol::{ClientMessage, Encoded, Fault, Protocol, Reply};
+use crate::pubsub::{Delivery, Mailbox, Registration, SubscriberId};
+use crate::server::App;
+use crate::store::{ConnectionRecord, SubscriptionRecord};
+use crate::subscription::{self, Projection};
+
+/// How long a closing write (the close frame) may take before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Deliveries written per flush when the mailbox has a backlog.
+const DELIVERY_BATCH: usize = 64;
+
+/// What the connection looks like from outside, captured at the upgrade.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub remote: SocketAddr,
+    /// The `x-api-key` header of the upgrade request, if any.
+    pub api_key: Option<String>,
+}
+
+/// Whether the session goes on after a step.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Closed,
+}
+
+/// A live subscription of this connection.
+struct Active {
+    registration: Registration,
+    projection: Projection,
+}
+
+pub struct Session {
+    app: Arc<App>,
+    protocol: Protocol,
+    id: String,
+    peer: Peer,
+    sink: SplitSink<WebSocket, Message>,
+    mailbox: Arc<Mailbox>,
+    inbox: mpsc::Receiver<Delivery>,
+    acknowledged: bool,
+    /// Subscriptions by the client's id for them.
+    active: HashMap<String, Active>,
+    /// The client's id for each subscription the index knows.
+    client_ids: HashMap<SubscriberId, String>,
+    /// Whether the client sent anything since the record's `last_seen` was last updated.
+    seen_since_touch: bool,
+}
+
+/// Serves one upgraded WebSocket until it closes.
+pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Peer) {
+    let (sink, stream) = socket.split();
+    let (mailbox, inbox) = Mailbox::new(app.settings.outbound_queue);
+    let mut session = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        app,
+        protocol,
+        peer,
+        sink,
+        mailbox,
+        inbox,
+        acknowledged: false,
+        active: HashMap::new(),
+        client_ids: HashMap::new(),
+        seen_since_touch: false,
+    };
+    let span =
+        tracing::debug_span!("session", conn_id = %session.id, protocol = protocol.subprotocol());
+    async move {
+        session
+            .app
+            .metrics
+            .connections_open
+            .fetch_add(1, Ordering::Relaxed);
+        session.record_connect().await;
+        session.serve(stream).await;
+        session.close().await;
+        session
+            .app
+            .metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+    .instrument(span)
+    .await;
+}
+
+impl Session {
+    async fn serve(&mut self, mut stream: SplitStream<WebSocket>) {
+        let settings = &self.app.settings;
+        let init_deadline = tokio::time::sleep(settings.connection_init_timeout);
+        tokio::pin!(init_deadline);
+        let mut keepalive =
+            tokio::time::interval_at(Instant::now() + settings.keepalive, settings.keepalive);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let shutdown = self.app.shutdown.clone();
+        let overflowed = self.mailbox.overflowed().clone();
+        loop {
+            let flow = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => self.emit(Reply::Fault(Fault::ShuttingDown)).await,
+                _ = overflowed.cancelled() => {
+                    self.app.metrics.slow_consumer_disconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
+                    self.emit(Reply::Fault(Fault::SlowConsumer)).await
+                }
+                _ = &mut init_deadline, if !self.acknowledged => self.emit(Reply::Fault(Fault::InitTimeout)).await,
+                frame = stream.next() => self.on_frame(frame).await,
+                Some(delivery) = self.inbox.recv() => self.deliver(delivery).await,
+                _ = keepalive.tick(), if self.acknowledged => self.keep_alive().await,
+            };
+            if flow == Flow::Closed {
+                return;
+            }
+        }
+    }
+
+    /// Encodes a reply and writes it. A reply that closes the connection gets [`CLOSE_GRACE`] to
+    /// go out; any other write gives up when the mailbox overflows, so a client that stopped
+    /// reading cannot hold the session in a write.
+    async fn emit(&mut self, reply: Reply<'_>) -> Flow {
+        let encoded = self.protocol.encode(reply);
+        self.write(encoded).await
+    }
+
+    async fn write(&mut self, Encoded { frames, close }: Encoded) -> Flow {
+        let closing = close.is_some();
+        let sink = &mut self.sink;
+        let write = async {
+            for frame in frames {
+                sink.feed(frame).await?;
+            }
+            if let Some(close) = close {
+                sink.feed(Message::Close(Some(close))).await?;
+            }
+            sink.flush().await
+        };
+        if closing {
+            let _ = tokio::time::timeout(CLOSE_GRACE, write).await;
+            return Flow::Closed;
+        }
+        let overflowed = self.mailbox.overflowed().clone();
+        tokio::select! {
+            result = write => match result {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Closed,
+            },
+            // The serve loop sees the overflow next and closes the connection.
+            _ = overflowed.cancelled() => Flow::Continue,
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Flow {
+        let message = match frame {
+            None => return Flow::Closed,
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                let too_large = error
+                    .into_inner()
+                    .downcast::<tungstenite::Error>()
+                    .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
+                if too_large {
+                    return self.emit(Reply::Fault(Fault::FrameTooLarge)).await;
+                }
+                return Flow::Closed;
+            }
+        };
+        self.seen_since_touch = true;
+        match message {
+            Message::Text(text) => self.on_text(&text).await,
+            Message::Binary(_) => {
+                self.invalid(Fault::InvalidMessage {
+                    reason: "binary frames are not supported; send JSON text".to_owned(),
+                    id: None,
+                })
+                .await
+            }
+            Message::Close(_) => Flow::Closed,
+            // The WebSocket layer answers pings itself.
+            Message::Ping(_) | Message::Pong(_) => Flow::Continue,
+        }
+    }
+
+    async fn invalid(&mut self, fault: Fault) -> Flow {
+        self.app
+            .metrics
+            .invalid_messages
+            .fetch_add(1, Ordering::Relaxed);
+        self.emit(Reply::Fault(fault)).await
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let message = match self.protocol.decode(text) {
+            Ok(message) => message,
+            Err(error) => {
+                return self
+                    .invalid(Fault::InvalidMessage {
+                        reason: error.reason,
+                        id: error.id,
+                    })
+                    .await;
+            }
+        };
+        match message {
+            ClientMessage::Init { payload } => self.init(payload).await,
+            ClientMessage::Subscribe { id, request } => self.subscribe(id, request).await,
+            ClientMessage::Stop { id } => self.stop(&id).await,
+            ClientMessage::Ping { payload } => self.emit(Reply::Pong(payload.as_ref())).await,
+            ClientMessage::Pong => Flow::Continue,
+            ClientMessage::Terminate => {
+                let _ =
+                    tokio::time::timeout(CLOSE_GRACE, self.sink.send(Message::Close(None))).await;
+                Flow::Closed
+            }
+        }
+    }
+
+    async fn init(&mut self, payload: Option<serde_json::Value>) -> Flow {
+        if self.acknowledged {
+            return self.emit(Reply::Fault(Fault::TooManyInits)).await;
+        }
+        let key = payload
+            .as_ref()
+            .and_then(api_key_in_init)
+            .or(self.peer.api_key.as_deref());
+        if let Err(error) = self.app.keys.check(key) {
+            return self
+                .emit(Reply::Fault(Fault::Unauthorized(error.to_string())))
+                .await;
+        }
+        self.acknowledged = true;
+        self.emit(Reply::Ack).await
+    }
+
+    async fn subscribe(&mut self, id: String, request: GraphqlRequest) -> Flow {
+        if !self.acknowledged {
+            return self.emit(Reply::Fault(Fault::NotAcknowledged { id })).await;
+        }
+        if self.active.contains_key(&id) {
+            if !self.protocol.replaces_duplicate_ids() {
+                return self.emit(Reply::Fault(Fault::DuplicateId(id))).await;
+            }
+            self.forget(&id).await;
+        }
+        let max = self.app.settings.max_subscriptions_per_connection;
+        if self.active.len() >= max {
+            let errors = [GraphqlError::new(
+                Some("MaxSubscriptionsReachedError"),
+                format!("Max number of {max} subscriptions reached"),
+            )];
+            return self
+                .emit(Reply::OperationError {
+                    id: &id,
+                    errors: &errors,
+                })
+                .await;
+        }
+        let prepared = match subscription::prepare(
+            &self.app.api,
+            &request,
+            self.app.settings.subscribe_timeout,
+        )
+        .await
+        {
+            Ok(prepared) => prepared,
+            Err(errors) => {
+                return self
+                    .emit(Reply::OperationError {
+                        id: &id,
+                        errors: &errors,
+                    })
+                    .await;
+            }
+        };
+        // Live in the index before the client hears that it is: a status published the moment
+        // the acknowledgement arrives is delivered.
+        let registration =
+            self.app
+                .index
+                .subscribe(&prepared.field, &prepared.filter, self.mailbox.clone());
+        let user_arg = &self.app.settings.user_arg;
+        let record = SubscriptionRecord {
+            id: id.clone(),
+            field: prepared.field.clone(),
+            user_id: prepared
+                .filter
+                .iter()
+                .find(|(name, _)| name == user_arg)
+                .and_then(|(_, value)| match value {
+                    async_graphql::Value::String(s) => Some(s.clone()),
+                    _ => None,
+                }),
+            arguments: prepared.filter_json(),
+        };
+        if let Err(error) = self.app.store.subscribe(&self.id, record).await {
+            self.store_failed(error);
+        }
+        self.client_ids.insert(registration.id, id.clone());
+        self.active.insert(
+            id.clone(),
+            Active {
+                registration,
+                projection: prepared.projection,
+            },
+        );
+        self.emit(Reply::Subscribed(&id)).await
+    }
+
+    async fn stop(&mut self, id: &str) -> Flow {
+        if !self.forget(id).await {
+            // Stopping what is not running is harmless; there is nothing to answer.
+            return Flow::Continue;
+        }
+        self.emit(Reply::Stopped(id)).await
+    }
+
+    /// Removes a subscription from the index, the session and the store. Deliveries already
+    /// queued for it are dropped when they come out of the mailbox.
+    async fn forget(&mut self, id: &str) -> bool {
+        let Some(active) = self.active.remove(id) else {
+            return false;
+        };
+        self.app.index.unsubscribe(&active.registration);
+        self.client_ids.remove(&active.registration.id);
+        if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
+            self.store_failed(error);
+        }
+        true
+    }
+
+    /// Writes a delivery and whatever else is already queued, in one flush.
+    async fn deliver(&mut self, first: Delivery) -> Flow {
+        let mut frames = Vec::new();
+        self.render(first, &mut frames);
+        while frames.len() < DELIVERY_BATCH {
+            match self.inbox.try_recv() {
+                Ok(delivery) => self.render(delivery, &mut frames),
+                Err(_) => break,
+            }
+        }
+        if frames.is_empty() {
+            return Flow::Continue;
+        }
+        self.write(Encoded {
+            frames,
+            close: None,
+        })
+        .await
+    }
+
+    fn render(&self, delivery: Delivery, frames: &mut Vec<Message>) {
+        let Some(id) = self.client_ids.get(&delivery.subscriber) else {
+            return;
+        };
+        let body = self.active[id].projection.render(&delivery.event.payload);
+        frames.extend(self.protocol.encode(Reply::Data { id, body: &body }).frames);
+    }
+
+    async fn keep_alive(&mut self) -> Flow {
+        if std::mem::take(&mut self.seen_since_touch)
+            && let Err(error) = self.app.store.touch(&self.id, Utc::now()).await
+        {
+            self.store_failed(error);
+        }
+        self.emit(Reply::KeepAlive).await
+    }
+
+    async fn record_connect(&mut self) {
+        let now = Utc::now();
+        let record = ConnectionRecord {
+            connection_id: self.id.clone(),
+            user_id: None,
+            protocol: self.protocol.subprotocol().to_owned(),
+            remote_addr: self.peer.remote.to_string(),
+            node_id: self.app.node_id.clone(),
+            connected_at: now,
+            last_seen: now,
+            subscriptions: Vec::new(),
+        };
+        if let Err(error) = self.app.store.connect(record).await {
+            self.store_failed(error);
+        }
+    }
+
+    /// Leaves the index and the store, whatever ended the session.
+    async fn close(&mut self) {
+        for (_, active) in self.active.drain() {
+            self.app.index.unsubscribe(&active.registration);
+        }
+        self.client_ids.clear();
+        if let Err(error) = self.app.store.disconnect(&self.id).await {
+            self.store_failed(error);
+        }
+    }
+
+    fn store_failed(&self, error: crate::store::StoreError) {
+        self.app
+            .metrics
+            .store_errors
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%error, "connection store write failed");
+    }
+}

@@ -1,0 +1,74 @@
+//! Connection records: who is connected, from where, to which node, subscribed to what.
+//!
+//! The records serve operators and the admin API, never the delivery path (that is the
+//! subscription index). The trait is async and keyed by ids only, so the Redis and DynamoDB stores
+//! can implement it as they are; [`MemoryStore`] is the default.
+
+mod memory;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+
+/// One WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    pub connection_id: String,
+    /// The user the connection belongs to, once known: the user named by its first subscription's
+    /// user argument (`userId` by default).
+    pub user_id: Option<String>,
+    /// The WebSocket protocol it speaks (`graphql-transport-ws`, `graphql-ws`, ...).
+    pub protocol: String,
+    pub remote_addr: String,
+    /// The node holding the socket, so a cluster can route admin actions to it.
+    pub node_id: String,
+    pub connected_at: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub subscriptions: Vec<SubscriptionRecord>,
+}
+
+/// One active subscription of a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    /// The id the client chose for it.
+    pub id: String,
+    /// The subscription field (`onStatusUpdate`).
+    pub field: String,
+    /// The arguments it supplied, which are its filter.
+    pub arguments: serde_json::Map<String, serde_json::Value>,
+    /// The value of its user argument, when it supplied one.
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the connection store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Records a new connection (with no subscriptions yet).
+    async fn connect(&self, record: ConnectionRecord) -> Result<(), StoreError>;
+    /// Adds or replaces a subscription of a connection.
+    async fn subscribe(
+        &self,
+        connection_id: &str,
+        subscription: SubscriptionRecord,
+    ) -> Result<(), StoreError>;
+    /// Removes one subscription of a connection.
+    async fn unsubscribe(
+        &self,
+        connection_id: &str,
+        subscription_id: &str,
+    ) -> Result<(), StoreError>;
+    /// Notes that the connection is alive at `at`.
+    async fn touch(&self, connection_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Forgets a connection and all its subscriptions.
+    async fn disconnect(&self, connection_id: &str) -> Result<(), StoreError>;
+    async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError>;
+    /// Every connection of a user: its own user id, or a subscription for that user.
+    async fn by_user(&self, user_id: &str) -> Result<Vec<ConnectionRecord>, StoreError>;
+}

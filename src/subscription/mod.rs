@@ -1,0 +1,223 @@
+//! Turning a client's subscription request into something the index and the session can use:
+//! the field, the filter (the arguments it supplied), and the compiled projection.
+//!
+//! async-graphql parses, validates and applies the depth and complexity limits (its validator is
+//! only reachable through `execute_stream`, so the subscription resolver fires a probe once
+//! validation passed). Switchboard reads the filter itself, because GraphQL's rule that a declared
+//! but unsupplied variable counts as *omitted* (no filter), while an explicit `null` filters for
+//! null, is not visible in async-graphql's coerced arguments.
+
+pub mod projection;
+
+use std::time::Duration;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
+use async_graphql::{Name, Positioned, Value, Variables};
+use async_graphql_value::Value as InputValue;
+use futures_util::StreamExt;
+
+use projection::CompileContext;
+pub use projection::Projection;
+
+use crate::operation::{GraphqlError, GraphqlRequest};
+use crate::schema::model::base_name;
+use crate::schema::{Api, ValidationProbe};
+
+/// A validated subscription, ready to be filed in the index.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The subscription field (`onStatusUpdate`).
+    pub field: String,
+    /// The arguments the client supplied, coerced; these are the filter.
+    pub filter: Vec<(String, Value)>,
+    pub projection: Projection,
+}
+
+impl Prepared {
+    /// The filter as a JSON object, for the connection records.
+    pub fn filter_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.filter
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone().into_json().unwrap_or_default()))
+            .collect()
+    }
+}
+
+/// Validates `request` as a subscription of `api`'s schema.
+pub async fn prepare(
+    api: &Api,
+    request: &GraphqlRequest,
+    timeout: Duration,
+) -> Result<Prepared, Vec<GraphqlError>> {
+    let document = async_graphql::parser::parse_query(&request.query)
+        .map_err(|e| vec![GraphqlError::from(&async_graphql::ServerError::from(e))])?;
+    let operation = select_operation(&document, request.operation_name.as_deref())?;
+    if operation.node.ty != OperationType::Subscription {
+        let kind = if operation.node.ty == OperationType::Query {
+            "query"
+        } else {
+            "mutation"
+        };
+        return Err(vec![GraphqlError::new(
+            Some("UnsupportedOperation"),
+            format!(
+                "{kind} operations are not supported through the realtime channel; send them to POST /graphql"
+            ),
+        )]);
+    }
+    let variables = request.variables();
+    let root_type = api
+        .model
+        .roots
+        .subscription
+        .as_deref()
+        .unwrap_or("Subscription");
+    let ctx = CompileContext {
+        model: &api.model,
+        fragments: &document.fragments,
+        variables: &variables,
+    };
+    let mut roots = Vec::new();
+    ctx.fields(root_type, &operation.node.selection_set.node, &mut roots);
+    let [root] = roots.as_slice() else {
+        return Err(vec![GraphqlError::new(
+            Some("DuplicatedOperationError"),
+            "A subscription must select exactly one top level field.",
+        )]);
+    };
+    validate(api, request, &operation.node, &variables, timeout).await?;
+
+    let field = root.name.node.to_string();
+    let plan = api.model.subscriptions.get(&field).ok_or_else(|| {
+        vec![GraphqlError::new(
+            None,
+            format!("Unknown field \"{field}\" on type \"{root_type}\"."),
+        )]
+    })?;
+    let mut filter = Vec::new();
+    for arg in &plan.args {
+        let supplied = root
+            .arguments
+            .iter()
+            .find(|(name, _)| name.node == arg.name)
+            .and_then(|(_, value)| argument_value(&value.node, &operation.node, &variables));
+        let Some(mut value) = supplied.or_else(|| arg.default.clone()) else {
+            continue;
+        };
+        if base_name(&arg.ty) == "ID"
+            && let Value::Number(n) = &value
+        {
+            value = Value::String(n.to_string());
+        }
+        filter.push((arg.name.clone(), value));
+    }
+    Ok(Prepared {
+        projection: Projection::compile(&ctx, root, &plan.return_type),
+        field,
+        filter,
+    })
+}
+
+/// The operation the request names, or its only one.
+fn select_operation<'d>(
+    document: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Result<&'d Positioned<OperationDefinition>, Vec<GraphqlError>> {
+    let mut operations = document.operations.iter();
+    let found = match (name, &document.operations) {
+        (Some(name), _) => operations.find(|(n, _)| n.map(Name::as_str) == Some(name)),
+        (None, DocumentOperations::Single(op)) => Some((None, op)),
+        (None, DocumentOperations::Multiple(ops)) if ops.len() == 1 => operations.next(),
+        (None, _) => {
+            return Err(vec![GraphqlError::new(
+                None,
+                "Operation name required in request.",
+            )]);
+        }
+    };
+    found.map(|(_, op)| op).ok_or_else(|| {
+        vec![GraphqlError::new(
+            None,
+            format!("Unknown operation named \"{}\".", name.unwrap_or_default()),
+        )]
+    })
+}
+
+/// A supplied argument's value with variables substituted; `None` when it is just a variable the
+/// request declared but did not supply and that has no default (GraphQL: the argument is omitted).
+fn argument_value(
+    value: &InputValue,
+    operation: &OperationDefinition,
+    variables: &Variables,
+) -> Option<Value> {
+    let lookup = |name: &Name| -> Option<Value> {
+        variables.get(name).cloned().or_else(|| {
+            operation
+                .variable_definitions
+                .iter()
+                .find(|d| d.node.name.node == *name)
+                .and_then(|d| d.node.default_value().cloned())
+        })
+    };
+    if let InputValue::Variable(name) = value {
+        return lookup(name);
+    }
+    value
+        .clone()
+        .into_const_with(|name| Ok::<_, ()>(lookup(&name).unwrap_or(Value::Null)))
+        .ok()
+}
+
+/// Runs async-graphql's parse, validation and limits on the request, and waits for the
+/// subscription resolver's probe (success) or the stream's first response (errors).
+async fn validate(
+    api: &Api,
+    request: &GraphqlRequest,
+    operation: &OperationDefinition,
+    variables: &Variables,
+    timeout: Duration,
+) -> Result<(), Vec<GraphqlError>> {
+    // Declared nullable variables the client left out become null for async-graphql, which would
+    // otherwise fail on them; the filter above still treats them as omitted.
+    let mut variables = variables.clone();
+    for def in &operation.variable_definitions {
+        let def = &def.node;
+        if def.var_type.node.nullable
+            && def.default_value.is_none()
+            && !variables.contains_key(&def.name.node)
+        {
+            variables.insert(def.name.node.clone(), Value::Null);
+        }
+    }
+    let (probe, validated) = ValidationProbe::new();
+    let mut gql = async_graphql::Request::new(request.query.clone())
+        .variables(variables)
+        .data(probe);
+    if let Some(name) = &request.operation_name {
+        gql = gql.operation_name(name);
+    }
+    let mut stream = api.schema.execute_stream(gql);
+    let outcome = tokio::time::timeout(timeout, async {
+        tokio::select! {
+            _ = validated => Ok(()),
+            response = stream.next() => Err(response
+                .map(|r| r.errors.iter().map(GraphqlError::from).collect::<Vec<_>>())
+                .unwrap_or_default()),
+        }
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(errors)) if !errors.is_empty() => Err(errors),
+        Ok(Err(_)) => Err(vec![GraphqlError::new(
+            Some("InternalFailure"),
+            "the subscription ended before it started",
+        )]),
+        Err(_) => Err(vec![GraphqlError::new(
+            Some("InternalFailure"),
+            "validating the subscription timed out",
+        )]),
+    }
+}

@@ -1,0 +1,238 @@
+//! Projection: an event's payload shaped by one subscription's selection set.
+//!
+//! A subscription's selection set is compiled once, when it starts (fragments inlined, aliases
+//! resolved, `@skip`/`@include` decided by its variables), into a small tree. Each event is then
+//! rendered straight to the JSON text of a GraphQL response, with no resolver machinery per event.
+
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{Directive, FragmentDefinition, Selection, SelectionSet};
+use async_graphql::{Name, Positioned, Value, Variables};
+
+use crate::schema::SchemaModel;
+use crate::schema::model::base_name;
+
+/// A compiled selection set for one subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    /// The response key of the subscription field (its alias or name), as a JSON string.
+    root_key: String,
+    root: Option<Fields>,
+}
+
+/// The fields selected on one object type, in response order.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Fields(Vec<ProjectedField>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct ProjectedField {
+    /// The response key as JSON text, quotes included.
+    key: String,
+    /// The response key as written, to merge repeated selections.
+    response_key: String,
+    source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    /// `__typename`: the object type's name, known when compiling.
+    Typename(String),
+    /// A field of the payload, with the selection on it if it is an object.
+    Field {
+        name: String,
+        nested: Option<Fields>,
+    },
+}
+
+/// What the compiler needs to read a document.
+pub struct CompileContext<'a> {
+    pub model: &'a SchemaModel,
+    pub fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    pub variables: &'a Variables,
+}
+
+impl<'a> CompileContext<'a> {
+    /// Whether `@skip`/`@include` keep a selection.
+    pub fn included(&self, directives: &[Positioned<Directive>]) -> bool {
+        directives.iter().all(|d| {
+            let condition = || {
+                d.node.get_argument("if").and_then(|v| {
+                    v.node
+                        .clone()
+                        .into_const_with(|name| self.variable(&name))
+                        .ok()
+                })
+            };
+            match d.node.name.node.as_str() {
+                "skip" => condition() != Some(Value::Boolean(true)),
+                "include" => condition() != Some(Value::Boolean(false)),
+                _ => true,
+            }
+        })
+    }
+
+    fn variable(&self, name: &Name) -> Result<Value, ()> {
+        Ok(self.variables.get(name).cloned().unwrap_or(Value::Null))
+    }
+
+    /// The fields of a selection set on `type_name`, with fragments that apply inlined.
+    pub fn fields(
+        &self,
+        type_name: &str,
+        set: &'a SelectionSet,
+        out: &mut Vec<&'a async_graphql::parser::types::Field>,
+    ) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) if self.included(&field.node.directives) => {
+                    out.push(&field.node)
+                }
+                Selection::Field(_) => {}
+                Selection::InlineFragment(fragment) => {
+                    let applies = fragment
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|c| c.node.on.node == type_name);
+                    if applies && self.included(&fragment.node.directives) {
+                        self.fields(type_name, &fragment.node.selection_set.node, out);
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    if !self.included(&spread.node.directives) {
+                        continue;
+                    }
+                    if let Some(fragment) = self.fragments.get(&spread.node.fragment_name.node)
+                        && fragment.node.type_condition.node.on.node == type_name
+                    {
+                        self.fields(type_name, &fragment.node.selection_set.node, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn compile_fields(&self, type_name: &str, set: &'a SelectionSet) -> Fields {
+        let mut selected = Vec::new();
+        self.fields(type_name, set, &mut selected);
+        let object = self.model.object(type_name);
+        let mut out = Fields::default();
+        for field in selected {
+            let response_key = field.response_key().node.to_string();
+            let name = field.name.node.as_str();
+            let source = if name == "__typename" {
+                Source::Typename(type_name.to_owned())
+            } else {
+                let nested = (!field.selection_set.node.items.is_empty())
+                    .then(|| object.and_then(|o| o.field(name)))
+                    .flatten()
+                    .map(|def| self.compile_fields(base_name(&def.ty), &field.selection_set.node));
+                Source::Field {
+                    name: name.to_owned(),
+                    nested,
+                }
+            };
+            match out.0.iter_mut().find(|f| f.response_key == response_key) {
+                // A repeated response key selects the same field; merge what is selected on it.
+                Some(existing) => {
+                    if let (
+                        Source::Field {
+                            nested: Some(a), ..
+                        },
+                        Source::Field {
+                            nested: Some(b), ..
+                        },
+                    ) = (&mut existing.source, source)
+                    {
+                        for field in b.0 {
+                            if !a.0.iter().any(|f| f.response_key == field.response_key) {
+                                a.0.push(field);
+                            }
+                        }
+                    }
+                }
+                None => out.0.push(ProjectedField {
+                    key: json_string(&response_key),
+                    response_key,
+                    source,
+                }),
+            }
+        }
+        out
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string always serializes")
+}
+
+impl Projection {
+    /// Compiles the selection of the subscription field `root` (already validated).
+    pub fn compile<'a>(
+        ctx: &CompileContext<'a>,
+        root: &'a async_graphql::parser::types::Field,
+        return_type: &str,
+    ) -> Self {
+        let set = &root.selection_set.node;
+        Self {
+            root_key: json_string(root.response_key().node.as_str()),
+            root: (!set.items.is_empty()).then(|| ctx.compile_fields(return_type, set)),
+        }
+    }
+
+    /// Renders `{"data":{"<root>":...}}` for one event payload.
+    pub fn render(&self, payload: &Value) -> String {
+        let mut out = String::with_capacity(256);
+        out.push_str("{\"data\":{");
+        out.push_str(&self.root_key);
+        out.push(':');
+        match &self.root {
+            Some(fields) => write_selected(&mut out, payload, fields),
+            None => write_value(&mut out, payload),
+        }
+        out.push_str("}}");
+        out
+    }
+}
+
+fn write_selected(out: &mut String, value: &Value, fields: &Fields) {
+    match value {
+        Value::Object(object) => {
+            out.push('{');
+            for (i, field) in fields.0.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&field.key);
+                out.push(':');
+                match &field.source {
+                    Source::Typename(name) => out.push_str(&json_string(name)),
+                    Source::Field { name, nested } => {
+                        let value = object.get(name.as_str()).unwrap_or(&Value::Null);
+                        match nested {
+                            Some(nested) => write_selected(out, value, nested),
+                            None => write_value(out, value),
+                        }
+                    }
+                }
+            }
+            out.push('}');
+        }
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_selected(out, item, fields);
+            }
+            out.push(']');
+        }
+        _ => out.push_str("null"),
+    }
+}
+
+fn write_value(out: &mut String, value: &Value) {
+    // async-graphql's Value serializes as its JSON form (enums as strings).
+    out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()));
+}
