@@ -106,7 +106,7 @@ pub async fn subscribe_status(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
     let init = json!({"type": "connection_init", "payload": {"x-api-key": api_key}});
     ws.send(Message::text(init.to_string())).await?;
     let subscribe = json!({

@@ -1,0 +1,326 @@
+//! Test support: a real server on 127.0.0.1:0 and real WebSocket clients for each protocol.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value as Json, json};
+use switchboard::{App, Server, Settings};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const KEY: &str = "test-key";
+
+/// How long a test waits for any one message before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub const STATUS_QUERY: &str = "subscription OnStatus($userId: ID!) { onStatusUpdate(userId: $userId) { jobId userId agentName status message timestamp } }";
+
+/// A server running in this test's runtime; shut down on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with_args(&[]).await
+    }
+
+    /// A server with extra command-line settings.
+    pub async fn with_args(extra: &[&str]) -> Self {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--api-key", KEY];
+        args.extend_from_slice(extra);
+        let settings = Settings::from_args(args).expect("valid test settings");
+        let server = Server::bind(settings).await.expect("server starts");
+        let addr = server.local_addr();
+        let app = server.app().clone();
+        tokio::spawn(server.run());
+        Self {
+            addr,
+            app,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/graphql", self.addr)
+    }
+
+    /// `POST /graphql` with the given API key; returns the status code and the JSON body.
+    pub async fn post(&self, key: Option<&str>, body: Json) -> (u16, Json) {
+        let mut request = self.http.post(self.http_url()).json(&body);
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        let response = request.send().await.expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    pub async fn graphql(&self, query: &str, variables: Json) -> Json {
+        let (status, body) = self
+            .post(Some(KEY), json!({"query": query, "variables": variables}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Publishes a status and returns the published `Status`.
+    pub async fn publish(&self, user: &str, job: &str, status: &str) -> Json {
+        self.publish_input(json!({"userId": user, "jobId": job, "status": status}))
+            .await
+    }
+
+    pub async fn publish_input(&self, input: Json) -> Json {
+        let body = self
+            .graphql(
+                "mutation P($input: StatusInput!) { publishStatus(input: $input) { jobId userId agentName status message timestamp } }",
+                json!({"input": input}),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"]["publishStatus"].clone()
+    }
+
+    pub fn visited(&self) -> u64 {
+        self.app.index.stats.visited.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.app.shutdown.cancel();
+    }
+}
+
+/// The two standard protocols, as a test client speaks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    TransportWs,
+    Legacy,
+}
+
+impl Proto {
+    pub const ALL: [Proto; 2] = [Proto::TransportWs, Proto::Legacy];
+
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Proto::TransportWs => "graphql-transport-ws",
+            Proto::Legacy => "graphql-ws",
+        }
+    }
+
+    fn subscribe_type(self) -> &'static str {
+        match self {
+            Proto::TransportWs => "subscribe",
+            Proto::Legacy => "start",
+        }
+    }
+
+    fn stop_type(self) -> &'static str {
+        match self {
+            Proto::TransportWs => "complete",
+            Proto::Legacy => "stop",
+        }
+    }
+
+    pub fn data_type(self) -> &'static str {
+        match self {
+            Proto::TransportWs => "next",
+            Proto::Legacy => "data",
+        }
+    }
+}
+
+/// A WebSocket client speaking one protocol, with tokio-tungstenite underneath.
+pub struct WsClient {
+    pub proto: Proto,
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    /// Opens the socket (no `connection_init` yet).
+    pub async fn connect(server: &TestServer, proto: Proto) -> Self {
+        Self::connect_with(server, proto, None).await
+    }
+
+    pub async fn connect_with(
+        server: &TestServer,
+        proto: Proto,
+        api_key_header: Option<&str>,
+    ) -> Self {
+        let mut request = server.ws_url().into_client_request().unwrap();
+        let headers = request.headers_mut();
+        headers.insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(proto.subprotocol()),
+        );
+        if let Some(key) = api_key_header {
+            headers.insert("x-api-key", HeaderValue::from_str(key).unwrap());
+        }
+        let (ws, response) = tokio_tungstenite::connect_async_with_config(request, None, true)
+            .await
+            .expect("WebSocket connects");
+        assert_eq!(
+            response.headers()["sec-websocket-protocol"],
+            proto.subprotocol(),
+            "the server selects the offered protocol"
+        );
+        Self { proto, ws }
+    }
+
+    /// Connects and initialises with the test API key.
+    pub async fn ready(server: &TestServer, proto: Proto) -> Self {
+        let mut client = Self::connect(server, proto).await;
+        client.init(json!({"x-api-key": KEY})).await;
+        let ack = client.next_json().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+    }
+
+    pub async fn init(&mut self, payload: Json) {
+        self.send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+    }
+
+    pub async fn send(&mut self, message: Json) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Json) {
+        let kind = self.proto.subscribe_type();
+        self.send(
+            json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}}),
+        )
+        .await;
+    }
+
+    pub async fn subscribe_user(&mut self, id: &str, user: &str) {
+        self.subscribe(id, STATUS_QUERY, json!({"userId": user}))
+            .await;
+    }
+
+    /// Subscribes and waits until the server has processed the subscription: the server handles a
+    /// connection's messages in order, so the answer to a message sent after the subscription
+    /// (`pong` to a `ping`; for the legacy protocol, which has no ping, the `error` for an
+    /// unknown message) proves the subscription is live.
+    pub async fn subscribe_live(&mut self, id: &str, user: &str) {
+        self.subscribe_user(id, user).await;
+        self.barrier().await;
+    }
+
+    pub async fn barrier(&mut self) {
+        match self.proto {
+            Proto::TransportWs => {
+                self.send(json!({"type": "ping"})).await;
+                let pong = self.next_json().await;
+                assert_eq!(pong["type"], "pong", "{pong}");
+            }
+            Proto::Legacy => {
+                self.send(json!({"type": "barrier"})).await;
+                let error = self.next_json().await;
+                assert_eq!(error["type"], "error", "{error}");
+            }
+        }
+    }
+
+    pub async fn stop(&mut self, id: &str) {
+        let kind = self.proto.stop_type();
+        self.send(json!({"id": id, "type": kind})).await;
+    }
+
+    /// The next text message as JSON, skipping keep-alives; panics after [`WAIT`].
+    pub async fn next_json(&mut self) -> Json {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a message in time")
+                .expect("the connection is open")
+                .expect("a valid frame");
+            match message {
+                Message::Text(text) => {
+                    let value: Json = serde_json::from_str(&text).expect("JSON from the server");
+                    if value["type"] != "ka" {
+                        return value;
+                    }
+                }
+                Message::Close(frame) => panic!("unexpected close: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next data message: its id and its `payload.data`.
+    pub async fn next_data(&mut self) -> (String, Json) {
+        let message = self.next_json().await;
+        assert_eq!(message["type"], self.proto.data_type(), "{message}");
+        (
+            message["id"].as_str().unwrap().to_owned(),
+            message["payload"]["data"].clone(),
+        )
+    }
+
+    /// Waits for the server to close; returns the close code and reason.
+    pub async fn expect_close(&mut self) -> (u16, String) {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a close in time");
+            match next {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (frame.code.into(), frame.reason.to_string());
+                }
+                Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
+                Some(Ok(Message::Text(text))) if text.contains("\"ka\"") => {}
+                Some(Ok(Message::Text(text))) => panic!("expected a close, got {text}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return (1006, e.to_string()),
+            }
+        }
+    }
+
+    /// Asserts that nothing but keep-alives arrives for `quiet`.
+    pub async fn expect_silence(&mut self, quiet: Duration) {
+        let deadline = tokio::time::Instant::now() + quiet;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Text(text)))) if text.contains("\"ka\"") => {}
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// Asserts that `data` is one `onStatusUpdate` of `user` with `status`, and a valid timestamp.
+pub fn assert_status(data: &Json, user: &str, status: &str) {
+    let s = &data["onStatusUpdate"];
+    assert_eq!(s["userId"], user, "{data}");
+    assert_eq!(s["status"], status, "{data}");
+    let ts = s["timestamp"].as_str().expect("a timestamp");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z') && ts.len() == 24,
+        "AWSDateTime with milliseconds and Z: {ts}"
+    );
+}
