@@ -63,11 +63,7 @@ async fn status_right_after_subscribing_is_never_missed(proto: Proto) {
         let (got, data) = client.next_data().await;
         assert_eq!(got, id, "round {round}");
         assert_status(&data, &user, "validating");
-        client.stop(&id).await;
-        if proto == Proto::Legacy {
-            let complete = client.next_json().await;
-            assert_eq!(complete["type"], "complete");
-        }
+        client.stop_live(&id).await;
     }
 }
 
@@ -131,8 +127,7 @@ async fn stop_ends_delivery_and_subscribers_get_only_what_they_select() {
         data,
         json!({"update": {"status": "synthesizing", "jobId": "j9", "__typename": "Status"}})
     );
-    client.stop("1").await;
-    client.barrier().await;
+    client.stop_live("1").await;
     server.publish("u", "j9", "complete").await;
     client
         .expect_silence(std::time::Duration::from_millis(200))

@@ -245,6 +245,22 @@ impl WsClient {
         self.send(json!({"id": id, "type": kind})).await;
     }
 
+    /// Stops a subscription and waits until the server has processed the stop (the legacy
+    /// protocol answers `complete`; graphql-transport-ws answers nothing, so a ping barrier).
+    pub async fn stop_live(&mut self, id: &str) {
+        self.stop(id).await;
+        match self.proto {
+            Proto::Legacy => {
+                let complete = self.next_json().await;
+                assert_eq!(
+                    (complete["type"].as_str(), complete["id"].as_str()),
+                    (Some("complete"), Some(id))
+                );
+            }
+            Proto::TransportWs => self.barrier().await,
+        }
+    }
+
     /// The next text message as JSON, skipping keep-alives; panics after [`WAIT`].
     pub async fn next_json(&mut self) -> Json {
         loop {
@@ -305,6 +321,14 @@ impl WsClient {
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
                 Ok(other) => panic!("expected silence, got {other:?}"),
             }
+        }
+    }
+
+    /// The next frame of any kind, or `None` once the connection has ended (closed or broken).
+    pub async fn try_next(&mut self) -> Option<Message> {
+        match self.ws.next().await {
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => None,
+            Some(Ok(message)) => Some(message),
         }
     }
 
