@@ -158,7 +158,9 @@ fn argument_value(
                 .variable_definitions
                 .iter()
                 .find(|d| d.node.name.node == *name)
-                .and_then(|d| d.node.default_value().cloned())
+                // Only a declared default; async-graphql's `default_value()` also answers
+                // null for any nullable variable, which would turn "omitted" into "null".
+                .and_then(|d| d.node.default_value.as_ref().map(|v| v.node.clone()))
         })
     };
     if let InputValue::Variable(name) = value {
