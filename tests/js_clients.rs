@@ -1,0 +1,77 @@
+//! End-to-end tests with real third-party JavaScript clients, unmodified: `graphql-ws` (protocol
+//! graphql-transport-ws) and Apollo's `subscriptions-transport-ws` (legacy subprotocol
+//! `graphql-ws`). The Rust clients in `tests/support` speak the protocols as we read their specs;
+//! these prove that the clients people actually use agree.
+//!
+//! Needs `node` (20+) and `npm` on the `PATH`. The tests are `tests/clients/*.test.mjs`, run by
+//! node's built-in test runner; their dependencies are pinned in `tests/clients/package-lock.json`
+//! and installed with `npm ci` when `tests/clients/node_modules` is missing.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// How long `npm ci`, or the whole node test run, may take.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_javascript_clients() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    if !dir.join("node_modules").is_dir() {
+        let npm = run(Command::new("npm").arg("ci").current_dir(&dir)).await;
+        assert!(npm.status.success(), "npm ci failed\n{}", output(&npm));
+    }
+
+    let server = support::TestServer::start().await;
+    let node = run(Command::new("node")
+        .arg("--test")
+        .args(test_files(&dir))
+        .current_dir(&dir)
+        .env("SWITCHBOARD_HTTP_URL", server.http_url())
+        .env("SWITCHBOARD_WS_URL", server.ws_url())
+        .env("SWITCHBOARD_API_KEY", support::KEY))
+    .await;
+    assert!(
+        node.status.success(),
+        "node --test failed\n{}",
+        output(&node)
+    );
+}
+
+/// `dir/*.test.mjs`, named explicitly: `node --test`'s own discovery varies between versions.
+fn test_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("tests/clients exists")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no *.test.mjs in {}", dir.display());
+    files
+}
+
+/// Runs `command` to completion within [`TIMEOUT`], capturing its output.
+async fn run(command: &mut Command) -> Output {
+    let name = format!("{:?}", command.as_std());
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(TIMEOUT, child)
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not finish within {TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{name} could not run (is it installed?): {e}"))
+}
+
+fn output(output: &Output) -> String {
+    format!(
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
