@@ -32,6 +32,12 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_duration)]
     pub keepalive: Duration,
 
+    /// Interval between `ka` messages on the legacy subscriptions-transport-ws protocol. Apollo's
+    /// legacy client drops a connection that hears no `ka` for 30 s (its default `timeout`), so
+    /// this stays well below that.
+    #[arg(long, env = "SWITCHBOARD_LEGACY_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
+    pub legacy_keepalive: Duration,
+
     /// How long a new WebSocket may take to send `connection_init`.
     #[arg(long, env = "SWITCHBOARD_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub connection_init_timeout: Duration,
@@ -153,5 +159,9 @@ mod tests {
         assert_eq!(s.max_subscriptions_per_connection, 100);
         assert_eq!(s.connection_init_timeout, Duration::from_secs(10));
         assert_eq!(s.history_per_topic, 100);
+        assert!(
+            s.legacy_keepalive < Duration::from_secs(30),
+            "inside Apollo's 30 s alarm"
+        );
     }
 }

@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use crate::auth::api_key_in_init;
 use crate::operation::{GraphqlError, GraphqlRequest};
-use crate::protocol::{ClientMessage, Encoded, Fault, Protocol, Reply};
+use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Protocol, Reply};
 use crate::pubsub::{Delivery, Mailbox, Registration, SubscriberId};
 use crate::server::App;
 use crate::store::{ConnectionRecord, SubscriptionRecord};
@@ -116,19 +116,19 @@ impl Session {
         let settings = &self.app.settings;
         let init_deadline = tokio::time::sleep(settings.connection_init_timeout);
         tokio::pin!(init_deadline);
-        let mut keepalive =
-            tokio::time::interval_at(Instant::now() + settings.keepalive, settings.keepalive);
+        let every = self.protocol.keepalive(settings);
+        let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let shutdown = self.app.shutdown.clone();
         let overflowed = self.mailbox.overflowed().clone();
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => self.emit(Reply::Fault(Fault::ShuttingDown)).await,
+                _ = shutdown.cancelled() => self.emit(Reply::Fault(Fault::Closing(Closing::ShuttingDown))).await,
                 _ = overflowed.cancelled() => {
                     self.app.metrics.slow_consumer_disconnects.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
-                    self.emit(Reply::Fault(Fault::SlowConsumer)).await
+                    self.emit(Reply::Fault(Fault::Closing(Closing::SlowConsumer))).await
                 }
                 _ = &mut init_deadline, if !self.acknowledged => self.emit(Reply::Fault(Fault::InitTimeout)).await,
                 frame = stream.next() => self.on_frame(frame).await,
@@ -186,7 +186,9 @@ impl Session {
                     .downcast::<tungstenite::Error>()
                     .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
                 if too_large {
-                    return self.emit(Reply::Fault(Fault::FrameTooLarge)).await;
+                    return self
+                        .emit(Reply::Fault(Fault::Closing(Closing::FrameTooLarge)))
+                        .await;
                 }
                 return Flow::Closed;
             }
@@ -201,7 +203,12 @@ impl Session {
                 })
                 .await
             }
-            Message::Close(_) => Flow::Closed,
+            // The WebSocket layer has queued the reply to the client's close frame; flushing
+            // sends it, so the client sees a clean close rather than a dropped connection.
+            Message::Close(_) => {
+                let _ = tokio::time::timeout(CLOSE_GRACE, self.sink.flush()).await;
+                Flow::Closed
+            }
             // The WebSocket layer answers pings itself.
             Message::Ping(_) | Message::Pong(_) => Flow::Continue,
         }

@@ -60,10 +60,11 @@ impl History for MemoryHistory {
         let inner = &mut *inner;
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        if !inner.topics.contains_key(topic) && inner.topics.len() >= self.max_topics {
-            if let Some((_, oldest)) = inner.by_age.pop_first() {
-                inner.topics.remove(&oldest);
-            }
+        if !inner.topics.contains_key(topic)
+            && inner.topics.len() >= self.max_topics
+            && let Some((_, oldest)) = inner.by_age.pop_first()
+        {
+            inner.topics.remove(&oldest);
         }
         let ring = inner
             .topics

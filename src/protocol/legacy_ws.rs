@@ -83,9 +83,7 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             Fault::TooManyInits => error_message(None, "the connection is already initialised"),
             Fault::InitTimeout => connection_error("connection initialisation timeout")
                 .then_close(4408, "Connection initialisation timeout"),
-            Fault::FrameTooLarge => Encoded::close(1009, "Message too big"),
-            Fault::SlowConsumer => Encoded::close(1008, "slow consumer: outbound queue full"),
-            Fault::ShuttingDown => Encoded::close(1001, "server shutting down"),
+            Fault::Closing(closing) => closing.encode(),
         },
     }
 }

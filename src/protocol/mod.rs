@@ -88,12 +88,30 @@ pub enum Fault {
     TooManyInits,
     /// No `connection_init` within the connection-init timeout.
     InitTimeout,
+    /// A WebSocket-level end, the same in every protocol.
+    Closing(Closing),
+}
+
+/// Endings that are about the WebSocket, not the GraphQL protocol on it: every protocol closes
+/// with the standard code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
     /// A frame larger than the maximum frame size.
     FrameTooLarge,
     /// The outbound queue overflowed: the client does not read fast enough.
     SlowConsumer,
     /// The server is shutting down.
     ShuttingDown,
+}
+
+impl Closing {
+    fn encode(self) -> Encoded {
+        match self {
+            Self::FrameTooLarge => Encoded::close(1009, "Message too big"),
+            Self::SlowConsumer => Encoded::close(1008, "slow consumer: outbound queue full"),
+            Self::ShuttingDown => Encoded::close(1001, "server shutting down"),
+        }
+    }
 }
 
 /// What to write for a reply: frames, then possibly a close.
@@ -151,6 +169,14 @@ impl Protocol {
         [Self::GraphqlTransportWs, Self::SubscriptionsTransportWs]
             .into_iter()
             .find(|p| offered.contains(&p.subprotocol()))
+    }
+
+    /// How often the server sends this protocol's keep-alive.
+    pub fn keepalive(self, settings: &crate::config::Settings) -> std::time::Duration {
+        match self {
+            Self::GraphqlTransportWs => settings.keepalive,
+            Self::SubscriptionsTransportWs => settings.legacy_keepalive,
+        }
     }
 
     /// Whether a `subscribe` for an id that is already active replaces it (legacy, AppSync) rather

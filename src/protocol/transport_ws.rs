@@ -74,9 +74,7 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             }
             Fault::TooManyInits => Encoded::close(4429, "Too many initialisation requests"),
             Fault::InitTimeout => Encoded::close(4408, "Connection initialisation timeout"),
-            Fault::FrameTooLarge => Encoded::close(1009, "Message too big"),
-            Fault::SlowConsumer => Encoded::close(1008, "slow consumer: outbound queue full"),
-            Fault::ShuttingDown => Encoded::close(1001, "server shutting down"),
+            Fault::Closing(closing) => closing.encode(),
         },
     }
 }

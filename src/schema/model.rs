@@ -267,26 +267,20 @@ impl SchemaModel {
             is_builtin_scalar(name) || self.types.contains_key(name)
         };
         for (type_name, def) in &self.types {
-            let (fields, inputs): (Vec<(&str, &Type)>, Vec<(&str, &Type)>) = match def {
-                TypeDef::Object(object) => (
-                    object
-                        .fields
-                        .iter()
-                        .map(|f| (f.name.as_str(), &f.ty))
-                        .collect(),
-                    object
-                        .fields
-                        .iter()
-                        .flat_map(|f| f.args.iter().map(|a| (a.name.as_str(), &a.ty)))
-                        .collect(),
-                ),
-                TypeDef::Input(fields) => (
-                    Vec::new(),
-                    fields.iter().map(|f| (f.name.as_str(), &f.ty)).collect(),
-                ),
+            // Fields and their arguments of an object; the fields of an input.
+            let references: Vec<(&str, &Type)> = match def {
+                TypeDef::Object(object) => object
+                    .fields
+                    .iter()
+                    .flat_map(|f| {
+                        let args = f.args.iter().map(|a| (a.name.as_str(), &a.ty));
+                        std::iter::once((f.name.as_str(), &f.ty)).chain(args)
+                    })
+                    .collect(),
+                TypeDef::Input(fields) => fields.iter().map(|f| (f.name.as_str(), &f.ty)).collect(),
                 _ => continue,
             };
-            for (name, ty) in fields.into_iter().chain(inputs) {
+            for (name, ty) in references {
                 if !known(ty) {
                     return Err(SchemaError::Invalid(format!(
                         "{type_name}.{name} refers to unknown type `{}`",

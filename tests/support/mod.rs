@@ -332,6 +332,44 @@ impl WsClient {
         }
     }
 
+    /// The next text frame as JSON, keep-alives included.
+    pub async fn next_frame_json(&mut self) -> Json {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a message in time")
+                .expect("the connection is open")
+                .expect("a valid frame");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(&text).expect("JSON from the server");
+            }
+        }
+    }
+
+    /// Sends a close frame and returns the code of the server's answering close frame, or `None`
+    /// when the server dropped the connection without one.
+    pub async fn close_handshake(&mut self, code: u16) -> Option<u16> {
+        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: "bye".into(),
+        };
+        self.ws
+            .send(Message::Close(Some(frame)))
+            .await
+            .expect("send close");
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("an answer in time")
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code.into()),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
