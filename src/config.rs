@@ -28,9 +28,20 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_NODE_ID")]
     pub node_id: Option<String>,
 
-    /// Interval between keep-alives on every WebSocket (`ka`, or a WebSocket ping).
-    #[arg(long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_duration)]
+    /// Interval between keep-alives on graphql-transport-ws (a WebSocket ping) and AppSync
+    /// (`ka`). At most 60 s: Amplify marks a connection as disrupted after 65 s without one.
+    #[arg(long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_keepalive)]
     pub keepalive: Duration,
+
+    /// The `connectionTimeoutMs` AppSync clients are told in `connection_ack`: how long they wait
+    /// without a keep-alive before they reconnect. AppSync's value; must exceed `--keepalive`.
+    #[arg(long, env = "SWITCHBOARD_CONNECTION_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
+    pub connection_timeout: Duration,
+
+    /// How long one WebSocket connection may live before the server closes it normally (1000);
+    /// clients reconnect. AppSync's limit is 24 hours.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTION_LIFETIME", default_value = "24h", value_parser = parse_duration)]
+    pub max_connection_lifetime: Duration,
 
     /// Interval between `ka` messages on the legacy subscriptions-transport-ws protocol. Apollo's
     /// legacy client drops a connection that hears no `ka` for 30 s (its default `timeout`), so
@@ -53,6 +64,11 @@ pub struct Settings {
     /// Largest WebSocket message or frame a client may send, in bytes.
     #[arg(long, env = "SWITCHBOARD_MAX_FRAME_BYTES", default_value_t = 256 * 1024)]
     pub max_frame_bytes: usize,
+
+    /// Largest rendered subscription payload sent to a client, in bytes (AppSync: 240 KB). A
+    /// larger one is not sent: the subscriber gets an error and the subscription ends.
+    #[arg(long, env = "SWITCHBOARD_MAX_PAYLOAD_BYTES", default_value_t = 240 * 1024)]
+    pub max_payload_bytes: usize,
 
     /// Largest `POST /graphql` body, in bytes.
     #[arg(long, env = "SWITCHBOARD_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
@@ -101,6 +117,20 @@ pub struct Settings {
     /// Most WebSocket bytes buffered for a socket that does not drain.
     #[arg(long, env = "SWITCHBOARD_WS_MAX_WRITE_BUFFER_BYTES", default_value_t = 1024 * 1024)]
     pub ws_max_write_buffer_bytes: usize,
+
+    /// Certificate chain (PEM) to serve HTTPS and WSS with; needs `--tls-key`.
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve TLS with a certificate for localhost and 127.0.0.1 signed by a local CA kept in this
+    /// directory (created on first use; `ca.pem` is what clients trust, e.g. with
+    /// `NODE_EXTRA_CA_CERTS`). For local development, where Amplify JS always dials `wss://`.
+    #[arg(long, env = "SWITCHBOARD_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    pub tls_self_signed: Option<PathBuf>,
 }
 
 impl Settings {
@@ -114,6 +144,17 @@ impl Settings {
             std::iter::once("switchboard".into()).chain(args.into_iter().map(Into::into)),
         )
     }
+}
+
+/// A keep-alive interval: a duration of at most 60 s, and more than zero.
+fn parse_keepalive(text: &str) -> Result<Duration, String> {
+    let every = parse_duration(text)?;
+    if every.is_zero() || every > Duration::from_secs(60) {
+        return Err(format!(
+            "`{text}`: the keep-alive interval must be between 1ms and 60s (AppSync clients give up after 65 s of silence)"
+        ));
+    }
+    Ok(every)
 }
 
 /// Parses `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
@@ -159,6 +200,11 @@ mod tests {
         assert_eq!(s.max_subscriptions_per_connection, 100);
         assert_eq!(s.connection_init_timeout, Duration::from_secs(10));
         assert_eq!(s.history_per_topic, 100);
+        assert_eq!(s.connection_timeout, Duration::from_secs(300));
+        assert_eq!(s.max_connection_lifetime, Duration::from_secs(24 * 3600));
+        assert_eq!(s.max_payload_bytes, 245_760);
+        assert!(Settings::from_args(["--keepalive", "61s"]).is_err());
+        assert!(Settings::from_args(["--keepalive", "0s"]).is_err());
         assert!(
             s.legacy_keepalive < Duration::from_secs(30),
             "inside Apollo's 30 s alarm"

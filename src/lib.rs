@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod history;
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod operation;
 pub mod protocol;
@@ -18,6 +19,7 @@ pub mod server;
 pub mod session;
 pub mod store;
 pub mod subscription;
+pub mod tls;
 
 pub use config::Settings;
 pub use server::{App, Server, ServerError};

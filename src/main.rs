@@ -119,9 +119,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("starting Switchboard")?;
     let addr = server.local_addr();
+    let (http, ws) = if server.is_tls() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     println!("Switchboard is listening");
-    println!("  HTTP       http://{addr}/graphql");
-    println!("  WebSocket  ws://{addr}/graphql");
+    println!("  HTTP       {http}://{addr}/graphql");
+    println!("  WebSocket  {ws}://{addr}/graphql          (graphql-transport-ws, Apollo legacy)");
+    println!(
+        "             {ws}://{addr}/graphql/realtime (AppSync: Amplify, Apollo's AppSync link)"
+    );
     if let Some(key) = server.generated_key() {
         println!("  API key    {key}   (generated for this run; pass --api-key to choose one)");
     }

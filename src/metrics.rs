@@ -11,6 +11,8 @@ pub struct Metrics {
     pub slow_consumer_disconnects: AtomicU64,
     /// Frames a client sent that could not be decoded.
     pub invalid_messages: AtomicU64,
+    /// Subscription payloads not sent because they exceeded `--max-payload-bytes`.
+    pub oversized_payloads: AtomicU64,
     /// Connection-store writes that failed (the connection carries on).
     pub store_errors: AtomicU64,
 }

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -31,8 +31,10 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the server failed: {0}")]
-    Serve(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("invalid settings: {0}")]
+    Settings(String),
 }
 
 /// Everything a request or a session needs, shared by all of them.
@@ -55,6 +57,12 @@ impl App {
     /// Builds a node's state: loads and checks the schema, wires the index, bus, history and
     /// store. Returns the API key it generated when the settings have none.
     pub fn new(settings: Settings) -> Result<(Arc<Self>, Option<String>), ServerError> {
+        if settings.connection_timeout <= settings.keepalive {
+            return Err(ServerError::Settings(format!(
+                "--connection-timeout ({:?}) must be longer than --keepalive ({:?}), or AppSync clients drop the connection between keep-alives",
+                settings.connection_timeout, settings.keepalive
+            )));
+        }
         let sdl = match &settings.schema {
             Some(path) => {
                 std::fs::read_to_string(path).map_err(|source| ServerError::SchemaFile {
@@ -104,12 +112,14 @@ impl App {
 pub struct Server {
     app: Arc<App>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     generated_key: Option<String>,
 }
 
 impl Server {
     pub async fn bind(settings: Settings) -> Result<Self, ServerError> {
         let addr = settings.listen;
+        let tls = crate::tls::acceptor(&settings)?;
         let (app, generated_key) = App::new(settings)?;
         let listener = TcpListener::bind(addr)
             .await
@@ -117,6 +127,7 @@ impl Server {
         Ok(Self {
             app,
             listener,
+            tls,
             generated_key,
         })
     }
@@ -125,6 +136,11 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Whether the server speaks TLS (`https://` and `wss://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn app(&self) -> &Arc<App> {
@@ -136,26 +152,24 @@ impl Server {
         self.generated_key.as_deref()
     }
 
-    /// Serves until [`App::shutdown`] is cancelled, then closes every WebSocket and returns.
+    /// Serves until [`App::shutdown`] is cancelled, then lets in-flight requests finish,
+    /// closes every WebSocket and returns.
     pub async fn run(self) -> Result<(), ServerError> {
         let app = self.app.clone();
         let router = crate::http::router(app.clone());
-        let shutdown = app.shutdown.clone();
-        // Statuses are small and latency matters: no Nagle delay on any socket.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+        let connections = TaskTracker::new();
+        crate::listener::serve(
+            self.listener,
+            router,
+            self.tls,
+            app.shutdown.clone(),
+            connections.clone(),
         )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .map_err(ServerError::Serve)?;
-        // Upgraded sockets are not covered by axum's graceful shutdown; the sessions see the
-        // same token and close themselves.
+        .await;
+        connections.close();
+        connections.wait().await;
+        // Upgraded sockets belong to their sessions, which see the same token and close
+        // themselves with a close frame.
         app.sessions.close();
         app.sessions.wait().await;
         Ok(())

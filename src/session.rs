@@ -21,9 +21,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
-use crate::auth::api_key_in_init;
+use crate::auth::{AuthError, Credentials, CredentialsError};
 use crate::operation::{GraphqlError, GraphqlRequest};
-use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Protocol, Reply};
+use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Malformation, Protocol, Reply};
 use crate::pubsub::{Delivery, Mailbox, Registration, SubscriberId};
 use crate::server::App;
 use crate::store::{ConnectionRecord, SubscriptionRecord};
@@ -39,8 +39,11 @@ const DELIVERY_BATCH: usize = 64;
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub remote: SocketAddr,
-    /// The `x-api-key` header of the upgrade request, if any.
-    pub api_key: Option<String>,
+    /// The credentials presented at the upgrade (HTTP headers; for AppSync also its `header-`
+    /// subprotocol or `header` query parameter), or why they could not be read. Checked when the
+    /// client sends `connection_init`, so a failure is reported in the protocol, not as an HTTP
+    /// error the client would silently retry.
+    pub credentials: Result<Credentials, CredentialsError>,
 }
 
 /// Whether the session goes on after a step.
@@ -90,8 +93,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
         client_ids: HashMap::new(),
         seen_since_touch: false,
     };
-    let span =
-        tracing::debug_span!("session", conn_id = %session.id, protocol = protocol.subprotocol());
+    let span = tracing::debug_span!("session", conn_id = %session.id, protocol = protocol.name());
     async move {
         session
             .app
@@ -116,6 +118,8 @@ impl Session {
         let settings = &self.app.settings;
         let init_deadline = tokio::time::sleep(settings.connection_init_timeout);
         tokio::pin!(init_deadline);
+        let end_of_life = tokio::time::sleep(settings.max_connection_lifetime);
+        tokio::pin!(end_of_life);
         let every = self.protocol.keepalive(settings);
         let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -131,6 +135,7 @@ impl Session {
                     self.emit(Reply::Fault(Fault::Closing(Closing::SlowConsumer))).await
                 }
                 _ = &mut init_deadline, if !self.acknowledged => self.emit(Reply::Fault(Fault::InitTimeout)).await,
+                _ = &mut end_of_life => self.emit(Reply::Fault(Fault::Closing(Closing::LifetimeReached))).await,
                 frame = stream.next() => self.on_frame(frame).await,
                 Some(delivery) = self.inbox.recv() => self.deliver(delivery).await,
                 _ = keepalive.tick(), if self.acknowledged => self.keep_alive().await,
@@ -200,6 +205,7 @@ impl Session {
                 self.invalid(Fault::InvalidMessage {
                     reason: "binary frames are not supported; send JSON text".to_owned(),
                     id: None,
+                    kind: Malformation::NotJson,
                 })
                 .await
             }
@@ -230,13 +236,18 @@ impl Session {
                     .invalid(Fault::InvalidMessage {
                         reason: error.reason,
                         id: error.id,
+                        kind: error.kind,
                     })
                     .await;
             }
         };
         match message {
             ClientMessage::Init { payload } => self.init(payload).await,
-            ClientMessage::Subscribe { id, request } => self.subscribe(id, request).await,
+            ClientMessage::Subscribe {
+                id,
+                request,
+                authorization,
+            } => self.subscribe(id, request, authorization).await,
             ClientMessage::Stop { id } => self.stop(&id).await,
             ClientMessage::Ping { payload } => self.emit(Reply::Pong(payload.as_ref())).await,
             ClientMessage::Pong => Flow::Continue,
@@ -250,24 +261,74 @@ impl Session {
 
     async fn init(&mut self, payload: Option<serde_json::Value>) -> Flow {
         if self.acknowledged {
+            if self.protocol.acks_repeated_init() {
+                return self.emit(self.ack()).await;
+            }
             return self.emit(Reply::Fault(Fault::TooManyInits)).await;
         }
-        let key = payload
+        let at_upgrade = match &self.peer.credentials {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                let reason = error.to_string();
+                return self.emit(Reply::Fault(Fault::BadHandshake(reason))).await;
+            }
+        };
+        // The init payload's credentials win over the upgrade's (standard GraphQL clients put
+        // them there; AppSync clients send no payload).
+        let in_payload = payload.as_ref().map(Credentials::from_init_payload);
+        let key = in_payload
             .as_ref()
-            .and_then(api_key_in_init)
-            .or(self.peer.api_key.as_deref());
+            .and_then(Credentials::api_key)
+            .or(at_upgrade.api_key());
         if let Err(error) = self.app.keys.check(key) {
             return self
                 .emit(Reply::Fault(Fault::Unauthorized(error.to_string())))
                 .await;
         }
         self.acknowledged = true;
-        self.emit(Reply::Ack).await
+        self.emit(self.ack()).await
     }
 
-    async fn subscribe(&mut self, id: String, request: GraphqlRequest) -> Flow {
+    fn ack(&self) -> Reply<'static> {
+        let timeout = self.app.settings.connection_timeout.as_millis();
+        Reply::Ack {
+            connection_timeout_ms: u64::try_from(timeout).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// A subscription's own credentials (AppSync's `extensions.authorization`); without them the
+    /// connection's, already checked at `connection_init`, stand.
+    fn authorize_subscription(
+        &self,
+        authorization: Option<&serde_json::Value>,
+    ) -> Result<(), AuthError> {
+        let Some(authorization) = authorization else {
+            return Ok(());
+        };
+        let credentials = Credentials::from_json(authorization).unwrap_or_default();
+        self.app.keys.check(credentials.api_key())
+    }
+
+    async fn subscribe(
+        &mut self,
+        id: String,
+        request: GraphqlRequest,
+        authorization: Option<serde_json::Value>,
+    ) -> Flow {
         if !self.acknowledged {
             return self.emit(Reply::Fault(Fault::NotAcknowledged { id })).await;
+        }
+        if let Err(error) = self.authorize_subscription(authorization.as_ref()) {
+            let errors = [GraphqlError::new(
+                Some("UnauthorizedException"),
+                error.to_string(),
+            )];
+            return self
+                .emit(Reply::OperationError {
+                    id: &id,
+                    errors: &errors,
+                })
+                .await;
         }
         if self.active.contains_key(&id) {
             if !self.protocol.replaces_duplicate_ids() {
@@ -364,12 +425,16 @@ impl Session {
     /// Writes a delivery and whatever else is already queued, in one flush.
     async fn deliver(&mut self, first: Delivery) -> Flow {
         let mut frames = Vec::new();
-        self.render(first, &mut frames);
+        let mut ended = Vec::new();
+        self.render(first, &mut frames, &mut ended);
         while frames.len() < DELIVERY_BATCH {
             match self.inbox.try_recv() {
-                Ok(delivery) => self.render(delivery, &mut frames),
+                Ok(delivery) => self.render(delivery, &mut frames, &mut ended),
                 Err(_) => break,
             }
+        }
+        for id in &ended {
+            self.forget(id).await;
         }
         if frames.is_empty() {
             return Flow::Continue;
@@ -381,11 +446,38 @@ impl Session {
         .await
     }
 
-    fn render(&self, delivery: Delivery, frames: &mut Vec<Message>) {
+    /// Renders one delivery for its subscription. A payload over `--max-payload-bytes` is not
+    /// sent: the subscriber gets an error instead and the subscription ends (its id goes into
+    /// `ended`), so the client knows rather than silently missing a status.
+    fn render(&self, delivery: Delivery, frames: &mut Vec<Message>, ended: &mut Vec<String>) {
         let Some(id) = self.client_ids.get(&delivery.subscriber) else {
             return;
         };
+        if ended.contains(id) {
+            return;
+        }
         let body = self.active[id].projection.render(&delivery.event.payload);
+        let limit = self.app.settings.max_payload_bytes;
+        if body.len() > limit {
+            self.app
+                .metrics
+                .oversized_payloads
+                .fetch_add(1, Ordering::Relaxed);
+            let errors = [GraphqlError::new(
+                Some("PayloadTooLargeError"),
+                format!(
+                    "A subscription payload of {} bytes exceeds the limit of {limit} bytes and was not sent; the subscription has ended.",
+                    body.len()
+                ),
+            )];
+            let reply = Reply::OperationError {
+                id,
+                errors: &errors,
+            };
+            frames.extend(self.protocol.encode(reply).frames);
+            ended.push(id.clone());
+            return;
+        }
         frames.extend(self.protocol.encode(Reply::Data { id, body: &body }).frames);
     }
 
@@ -403,7 +495,7 @@ impl Session {
         let record = ConnectionRecord {
             connection_id: self.id.clone(),
             user_id: None,
-            protocol: self.protocol.subprotocol().to_owned(),
+            protocol: self.protocol.name().to_owned(),
             remote_addr: self.peer.remote.to_string(),
             node_id: self.app.node_id.clone(),
             connected_at: now,

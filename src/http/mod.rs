@@ -1,8 +1,9 @@
-//! The HTTP surface: `POST /graphql` for queries and mutations, and the WebSocket upgrade on the
-//! same path. Handlers translate between HTTP and the rest; they hold no business logic.
+//! The HTTP surface: `POST /graphql` for queries and mutations, and the WebSocket upgrades on the
+//! same path and on `/graphql/realtime`. Handlers translate between HTTP and the rest; they hold
+//! no business logic.
 
 mod graphql;
-mod websocket;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -15,7 +16,8 @@ use crate::server::App;
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.settings.max_request_bytes;
     Router::new()
-        .route("/graphql", get(websocket::upgrade).post(graphql::execute))
+        .route("/graphql", get(websocket::graphql).post(graphql::execute))
+        .route("/graphql/realtime", get(websocket::realtime))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(app)
 }

@@ -1,21 +1,77 @@
-//! The WebSocket upgrade on `/graphql`: picks the protocol from the offered subprotocols, tunes
-//! the socket's buffers and limits, and hands it to a session.
+//! The WebSocket upgrades: picks the protocol from the path and the offered subprotocols, reads
+//! the credentials presented with the upgrade, tunes the socket's buffers and limits, and hands
+//! it to a session.
+//!
+//! Two protocols share the subprotocol name `graphql-ws`: Apollo's legacy one and AppSync's. On
+//! `/graphql/realtime` (where Amplify JS, Apollo's AppSync link and the iOS SDK dial) it means
+//! AppSync. On `/graphql` it means AppSync only when the client also presents an AppSync auth
+//! object (a `header` query parameter or a `header-` subprotocol), otherwise the legacy protocol.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
-use crate::protocol::{Protocol, close_frame};
+use crate::auth::Credentials;
+use crate::auth::credentials::{self, HEADER_SUBPROTOCOL_PREFIX, query_parameter};
+use crate::protocol::{Fault, Protocol, Reply, close_frame};
 use crate::server::App;
 use crate::session::{self, Peer};
 
-pub async fn upgrade(
+/// Where a client dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/graphql`: graphql-transport-ws, Apollo's legacy protocol, or AppSync with an auth object.
+    Graphql,
+    /// `/graphql/realtime`: AppSync (graphql-transport-ws is served there too).
+    Realtime,
+}
+
+/// The protocol for a connection, or `None` when the client offered nothing we speak.
+pub fn choose_protocol(
+    endpoint: Endpoint,
+    offered: &[String],
+    query: Option<&str>,
+) -> Option<Protocol> {
+    let offers = |name: &str| offered.iter().any(|p| p == name);
+    let appsync_auth = offered
+        .iter()
+        .any(|p| p.starts_with(HEADER_SUBPROTOCOL_PREFIX))
+        || query.is_some_and(|q| query_parameter(q, "header").is_some());
+    if offers("graphql-ws") && (endpoint == Endpoint::Realtime || appsync_auth) {
+        return Some(Protocol::AppSync);
+    }
+    Protocol::from_offered(offered.iter().map(String::as_str))
+}
+
+pub async fn graphql(
+    state: State<Arc<App>>,
+    remote: ConnectInfo<SocketAddr>,
+    query: RawQuery,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(Endpoint::Graphql, state, remote, query, headers, ws)
+}
+
+pub async fn realtime(
+    state: State<Arc<App>>,
+    remote: ConnectInfo<SocketAddr>,
+    query: RawQuery,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(Endpoint::Realtime, state, remote, query, headers, ws)
+}
+
+fn upgrade(
+    endpoint: Endpoint,
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -25,7 +81,7 @@ pub async fn upgrade(
         .filter_map(|v| v.to_str().ok())
         .map(str::to_owned)
         .collect();
-    let protocol = Protocol::from_offered(offered.iter().map(String::as_str));
+    let protocol = choose_protocol(endpoint, &offered, query.as_deref());
     let mut ws = ws
         .read_buffer_size(settings.ws_read_buffer_bytes)
         .write_buffer_size(settings.ws_write_buffer_bytes)
@@ -37,24 +93,75 @@ pub async fn upgrade(
         .max_message_size(settings.max_frame_bytes)
         .max_frame_size(settings.max_frame_bytes);
     let Some(protocol) = protocol else {
-        // As graphql-ws does: accept, then close with 4406 so the client learns why.
-        return ws.on_upgrade(|mut socket| async move {
-            let _ = socket
-                .send(Message::Close(Some(close_frame(
-                    4406,
-                    "Subprotocol not acceptable",
-                ))))
-                .await;
-        });
+        return refuse(endpoint, ws);
     };
+    // Exactly the protocol's name, never the `header-...` value beside it: browsers abort a
+    // handshake whose answer is not one of the offered protocols.
     ws.set_selected_protocol(HeaderValue::from_static(protocol.subprotocol()));
+    let credentials = match protocol {
+        Protocol::AppSync => {
+            credentials::from_appsync_upgrade(&offered, query.as_deref(), &headers)
+        }
+        _ => Ok(Credentials::from_http(&headers)),
+    };
     let peer = Peer {
         remote,
-        api_key: headers
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        credentials,
     };
     let sessions = app.sessions.clone();
     ws.on_upgrade(move |socket| sessions.track_future(session::run(app, socket, protocol, peer)))
+}
+
+/// No protocol we speak was offered. The upgrade still succeeds so the client learns why in its
+/// own protocol: AppSync's `connection_error` on the realtime path, graphql-ws's 4406 elsewhere.
+fn refuse(endpoint: Endpoint, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |mut socket| async move {
+        let encoded = match endpoint {
+            Endpoint::Realtime => Protocol::AppSync.encode(Reply::Fault(Fault::NoSubprotocol)),
+            Endpoint::Graphql => {
+                Protocol::GraphqlTransportWs.encode(Reply::Fault(Fault::NoSubprotocol))
+            }
+        };
+        for frame in encoded.frames {
+            if socket.send(frame).await.is_err() {
+                return;
+            }
+        }
+        let close = encoded
+            .close
+            .unwrap_or_else(|| close_frame(4406, "Subprotocol not acceptable"));
+        let _ = socket.send(Message::Close(Some(close))).await;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offered(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn graphql_ws_means_appsync_only_with_its_auth_or_on_realtime() {
+        let legacy = offered(&["graphql-ws"]);
+        let with_header = offered(&["graphql-ws", "header-eyJ9"]);
+        use Endpoint::*;
+        use Protocol::*;
+        assert_eq!(choose_protocol(Realtime, &legacy, None), Some(AppSync));
+        assert_eq!(
+            choose_protocol(Graphql, &legacy, None),
+            Some(SubscriptionsTransportWs)
+        );
+        assert_eq!(choose_protocol(Graphql, &with_header, None), Some(AppSync));
+        assert_eq!(
+            choose_protocol(Graphql, &legacy, Some("header=eyJ9&payload=e30=")),
+            Some(AppSync)
+        );
+        assert_eq!(
+            choose_protocol(Realtime, &offered(&["graphql-transport-ws"]), None),
+            Some(GraphqlTransportWs)
+        );
+        assert_eq!(choose_protocol(Realtime, &offered(&["mqtt"]), None), None);
+    }
 }

@@ -27,12 +27,16 @@ enum Incoming {
 }
 
 pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
-    let (message, _) = decode_as::<Incoming>(text)?;
+    let (message, _) = decode_as::<Incoming>(
+        text,
+        &["connection_init", "start", "stop", "connection_terminate"],
+    )?;
     Ok(match message {
         Incoming::ConnectionInit { payload } => ClientMessage::Init { payload },
         Incoming::Start { id, payload } => ClientMessage::Subscribe {
             id,
             request: payload,
+            authorization: None,
         },
         Incoming::Stop { id } => ClientMessage::Stop { id },
         Incoming::ConnectionTerminate {} => ClientMessage::Terminate,
@@ -56,7 +60,7 @@ fn connection_error(message: &str) -> Encoded {
 pub fn encode(reply: Reply<'_>) -> Encoded {
     match reply {
         // The reference server sends its first `ka` right after the ack.
-        Reply::Ack => Encoded {
+        Reply::Ack { .. } => Encoded {
             frames: vec![
                 axum::extract::ws::Message::Text(r#"{"type":"connection_ack"}"#.into()),
                 axum::extract::ws::Message::Text(r#"{"type":"ka"}"#.into()),
@@ -72,7 +76,11 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
         }
         Reply::Stopped(id) => Encoded::frame(json!({"type": "complete", "id": id}).to_string()),
         Reply::Fault(fault) => match fault {
-            Fault::InvalidMessage { reason, id } => error_message(id.as_deref(), &reason),
+            Fault::InvalidMessage { reason, id, .. } => error_message(id.as_deref(), &reason),
+            Fault::BadHandshake(reason) => {
+                connection_error(&reason).then_close(4400, "Bad request")
+            }
+            Fault::NoSubprotocol => Encoded::close(4406, "Subprotocol not acceptable"),
             Fault::Unauthorized(reason) => connection_error(&reason).then_close(4403, "Forbidden"),
             Fault::NotAcknowledged { id } => {
                 error_message(Some(&id), "send connection_init before start")
@@ -114,6 +122,7 @@ mod tests {
         let Encoded { frames, close } = encode(Reply::Fault(Fault::InvalidMessage {
             reason: err.reason,
             id: err.id,
+            kind: err.kind,
         }));
         assert!(close.is_none(), "legacy keeps the connection");
         let axum::extract::ws::Message::Text(text) = &frames[0] else {

@@ -4,6 +4,7 @@
 //! The session never looks at a frame; each codec decides how its protocol says "ack", "data",
 //! "error" and how it rejects bad input (an error message, or a close code).
 
+mod appsync;
 mod legacy_ws;
 mod transport_ws;
 
@@ -19,6 +20,9 @@ pub enum Protocol {
     GraphqlTransportWs,
     /// subscriptions-transport-ws, Apollo's legacy protocol (subprotocol `graphql-ws`).
     SubscriptionsTransportWs,
+    /// AWS AppSync's real-time protocol (also subprotocol `graphql-ws`, told apart by path or by
+    /// its auth object, see `http::websocket`).
+    AppSync,
 }
 
 /// A client message, whatever the protocol.
@@ -30,6 +34,8 @@ pub enum ClientMessage {
     Subscribe {
         id: String,
         request: GraphqlRequest,
+        /// Credentials for this subscription alone (AppSync's `extensions.authorization`).
+        authorization: Option<Json>,
     },
     Stop {
         id: String,
@@ -47,12 +53,28 @@ pub enum ClientMessage {
 pub struct DecodeError {
     pub reason: String,
     pub id: Option<String>,
+    pub kind: Malformation,
+}
+
+/// What was wrong with an undecodable frame; AppSync answers an unknown type differently from a
+/// known message with bad fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformation {
+    /// Not JSON, or not a JSON object.
+    NotJson,
+    /// No `type`, or one the protocol does not have.
+    UnknownType,
+    /// A known `type` with missing or ill-typed fields.
+    BadFields,
 }
 
 /// Something the session tells the client, whatever the protocol.
 #[derive(Debug)]
 pub enum Reply<'a> {
-    Ack,
+    /// The connection is initialised; AppSync tells the client how long it may stay silent.
+    Ack {
+        connection_timeout_ms: u64,
+    },
     KeepAlive,
     Pong(Option<&'a Json>),
     /// The subscription is live (only protocols with an explicit acknowledgement say so).
@@ -77,7 +99,15 @@ pub enum Reply<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// A frame that is not JSON, not a known message, or lacks a required field.
-    InvalidMessage { reason: String, id: Option<String> },
+    InvalidMessage {
+        reason: String,
+        id: Option<String>,
+        kind: Malformation,
+    },
+    /// The credentials at the upgrade could not be read (a bad AppSync auth object).
+    BadHandshake(String),
+    /// An AppSync client that did not offer the `graphql-ws` subprotocol.
+    NoSubprotocol,
     /// `connection_init` with missing or wrong credentials.
     Unauthorized(String),
     /// A subscription before the connection was acknowledged.
@@ -102,6 +132,8 @@ pub enum Closing {
     SlowConsumer,
     /// The server is shutting down.
     ShuttingDown,
+    /// The connection reached its maximum lifetime; the client reconnects.
+    LifetimeReached,
 }
 
 impl Closing {
@@ -110,6 +142,7 @@ impl Closing {
             Self::FrameTooLarge => Encoded::close(1009, "Message too big"),
             Self::SlowConsumer => Encoded::close(1008, "slow consumer: outbound queue full"),
             Self::ShuttingDown => Encoded::close(1001, "server shutting down"),
+            Self::LifetimeReached => Encoded::close(1000, "connection lifetime reached"),
         }
     }
 }
@@ -159,7 +192,16 @@ impl Protocol {
     pub fn subprotocol(self) -> &'static str {
         match self {
             Self::GraphqlTransportWs => "graphql-transport-ws",
-            Self::SubscriptionsTransportWs => "graphql-ws",
+            Self::SubscriptionsTransportWs | Self::AppSync => "graphql-ws",
+        }
+    }
+
+    /// The protocol's name in logs, records and metrics (two protocols share a subprotocol).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GraphqlTransportWs => "graphql-transport-ws",
+            Self::SubscriptionsTransportWs => "subscriptions-transport-ws",
+            Self::AppSync => "appsync",
         }
     }
 
@@ -174,21 +216,29 @@ impl Protocol {
     /// How often the server sends this protocol's keep-alive.
     pub fn keepalive(self, settings: &crate::config::Settings) -> std::time::Duration {
         match self {
-            Self::GraphqlTransportWs => settings.keepalive,
+            Self::GraphqlTransportWs | Self::AppSync => settings.keepalive,
             Self::SubscriptionsTransportWs => settings.legacy_keepalive,
         }
     }
 
     /// Whether a `subscribe` for an id that is already active replaces it (legacy, AppSync) rather
     /// than being refused (graphql-transport-ws closes with 4409).
+    /// AppSync must: Amplify re-sends its `start`s with the same ids on the same socket.
     pub fn replaces_duplicate_ids(self) -> bool {
-        matches!(self, Self::SubscriptionsTransportWs)
+        matches!(self, Self::SubscriptionsTransportWs | Self::AppSync)
+    }
+
+    /// Whether a second `connection_init` is simply acknowledged again (AppSync) rather than
+    /// refused.
+    pub fn acks_repeated_init(self) -> bool {
+        matches!(self, Self::AppSync)
     }
 
     pub fn decode(self, text: &str) -> Result<ClientMessage, DecodeError> {
         match self {
             Self::GraphqlTransportWs => transport_ws::decode(text),
             Self::SubscriptionsTransportWs => legacy_ws::decode(text),
+            Self::AppSync => appsync::decode(text),
         }
     }
 
@@ -196,6 +246,7 @@ impl Protocol {
         match self {
             Self::GraphqlTransportWs => transport_ws::encode(reply),
             Self::SubscriptionsTransportWs => legacy_ws::encode(reply),
+            Self::AppSync => appsync::encode(reply),
         }
     }
 }
@@ -205,27 +256,41 @@ fn parse_envelope(text: &str) -> Result<(Json, Option<String>), DecodeError> {
     let value: Json = serde_json::from_str(text).map_err(|e| DecodeError {
         reason: format!("message is not valid JSON: {e}"),
         id: None,
+        kind: Malformation::NotJson,
     })?;
     let id = value.get("id").and_then(Json::as_str).map(str::to_owned);
     if !value.is_object() {
         return Err(DecodeError {
             reason: "message must be a JSON object".to_owned(),
             id,
+            kind: Malformation::NotJson,
         });
     }
     Ok((value, id))
 }
 
 /// Decodes the envelope into a protocol's message enum, with the serde error as the reason.
+/// `known_types` are the protocol's client message types, to tell an unknown type from bad
+/// fields.
 fn decode_as<T: serde::de::DeserializeOwned>(
     text: &str,
+    known_types: &[&str],
 ) -> Result<(T, Option<String>), DecodeError> {
     let (value, id) = parse_envelope(text)?;
+    let known = value
+        .get("type")
+        .and_then(Json::as_str)
+        .is_some_and(|t| known_types.contains(&t));
     match serde_json::from_value(value) {
         Ok(message) => Ok((message, id)),
         Err(e) => Err(DecodeError {
             reason: format!("invalid message: {e}"),
             id,
+            kind: if known {
+                Malformation::BadFields
+            } else {
+                Malformation::UnknownType
+            },
         }),
     }
 }

@@ -30,7 +30,10 @@ enum Incoming {
 }
 
 pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
-    let (message, _) = decode_as::<Incoming>(text)?;
+    let (message, _) = decode_as::<Incoming>(
+        text,
+        &["connection_init", "ping", "pong", "subscribe", "complete"],
+    )?;
     Ok(match message {
         Incoming::ConnectionInit { payload } => ClientMessage::Init { payload },
         Incoming::Ping { payload } => ClientMessage::Ping { payload },
@@ -38,6 +41,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
         Incoming::Subscribe { id, payload } => ClientMessage::Subscribe {
             id,
             request: payload,
+            authorization: None,
         },
         Incoming::Complete { id } => ClientMessage::Stop { id },
     })
@@ -49,7 +53,7 @@ fn errors_json(errors: &[GraphqlError]) -> String {
 
 pub fn encode(reply: Reply<'_>) -> Encoded {
     match reply {
-        Reply::Ack => Encoded::frame(r#"{"type":"connection_ack"}"#.to_owned()),
+        Reply::Ack { .. } => Encoded::frame(r#"{"type":"connection_ack"}"#.to_owned()),
         // The protocol's keep-alive is the WebSocket ping, which every client answers by itself.
         Reply::KeepAlive => Encoded {
             frames: vec![Message::Ping(Default::default())],
@@ -68,6 +72,8 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
         Reply::Fault(fault) => match fault {
             Fault::InvalidMessage { reason, .. } => Encoded::close(4400, &reason),
             Fault::Unauthorized(_) => Encoded::close(4403, "Forbidden"),
+            Fault::BadHandshake(reason) => Encoded::close(4400, &reason),
+            Fault::NoSubprotocol => Encoded::close(4406, "Subprotocol not acceptable"),
             Fault::NotAcknowledged { .. } => Encoded::close(4401, "Unauthorized"),
             Fault::DuplicateId(id) => {
                 Encoded::close(4409, &format!("Subscriber for {id} already exists"))
@@ -91,7 +97,7 @@ mod tests {
         );
         let sub = decode(r#"{"type":"subscribe","id":"1","payload":{"query":"subscription{a}","operationName":"X"}}"#)
             .unwrap();
-        let ClientMessage::Subscribe { id, request } = sub else {
+        let ClientMessage::Subscribe { id, request, .. } = sub else {
             panic!("{sub:?}");
         };
         assert_eq!(
@@ -122,7 +128,8 @@ mod tests {
         assert_eq!(
             code(Fault::InvalidMessage {
                 reason: "x".into(),
-                id: None
+                id: None,
+                kind: crate::protocol::Malformation::BadFields,
             }),
             4400
         );

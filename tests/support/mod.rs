@@ -122,6 +122,14 @@ impl Proto {
         }
     }
 
+    /// The protocol's name in connection records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::TransportWs => "graphql-transport-ws",
+            Proto::Legacy => "subscriptions-transport-ws",
+        }
+    }
+
     fn subscribe_type(self) -> &'static str {
         match self {
             Proto::TransportWs => "subscribe",

@@ -1,10 +1,13 @@
-//! API keys: the credentials of this first version. Checked on `POST /graphql` and when a
-//! WebSocket connection initialises.
+//! Who may call: API keys, checked on `POST /graphql`, when a WebSocket connection initialises,
+//! and for each AppSync subscription; and the [`Credentials`] a client presents them in.
+
+pub mod credentials;
+
+pub use credentials::{Credentials, CredentialsError};
 
 use std::collections::HashSet;
 
 use rand::Rng;
-use serde_json::Value as Json;
 
 /// Why a request was refused; the messages are AppSync's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,26 +54,9 @@ impl ApiKeys {
     }
 }
 
-/// The API key in a `connection_init` payload: `x-api-key`, `apiKey`, or `headers.x-api-key`,
-/// with keys matched case-insensitively.
-pub fn api_key_in_init(payload: &Json) -> Option<&str> {
-    fn get<'a>(object: &'a Json, name: &str) -> Option<&'a Json> {
-        object
-            .as_object()?
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-    get(payload, "x-api-key")
-        .or_else(|| get(payload, "apiKey"))
-        .or_else(|| get(payload, "headers").and_then(|h| get(h, "x-api-key")))?
-        .as_str()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn keys_are_checked() {
@@ -80,17 +66,5 @@ mod tests {
         assert_eq!(keys.check(None), Err(AuthError::Missing));
         let generated = ApiKeys::generate();
         assert!(generated.starts_with("da2-") && generated.len() == 30);
-    }
-
-    #[test]
-    fn init_payload_key_locations() {
-        assert_eq!(api_key_in_init(&json!({"x-api-key": "a"})), Some("a"));
-        assert_eq!(api_key_in_init(&json!({"X-Api-Key": "a"})), Some("a"));
-        assert_eq!(api_key_in_init(&json!({"apiKey": "b"})), Some("b"));
-        assert_eq!(
-            api_key_in_init(&json!({"headers": {"x-api-key": "c"}})),
-            Some("c")
-        );
-        assert_eq!(api_key_in_init(&json!({"other": 1})), None);
     }
 }
