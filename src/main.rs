@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Publish one status and print the published Status as JSON.
     Publish(PublishArgs),
     /// Print each status of a user as one JSON line.
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(settings)) => serve(settings).await,
+        Some(Command::Serve(settings)) => serve(*settings).await,
         Some(Command::Publish(args)) => {
             let input = StatusInput {
                 job_id: args.job_id,

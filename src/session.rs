@@ -312,7 +312,7 @@ impl Session {
     async fn subscribe(
         &mut self,
         id: String,
-        request: GraphqlRequest,
+        request: Box<GraphqlRequest>,
         authorization: Option<serde_json::Value>,
     ) -> Flow {
         if !self.acknowledged {

@@ -1,5 +1,5 @@
-//! Fan-out: each status reaches exactly its user's subscribers, in order, over both standard
-//! protocols; a subscription is live as soon as the server has processed it; and a publish costs
+//! Fan-out: each status reaches exactly its user's subscribers, in order, over every
+//! protocol; a subscription is live as soon as the server has processed it; and a publish costs
 //! only the matching subscribers.
 
 mod support;
@@ -51,6 +51,11 @@ async fn interleaved_statuses_legacy_subscriptions_transport_ws() {
     interleaved_statuses_reach_exactly_their_user(Proto::Legacy).await;
 }
 
+#[tokio::test]
+async fn interleaved_statuses_appsync() {
+    interleaved_statuses_reach_exactly_their_user(Proto::AppSync).await;
+}
+
 /// A status published the instant the subscription is confirmed live is delivered, 200 times.
 async fn status_right_after_subscribing_is_never_missed(proto: Proto) {
     let server = TestServer::start().await;
@@ -75,6 +80,12 @@ async fn no_miss_right_after_subscribe_graphql_transport_ws() {
 #[tokio::test]
 async fn no_miss_right_after_subscribe_legacy() {
     status_right_after_subscribing_is_never_missed(Proto::Legacy).await;
+}
+
+/// On AppSync the `start_ack` itself is the promise: published right after it, never missed.
+#[tokio::test]
+async fn no_miss_right_after_start_ack_appsync() {
+    status_right_after_subscribing_is_never_missed(Proto::AppSync).await;
 }
 
 #[tokio::test]

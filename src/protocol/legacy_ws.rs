@@ -35,7 +35,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
         Incoming::ConnectionInit { payload } => ClientMessage::Init { payload },
         Incoming::Start { id, payload } => ClientMessage::Subscribe {
             id,
-            request: payload,
+            request: Box::new(payload),
             authorization: None,
         },
         Incoming::Stop { id } => ClientMessage::Stop { id },

@@ -33,7 +33,7 @@ pub enum ClientMessage {
     },
     Subscribe {
         id: String,
-        request: GraphqlRequest,
+        request: Box<GraphqlRequest>,
         /// Credentials for this subscription alone (AppSync's `extensions.authorization`).
         authorization: Option<Json>,
     },

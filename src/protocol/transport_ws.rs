@@ -40,7 +40,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
         Incoming::Pong {} => ClientMessage::Pong,
         Incoming::Subscribe { id, payload } => ClientMessage::Subscribe {
             id,
-            request: payload,
+            request: Box::new(payload),
             authorization: None,
         },
         Incoming::Complete { id } => ClientMessage::Stop { id },

@@ -62,9 +62,8 @@ pub async fn prepare(
         };
         return Err(vec![GraphqlError::new(
             Some("UnsupportedOperation"),
-            format!(
-                "{kind} operations are not supported through the realtime channel; send them to POST /graphql"
-            ),
+            // AppSync's words; queries and mutations go to `POST /graphql`.
+            format!("{kind} not supported through the realtime channel"),
         )]);
     }
     let variables = request.variables();

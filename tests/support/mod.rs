@@ -105,20 +105,26 @@ impl Drop for TestServer {
     }
 }
 
-/// The two standard protocols, as a test client speaks them.
+/// The protocols, as a test client speaks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
     TransportWs,
     Legacy,
+    /// AppSync's real-time protocol on `/graphql/realtime`, credentials in the `header-`
+    /// subprotocol, as current Amplify JS dials it.
+    AppSync,
 }
 
 impl Proto {
+    /// The two standard GraphQL protocols.
     pub const ALL: [Proto; 2] = [Proto::TransportWs, Proto::Legacy];
+    /// Every protocol the server speaks.
+    pub const EVERY: [Proto; 3] = [Proto::TransportWs, Proto::Legacy, Proto::AppSync];
 
     pub fn subprotocol(self) -> &'static str {
         match self {
             Proto::TransportWs => "graphql-transport-ws",
-            Proto::Legacy => "graphql-ws",
+            Proto::Legacy | Proto::AppSync => "graphql-ws",
         }
     }
 
@@ -127,27 +133,28 @@ impl Proto {
         match self {
             Proto::TransportWs => "graphql-transport-ws",
             Proto::Legacy => "subscriptions-transport-ws",
+            Proto::AppSync => "appsync",
         }
     }
 
     fn subscribe_type(self) -> &'static str {
         match self {
             Proto::TransportWs => "subscribe",
-            Proto::Legacy => "start",
+            Proto::Legacy | Proto::AppSync => "start",
         }
     }
 
     fn stop_type(self) -> &'static str {
         match self {
             Proto::TransportWs => "complete",
-            Proto::Legacy => "stop",
+            Proto::Legacy | Proto::AppSync => "stop",
         }
     }
 
     pub fn data_type(self) -> &'static str {
         match self {
             Proto::TransportWs => "next",
-            Proto::Legacy => "data",
+            Proto::Legacy | Proto::AppSync => "data",
         }
     }
 }
@@ -164,35 +171,85 @@ impl WsClient {
         Self::connect_with(server, proto, None).await
     }
 
+    /// Connects; for the standard protocols `api_key_header` goes in an `x-api-key` header, for
+    /// AppSync in the `header-` subprotocol (the test key when `None`).
     pub async fn connect_with(
         server: &TestServer,
         proto: Proto,
         api_key_header: Option<&str>,
     ) -> Self {
-        let mut request = server.ws_url().into_client_request().unwrap();
-        let headers = request.headers_mut();
-        headers.insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static(proto.subprotocol()),
+        let (url, subprotocols, headers) = match proto {
+            Proto::AppSync => {
+                let auth = json!({"host": server.addr.to_string(), "x-api-key": api_key_header.unwrap_or(KEY)});
+                let url = format!("ws://{}/graphql/realtime", server.addr);
+                (
+                    url,
+                    vec!["graphql-ws".to_owned(), header_subprotocol(&auth)],
+                    vec![],
+                )
+            }
+            _ => {
+                let headers = api_key_header
+                    .map(|key| ("x-api-key".to_owned(), key.to_owned()))
+                    .into_iter()
+                    .collect();
+                (
+                    server.ws_url(),
+                    vec![proto.subprotocol().to_owned()],
+                    headers,
+                )
+            }
+        };
+        let (client, selected) = Self::dial(proto, &url, &subprotocols, &headers).await;
+        assert_eq!(
+            selected.as_deref(),
+            Some(proto.subprotocol()),
+            "the server selects the offered protocol"
         );
-        if let Some(key) = api_key_header {
-            headers.insert("x-api-key", HeaderValue::from_str(key).unwrap());
+        client
+    }
+
+    /// Opens a WebSocket to `url` offering `subprotocols` with extra request `headers`; returns
+    /// the client and the subprotocol the server selected.
+    pub async fn dial(
+        proto: Proto,
+        url: &str,
+        subprotocols: &[String],
+        headers: &[(String, String)],
+    ) -> (Self, Option<String>) {
+        let mut request = url.into_client_request().unwrap();
+        let request_headers = request.headers_mut();
+        if !subprotocols.is_empty() {
+            request_headers.insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_str(&subprotocols.join(", ")).unwrap(),
+            );
+        }
+        for (name, value) in headers {
+            request_headers.insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         let (ws, response) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .expect("WebSocket connects");
-        assert_eq!(
-            response.headers()["sec-websocket-protocol"],
-            proto.subprotocol(),
-            "the server selects the offered protocol"
-        );
-        Self { proto, ws }
+        let selected = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (Self { proto, ws }, selected)
     }
 
     /// Connects and initialises with the test API key.
     pub async fn ready(server: &TestServer, proto: Proto) -> Self {
         let mut client = Self::connect(server, proto).await;
-        client.init(json!({"x-api-key": KEY})).await;
+        match proto {
+            // AppSync clients send no payload; the credentials came with the upgrade.
+            Proto::AppSync => client.send(json!({"type": "connection_init"})).await,
+            _ => client.init(json!({"x-api-key": KEY})).await,
+        }
         let ack = client.next_json().await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         client
@@ -212,11 +269,25 @@ impl WsClient {
     }
 
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Json) {
+        if self.proto == Proto::AppSync {
+            let data = json!({"query": query, "variables": variables}).to_string();
+            return self.start(id, &data, Some(json!({"x-api-key": KEY}))).await;
+        }
         let kind = self.proto.subscribe_type();
         self.send(
             json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}}),
         )
         .await;
+    }
+
+    /// An AppSync `start` with `data` (the JSON-encoded request) and its own authorization.
+    pub async fn start(&mut self, id: &str, data: &str, authorization: Option<Json>) {
+        let mut payload = json!({ "data": data });
+        if let Some(authorization) = authorization {
+            payload["extensions"] = json!({ "authorization": authorization });
+        }
+        self.send(json!({"id": id, "type": "start", "payload": payload}))
+            .await;
     }
 
     pub async fn subscribe_user(&mut self, id: &str, user: &str) {
@@ -228,8 +299,18 @@ impl WsClient {
     /// connection's messages in order, so the answer to a message sent after the subscription
     /// (`pong` to a `ping`; for the legacy protocol, which has no ping, the `error` for an
     /// unknown message) proves the subscription is live.
+    /// AppSync says so itself: `start_ack` comes once the subscription is live.
     pub async fn subscribe_live(&mut self, id: &str, user: &str) {
         self.subscribe_user(id, user).await;
+        if self.proto == Proto::AppSync {
+            let ack = self.next_json().await;
+            assert_eq!(
+                (ack["type"].as_str(), ack["id"].as_str()),
+                (Some("start_ack"), Some(id)),
+                "{ack}"
+            );
+            return;
+        }
         self.barrier().await;
     }
 
@@ -240,7 +321,7 @@ impl WsClient {
                 let pong = self.next_json().await;
                 assert_eq!(pong["type"], "pong", "{pong}");
             }
-            Proto::Legacy => {
+            Proto::Legacy | Proto::AppSync => {
                 self.send(json!({"type": "barrier"})).await;
                 let error = self.next_json().await;
                 assert_eq!(error["type"], "error", "{error}");
@@ -258,7 +339,7 @@ impl WsClient {
     pub async fn stop_live(&mut self, id: &str) {
         self.stop(id).await;
         match self.proto {
-            Proto::Legacy => {
+            Proto::Legacy | Proto::AppSync => {
                 let complete = self.next_json().await;
                 assert_eq!(
                     (complete["type"].as_str(), complete["id"].as_str()),
@@ -381,6 +462,15 @@ impl WsClient {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
+}
+
+/// The `header-<base64url>` subprotocol carrying an AppSync auth object.
+pub fn header_subprotocol(auth: &Json) -> String {
+    use base64::Engine as _;
+    format!(
+        "header-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(auth.to_string())
+    )
 }
 
 /// Asserts that `data` is one `onStatusUpdate` of `user` with `status`, and a valid timestamp.

@@ -66,7 +66,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
             })?;
             ClientMessage::Subscribe {
                 id,
-                request,
+                request: Box::new(request),
                 authorization: payload.extensions.and_then(|e| e.authorization),
             }
         }
