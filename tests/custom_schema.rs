@@ -37,7 +37,7 @@ async fn serve(sdl: &str) -> TestServer {
 #[tokio::test]
 async fn the_channel_schema_works_end_to_end() {
     let server = serve(CHANNEL_SDL).await;
-    for proto in Proto::ALL {
+    for proto in Proto::EVERY {
         let mut news = WsClient::ready(&server, proto).await;
         news.subscribe(
             "n",

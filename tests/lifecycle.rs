@@ -10,7 +10,7 @@ use support::{Proto, TestServer, WsClient};
 #[tokio::test]
 async fn a_client_close_is_answered_with_a_close_frame() {
     let server = TestServer::start().await;
-    for proto in Proto::ALL {
+    for proto in Proto::EVERY {
         let mut client = WsClient::ready(&server, proto).await;
         client.subscribe_live("1", "u").await;
         assert_eq!(client.close_handshake(1000).await, Some(1000), "{proto:?}");
@@ -45,7 +45,7 @@ async fn legacy_ka_comes_on_its_own_interval() {
 async fn shutdown_closes_every_socket_with_1001() {
     let server = TestServer::start().await;
     let mut clients = Vec::new();
-    for proto in Proto::ALL {
+    for proto in Proto::EVERY {
         let mut client = WsClient::ready(&server, proto).await;
         client.subscribe_live("1", "u").await;
         clients.push(client);

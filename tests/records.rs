@@ -22,7 +22,7 @@ async fn wait_until_gone(server: &TestServer, connection_id: &str) {
 #[tokio::test]
 async fn records_follow_the_connection_and_its_subscriptions() {
     let server = TestServer::with_args(&["--node-id", "node-a"]).await;
-    for proto in Proto::ALL {
+    for proto in Proto::EVERY {
         let user = format!("alice-{proto:?}");
         let mut client = WsClient::ready(&server, proto).await;
         client.subscribe_live("1", &user).await;
