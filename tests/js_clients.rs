@@ -1,11 +1,12 @@
 //! End-to-end tests with real third-party JavaScript clients, unmodified: `graphql-ws` (protocol
-//! graphql-transport-ws) and Apollo's `subscriptions-transport-ws` (legacy subprotocol
-//! `graphql-ws`). The Rust clients in `tests/support` speak the protocols as we read their specs;
+//! graphql-transport-ws), Apollo's `subscriptions-transport-ws` (legacy subprotocol
+//! `graphql-ws`), and the AppSync clients `aws-amplify` (v6, over TLS and over `ws://`) and
+//! `aws-appsync-subscription-link` with Apollo Client. The Rust clients in `tests/support` speak the protocols as we read their specs;
 //! these prove that the clients people actually use agree.
 //!
 //! Needs `node` (20+) and `npm` on the `PATH`. The tests are `tests/clients/*.test.mjs`, run by
 //! node's built-in test runner; their dependencies are pinned in `tests/clients/package-lock.json`
-//! and installed with `npm ci` when `tests/clients/node_modules` is missing.
+//! and installed with `npm ci` when `tests/clients/node_modules` is missing or stale.
 
 mod support;
 
@@ -21,20 +22,35 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_javascript_clients() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
-    if !dir.join("node_modules").is_dir() {
+    // `npm ci` when node_modules is missing or was installed from another lockfile.
+    let lock = std::fs::read(dir.join("package-lock.json")).expect("a lockfile");
+    let stamp = dir.join("node_modules/.installed-package-lock.json");
+    if std::fs::read(&stamp).ok().as_ref() != Some(&lock) {
         let npm = run(Command::new("npm").arg("ci").current_dir(&dir)).await;
         assert!(npm.status.success(), "npm ci failed\n{}", output(&npm));
+        std::fs::write(&stamp, &lock).expect("writing the install stamp");
     }
 
     let server = support::TestServer::start().await;
+    // A second server with TLS from a local CA, for Amplify's stock `https` -> `wss` derivation;
+    // node trusts that CA and nothing new besides (`NODE_EXTRA_CA_CERTS`).
+    let ca_dir = std::env::temp_dir().join(format!("switchboard-js-tls-{}", uuid::Uuid::new_v4()));
+    let tls =
+        support::TestServer::with_args(&["--tls-self-signed", ca_dir.to_str().unwrap()]).await;
     let node = run(Command::new("node")
         .arg("--test")
         .args(test_files(&dir))
         .current_dir(&dir)
         .env("SWITCHBOARD_HTTP_URL", server.http_url())
         .env("SWITCHBOARD_WS_URL", server.ws_url())
+        .env(
+            "SWITCHBOARD_HTTPS_URL",
+            format!("https://localhost:{}/graphql", tls.addr.port()),
+        )
+        .env("NODE_EXTRA_CA_CERTS", ca_dir.join("ca.pem"))
         .env("SWITCHBOARD_API_KEY", support::KEY))
     .await;
+    std::fs::remove_dir_all(&ca_dir).ok();
     assert!(
         node.status.success(),
         "node --test failed\n{}",
