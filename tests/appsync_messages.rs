@@ -80,24 +80,6 @@ async fn stop_is_answered_with_complete_and_then_nothing_for_that_id() {
         .await;
 }
 
-/// Amplify re-sends its `start`s with the same ids on the same socket: the newer replaces the
-/// older, and is acknowledged again.
-#[tokio::test]
-async fn a_start_for_a_live_id_replaces_it() {
-    let server = TestServer::start().await;
-    let mut client = appsync(&server).await;
-    client.subscribe_live("same", "old").await;
-    client.subscribe_live("same", "new").await;
-    server.publish("old", "j", "validating").await;
-    server.publish("new", "j", "complete").await;
-    let (id, data) = client.next_data().await;
-    assert_eq!(id, "same");
-    assert_status(&data, "new", "complete");
-    client
-        .expect_silence(std::time::Duration::from_millis(200))
-        .await;
-}
-
 #[tokio::test]
 async fn the_101st_subscription_is_refused() {
     let server = TestServer::start().await;

@@ -145,15 +145,22 @@ async fn duplicate_ids() {
     assert_eq!(code, 4409);
     assert_eq!(reason, "Subscriber for same already exists");
 
-    // The legacy protocol's reference server replaces the subscription.
-    let mut client = WsClient::ready(&server, Proto::Legacy).await;
-    client.subscribe_live("same", "old").await;
-    client.subscribe_live("same", "new").await;
-    server.publish("old", "j", "validating").await;
-    server.publish("new", "j", "complete").await;
-    let (id, data) = client.next_data().await;
-    assert_eq!(id, "same");
-    assert_status(&data, "new", "complete");
+    // The legacy protocol's reference server replaces the subscription; so must AppSync's, since
+    // Amplify re-sends its `start`s with the same ids on the same socket (and AppSync acknowledges
+    // the new one again).
+    for proto in [Proto::Legacy, Proto::AppSync] {
+        let mut client = WsClient::ready(&server, proto).await;
+        client.subscribe_live("same", "old").await;
+        client.subscribe_live("same", "new").await;
+        server.publish("old", "j", "validating").await;
+        server.publish("new", "j", "complete").await;
+        let (id, data) = client.next_data().await;
+        assert_eq!(id, "same");
+        assert_status(&data, "new", "complete");
+        client
+            .expect_silence(std::time::Duration::from_millis(200))
+            .await;
+    }
 }
 
 #[tokio::test]

@@ -16,8 +16,8 @@ use crate::server::App;
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.settings.max_request_bytes;
     Router::new()
-        .route("/graphql", get(websocket::graphql).post(graphql::execute))
-        .route("/graphql/realtime", get(websocket::realtime))
+        .route("/graphql", get(websocket::upgrade).post(graphql::execute))
+        .route("/graphql/realtime", get(websocket::upgrade))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(app)
 }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, MatchedPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
@@ -47,34 +47,21 @@ pub fn choose_protocol(
     Protocol::from_offered(offered.iter().map(String::as_str))
 }
 
-pub async fn graphql(
-    state: State<Arc<App>>,
-    remote: ConnectInfo<SocketAddr>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    upgrade(Endpoint::Graphql, state, remote, query, headers, ws)
-}
-
-pub async fn realtime(
-    state: State<Arc<App>>,
-    remote: ConnectInfo<SocketAddr>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    upgrade(Endpoint::Realtime, state, remote, query, headers, ws)
-}
-
-fn upgrade(
-    endpoint: Endpoint,
+/// The upgrade on either path; which one the client dialled decides between the protocols that
+/// share `graphql-ws`.
+pub async fn upgrade(
+    path: MatchedPath,
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let endpoint = if path.as_str().ends_with("/realtime") {
+        Endpoint::Realtime
+    } else {
+        Endpoint::Graphql
+    };
     let settings = &app.settings;
     let offered: Vec<String> = ws
         .requested_protocols()

@@ -374,6 +374,11 @@ impl WsClient {
             match message {
                 Message::Text(text) => {
                     let value: Json = serde_json::from_str(&text).expect("JSON from the server");
+                    assert_ne!(
+                        value.get("id"),
+                        Some(&Json::Null),
+                        "never \"id\":null: {value}"
+                    );
                     if value["type"] != "ka" {
                         return value;
                     }
