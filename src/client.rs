@@ -25,6 +25,8 @@ pub enum ClientError {
     Url(String),
     #[error("the server closed the connection: {0}")]
     Closed(String),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
 }
 
 /// A `StatusInput` of the default schema.
@@ -50,7 +52,8 @@ pub async fn publish_status(
         "query": format!("mutation Publish($input: StatusInput!) {{ publishStatus(input: $input) {{ {STATUS_FIELDS} }} }}"),
         "variables": {"input": input},
     });
-    let response = reqwest::Client::new()
+    let response = crate::http_client::client()
+        .map_err(ClientError::HttpClient)?
         .post(url)
         .header("x-api-key", api_key)
         .json(&body)

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::auth::AuthMode;
+
 /// The settings of `switchboard serve`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "switchboard")]
@@ -19,10 +21,130 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_SCHEMA")]
     pub schema: Option<PathBuf>,
 
-    /// An accepted API key (repeatable; comma-separated in the environment). With none, a key
-    /// is generated at start-up and printed.
+    /// The auth mode that applies wherever the schema has no auth directive: `api-key`,
+    /// `oidc`, `cognito`, `lambda` or `iam`.
+    #[arg(long, env = "SWITCHBOARD_AUTH_DEFAULT", default_value = "api-key")]
+    pub auth_default: AuthMode,
+
+    /// Further auth modes, usable where the schema's directives allow them (comma-separated).
+    #[arg(long, env = "SWITCHBOARD_AUTH_ADDITIONAL", value_delimiter = ',')]
+    pub auth_additional: Vec<AuthMode>,
+
+    /// An accepted API key, optionally with an expiry: `KEY` or `KEY@2027-01-01T00:00:00Z`
+    /// (repeatable; comma-separated in the environment). With no key at all in `api-key` mode,
+    /// one is generated at start-up and printed.
     #[arg(long = "api-key", env = "SWITCHBOARD_API_KEY", value_delimiter = ',')]
     pub api_keys: Vec<String>,
+
+    /// A file of API keys, one `KEY[@RFC3339-EXPIRY]` per line (`#` starts a comment).
+    #[arg(long, env = "SWITCHBOARD_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// JWKS document (JSON) with the keys that sign OIDC / Cognito tokens.
+    #[arg(long, env = "SWITCHBOARD_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+
+    /// URL of the JWKS; without it (and without `--jwks-file`) the issuer's
+    /// `/.well-known/openid-configuration` names it.
+    #[arg(long, env = "SWITCHBOARD_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// The `iss` tokens must carry (e.g. `https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc`).
+    #[arg(long, env = "SWITCHBOARD_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// An accepted `aud` (ID tokens) or `client_id` (Cognito access tokens); repeatable. None:
+    /// no audience check.
+    #[arg(long, env = "SWITCHBOARD_JWT_AUDIENCE", value_delimiter = ',')]
+    pub jwt_audience: Vec<String>,
+
+    /// Shared secret for HS256 tokens, for local development (verified under `oidc`).
+    #[arg(long, env = "SWITCHBOARD_JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// Clock skew tolerated on a token's `exp`, `nbf` and `iat`.
+    #[arg(long, env = "SWITCHBOARD_JWT_LEEWAY", default_value = "60s", value_parser = parse_duration)]
+    pub jwt_leeway: Duration,
+
+    /// How often the JWKS is read again.
+    #[arg(long, env = "SWITCHBOARD_JWKS_REFRESH", default_value = "1h", value_parser = parse_duration)]
+    pub jwks_refresh: Duration,
+
+    /// The least time between two reloads of the JWKS caused by an unknown `kid`.
+    #[arg(long, env = "SWITCHBOARD_JWKS_MIN_REFETCH", default_value = "30s", value_parser = parse_duration)]
+    pub jwks_min_refetch: Duration,
+
+    /// URL that receives AppSync's Lambda authorizer request (a POST) in `lambda` mode.
+    #[arg(long, env = "SWITCHBOARD_AUTHORIZER_URL")]
+    pub authorizer_url: Option<String>,
+
+    /// How long an authorizer's answer is cached per token when it sets no `ttlOverride`.
+    #[arg(long, env = "SWITCHBOARD_AUTHORIZER_TTL", default_value = "300s", value_parser = parse_duration)]
+    pub authorizer_ttl: Duration,
+
+    /// How long the authorizer may take to answer.
+    #[arg(long, env = "SWITCHBOARD_AUTHORIZER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub authorizer_timeout: Duration,
+
+    /// The `apiId` and `accountId` the authorizer is told.
+    #[arg(long, env = "SWITCHBOARD_API_ID", default_value = "switchboard")]
+    pub api_id: String,
+
+    #[arg(long, env = "SWITCHBOARD_ACCOUNT_ID", default_value = "000000000000")]
+    pub account_id: String,
+
+    /// JSON file of IAM access key pairs accepted in `iam` mode:
+    /// `[{"accessKeyId": "...", "secretAccessKey": "...", "sessionToken"?: "...", "name"?: "..."}]`.
+    #[arg(long, env = "SWITCHBOARD_IAM_CREDENTIALS")]
+    pub iam_credentials: Option<PathBuf>,
+
+    /// How far a SigV4 `x-amz-date` may be from now.
+    #[arg(long, env = "SWITCHBOARD_IAM_MAX_SKEW", default_value = "5m", value_parser = parse_duration)]
+    pub iam_max_skew: Duration,
+
+    /// A subscription argument bound to the caller's identity (e.g. `userId`): a caller who
+    /// signed in by token or authorizer may only subscribe with it equal to its `--owner-claim`.
+    #[arg(long, env = "SWITCHBOARD_OWNER_ARG")]
+    pub owner_arg: Option<String>,
+
+    /// The claim (or authorizer `resolverContext` key) the owner argument must equal.
+    #[arg(long, env = "SWITCHBOARD_OWNER_CLAIM", default_value = "sub")]
+    pub owner_claim: String,
+
+    /// Members of this group (`cognito:groups`, or `groups`) may subscribe to anyone.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_GROUP")]
+    pub admin_group: Option<String>,
+
+    /// Modes whose callers may subscribe to any owner (AppSync's behaviour for these).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TRUSTED_MODES",
+        value_delimiter = ',',
+        default_value = "api-key,iam"
+    )]
+    pub trusted_modes: Vec<AuthMode>,
+
+    /// Origins allowed to open WebSockets and call `POST /graphql` from a browser
+    /// (comma-separated, e.g. `https://app.example.com`); `*` or none: any origin (local use).
+    #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Open WebSocket connections allowed from one client address.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 10_000
+    )]
+    pub max_connections_per_address: usize,
+
+    /// Failed authentications allowed per client address per minute; past it, requests from
+    /// that address are refused without being checked until the minute is over.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub max_auth_failures_per_minute: u32,
 
     /// This node's id in connection records; a random one when absent.
     #[arg(long, env = "SWITCHBOARD_NODE_ID")]

@@ -9,6 +9,8 @@ pub mod client;
 pub mod config;
 pub mod history;
 pub mod http;
+pub mod http_client;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod operation;

@@ -9,9 +9,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::ApiKeys;
+use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Settings;
 use crate::history::MemoryHistory;
+use crate::limits::AddressLimits;
 use crate::metrics::Metrics;
 use crate::pubsub::{Broker, LocalBus, SubscriptionIndex};
 use crate::schema::{Api, DEFAULT_SDL, SchemaError, SchemaLimits, SchemaModel};
@@ -33,6 +34,10 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+    #[error("cannot build the outbound HTTP client: {0}")]
+    HttpClient(String),
     #[error("invalid settings: {0}")]
     Settings(String),
 }
@@ -43,7 +48,10 @@ pub struct App {
     pub api: Api,
     pub index: Arc<SubscriptionIndex>,
     pub store: Arc<dyn ConnectionStore>,
-    pub keys: ApiKeys,
+    /// Verifies callers in the API's auth modes.
+    pub auth: Authenticator,
+    /// Per-address connection and failed-auth limits.
+    pub limits: Arc<AddressLimits>,
     /// This node's id, written into connection records.
     pub node_id: String,
     pub metrics: Metrics,
@@ -56,7 +64,7 @@ pub struct App {
 impl App {
     /// Builds a node's state: loads and checks the schema, wires the index, bus, history and
     /// store. Returns the API key it generated when the settings have none.
-    pub fn new(settings: Settings) -> Result<(Arc<Self>, Option<String>), ServerError> {
+    pub async fn new(settings: Settings) -> Result<(Arc<Self>, Option<String>), ServerError> {
         if settings.connection_timeout <= settings.keepalive {
             return Err(ServerError::Settings(format!(
                 "--connection-timeout ({:?}) must be longer than --keepalive ({:?}), or AppSync clients drop the connection between keep-alives",
@@ -85,11 +93,15 @@ impl App {
             max_complexity: settings.max_query_complexity,
         };
         let api = Api::new(model, broker, limits)?;
-        let mut keys = ApiKeys::new(settings.api_keys.iter().cloned());
-        let generated = keys.is_empty().then(ApiKeys::generate);
-        if let Some(key) = &generated {
-            keys = ApiKeys::new([key.clone()]);
-        }
+        let (auth, generated) = Authenticator::new(
+            &settings,
+            crate::http_client::client().map_err(ServerError::HttpClient)?,
+        )
+        .await?;
+        let limits = Arc::new(AddressLimits::new(
+            settings.max_connections_per_address,
+            settings.max_auth_failures_per_minute,
+        ));
         let app = App {
             node_id: settings
                 .node_id
@@ -99,7 +111,8 @@ impl App {
             api,
             index,
             store: Arc::new(MemoryStore::new()),
-            keys,
+            auth,
+            limits,
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
@@ -120,7 +133,7 @@ impl Server {
     pub async fn bind(settings: Settings) -> Result<Self, ServerError> {
         let addr = settings.listen;
         let tls = crate::tls::acceptor(&settings)?;
-        let (app, generated_key) = App::new(settings)?;
+        let (app, generated_key) = App::new(settings).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;

@@ -42,7 +42,8 @@ async fn serve_generates_and_prints_a_key_that_works() {
     }
     let (url, key) = (url.unwrap(), key.unwrap());
     assert!(key.starts_with("da2-"), "{key}");
-    let response = reqwest::Client::new()
+    let response = switchboard::http_client::client()
+        .unwrap()
         .post(&url)
         .header("x-api-key", &key)
         .json(&serde_json::json!({"query": "{ statusHistory(userId: \"u\") { status } }"}))

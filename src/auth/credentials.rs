@@ -24,10 +24,19 @@ pub enum CredentialsError {
 }
 
 /// Header-like credentials: names lower-cased, so every lookup is case-insensitive; only string
-/// values are kept and unknown names are carried along untouched.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// values are kept and unknown names are carried along untouched. `Debug` shows the names only:
+/// the values are secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.headers.iter().map(|(name, _)| name))
+            .finish()
+    }
 }
 
 impl Credentials {
@@ -66,6 +75,12 @@ impl Credentials {
             credentials.headers.push(("x-api-key".to_owned(), key));
         }
         credentials
+    }
+
+    /// These credentials, then `fallback`'s for any name these lack.
+    pub fn then(mut self, fallback: &Credentials) -> Self {
+        self.headers.extend(fallback.headers.iter().cloned());
+        self
     }
 
     /// The value of a header, by case-insensitive name; the first one wins.

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json_, json};
 
+use crate::auth::{AuthRequest, Credentials, Signed};
 use crate::operation::GraphqlRequest;
 use crate::server::App;
 
@@ -18,16 +19,43 @@ fn appsync_error(status: StatusCode, error_type: &str, message: &str) -> Respons
     (status, Json(body)).into_response()
 }
 
-pub async fn execute(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    if let Err(error) = app.keys.check(key) {
+pub async fn execute(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if app.limits.locked_out(remote.ip()) {
         return appsync_error(
-            StatusCode::UNAUTHORIZED,
-            "UnauthorizedException",
-            &error.to_string(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            "Too many failed authentication attempts; try again in a minute.",
         );
     }
-    let request: GraphqlRequest = match serde_json::from_slice(&body) {
+    let request: Result<GraphqlRequest, _> = serde_json::from_slice(&body);
+    let credentials = Credentials::from_http(&headers);
+    let auth = AuthRequest {
+        credentials: &credentials,
+        signed: Signed::Http {
+            path: "/graphql",
+            query: query.as_deref().unwrap_or_default(),
+            body: &body,
+        },
+        operation: request.as_ref().ok(),
+    };
+    let identity = match app.auth.authenticate(auth).await {
+        Ok(identity) => identity,
+        Err(error) => {
+            app.limits.failed(remote.ip());
+            return appsync_error(
+                StatusCode::UNAUTHORIZED,
+                "UnauthorizedException",
+                &error.to_string(),
+            );
+        }
+    };
+    let request = match request {
         Ok(request) => request,
         Err(error) => {
             return appsync_error(
@@ -37,6 +65,12 @@ pub async fn execute(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
             );
         }
     };
+    if let Err(denied) =
+        crate::schema::access::authorize(&app.api.model, &request, &identity, app.auth.default_mode)
+    {
+        let body = json!({"data": null, "errors": [{"errorType": denied.error_type, "message": denied.message}]});
+        return (StatusCode::OK, Json(body)).into_response();
+    }
     let mut gql = async_graphql::Request::new(request.query.clone()).variables(request.variables());
     if let Some(name) = &request.operation_name {
         gql = gql.operation_name(name);

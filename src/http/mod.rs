@@ -15,9 +15,41 @@ use crate::server::App;
 
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.settings.max_request_bytes;
+    let cors = cors(&app.settings.allowed_origins);
     Router::new()
         .route("/graphql", get(websocket::upgrade).post(graphql::execute))
         .route("/graphql/realtime", get(websocket::upgrade))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(cors)
         .with_state(app)
+}
+
+/// CORS for browsers calling `POST /graphql`: the allowed origins (any when none or `*` is
+/// configured), the headers AppSync clients send (`x-api-key`, `authorization`, the SigV4 ones).
+fn cors(allowed: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins = if allowed.is_empty() || allowed.iter().any(|a| a == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            allowed
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    let headers = [
+        "content-type",
+        "x-api-key",
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-user-agent",
+    ]
+    .map(HeaderName::from_static);
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::POST, Method::GET, Method::OPTIONS])
+        .allow_headers(headers)
+        .max_age(std::time::Duration::from_secs(600))
 }

@@ -91,12 +91,38 @@ pub async fn upgrade(
         }
         _ => Ok(Credentials::from_http(&headers)),
     };
+    let slot = app.limits.connect(remote.ip());
+    let refusal = if !origin_allowed(&settings.allowed_origins, &headers) {
+        Some(Fault::Forbidden(
+            "this origin may not open WebSockets here".to_owned(),
+        ))
+    } else if slot.is_none() {
+        Some(Fault::TooManyRequests(
+            "too many connections from this address".to_owned(),
+        ))
+    } else {
+        None
+    };
     let peer = Peer {
         remote,
         credentials,
+        refusal,
+        slot,
     };
     let sessions = app.sessions.clone();
     ws.on_upgrade(move |socket| sessions.track_future(session::run(app, socket, protocol, peer)))
+}
+
+/// Whether a browser's `Origin` may connect: any when the allow-list is empty or holds `*`;
+/// a request without `Origin` comes from no browser, and the allow-list is a browser defence.
+pub fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    allowed.is_empty()
+        || allowed
+            .iter()
+            .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 /// No protocol we speak was offered. The upgrade still succeeds so the client learns why in its

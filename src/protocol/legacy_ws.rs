@@ -37,6 +37,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
             id,
             request: Box::new(payload),
             authorization: None,
+            data: None,
         },
         Incoming::Stop { id } => ClientMessage::Stop { id },
         Incoming::ConnectionTerminate {} => ClientMessage::Terminate,
@@ -81,6 +82,10 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
                 connection_error(&reason).then_close(4400, "Bad request")
             }
             Fault::NoSubprotocol => Encoded::close(4406, "Subprotocol not acceptable"),
+            Fault::Forbidden(reason) => connection_error(&reason).then_close(4403, "Forbidden"),
+            Fault::TooManyRequests(reason) => {
+                connection_error(&reason).then_close(4429, "Too many requests")
+            }
             Fault::Unauthorized(reason) => connection_error(&reason).then_close(4403, "Forbidden"),
             Fault::NotAcknowledged { id } => {
                 error_message(Some(&id), "send connection_init before start")

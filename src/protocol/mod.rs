@@ -36,6 +36,8 @@ pub enum ClientMessage {
         request: Box<GraphqlRequest>,
         /// Credentials for this subscription alone (AppSync's `extensions.authorization`).
         authorization: Option<Json>,
+        /// The exact `payload.data` string of an AppSync `start`: what an IAM signature covers.
+        data: Option<String>,
     },
     Stop {
         id: String,
@@ -108,6 +110,10 @@ pub enum Fault {
     BadHandshake(String),
     /// An AppSync client that did not offer the `graphql-ws` subprotocol.
     NoSubprotocol,
+    /// The browser origin of the upgrade is not allowed.
+    Forbidden(String),
+    /// The client's address is over a limit (connections, failed authentications).
+    TooManyRequests(String),
     /// `connection_init` with missing or wrong credentials.
     Unauthorized(String),
     /// A subscription before the connection was acknowledged.

@@ -42,6 +42,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
             id,
             request: Box::new(payload),
             authorization: None,
+            data: None,
         },
         Incoming::Complete { id } => ClientMessage::Stop { id },
     })
@@ -74,6 +75,8 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             Fault::Unauthorized(_) => Encoded::close(4403, "Forbidden"),
             Fault::BadHandshake(reason) => Encoded::close(4400, &reason),
             Fault::NoSubprotocol => Encoded::close(4406, "Subprotocol not acceptable"),
+            Fault::Forbidden(reason) => Encoded::close(4403, &reason),
+            Fault::TooManyRequests(reason) => Encoded::close(4429, &reason),
             Fault::NotAcknowledged { .. } => Encoded::close(4401, "Unauthorized"),
             Fault::DuplicateId(id) => {
                 Encoded::close(4409, &format!("Subscriber for {id} already exists"))

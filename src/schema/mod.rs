@@ -2,6 +2,7 @@
 //! model of what its directives mean ([`model`]) and an executable async-graphql schema
 //! ([`build`]).
 
+pub mod access;
 mod build;
 pub mod model;
 pub mod scalars;

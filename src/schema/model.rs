@@ -190,6 +190,8 @@ pub struct SchemaModel {
     pub history: Vec<Arc<HistoryPlan>>,
     /// Mutation name -> the subscription fields it fires.
     pub routes: HashMap<String, Vec<Arc<str>>>,
+    /// The auth directives: which modes may use which types and fields.
+    pub access: super::access::AccessRules,
 }
 
 /// The named type at the bottom of a (possibly list, possibly non-null) type.
@@ -239,6 +241,7 @@ impl SchemaModel {
             subscriptions: HashMap::new(),
             history: Vec::new(),
             routes: HashMap::new(),
+            access: super::access::AccessRules::collect(&document),
         };
         model.check_references()?;
         model.plan_mutations()?;

@@ -120,7 +120,7 @@ pub async fn prepare(
 }
 
 /// The operation the request names, or its only one.
-fn select_operation<'d>(
+pub(crate) fn select_operation<'d>(
     document: &'d ExecutableDocument,
     name: Option<&str>,
 ) -> Result<&'d Positioned<OperationDefinition>, Vec<GraphqlError>> {

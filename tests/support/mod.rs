@@ -1,6 +1,8 @@
 //! Test support: a real server on 127.0.0.1:0 and real WebSocket clients for each protocol.
 #![allow(dead_code)]
 
+pub mod auth;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -46,7 +48,7 @@ impl TestServer {
         Self {
             addr,
             app,
-            http: reqwest::Client::new(),
+            http: switchboard::http_client::client().unwrap(),
         }
     }
 

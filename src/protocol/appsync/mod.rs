@@ -55,6 +55,10 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
     Ok(match message {
         Incoming::ConnectionInit { payload } => ClientMessage::Init { payload },
         Incoming::Start { id, payload } => {
+            let raw = match &payload.data {
+                Json::String(data) => Some(data.clone()),
+                _ => None,
+            };
             let request = match payload.data {
                 Json::String(data) => serde_json::from_str::<GraphqlRequest>(&data),
                 object => serde_json::from_value::<GraphqlRequest>(object),
@@ -68,6 +72,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
                 id,
                 request: Box::new(request),
                 authorization: payload.extensions.and_then(|e| e.authorization),
+                data: raw,
             }
         }
         Incoming::Stop { id: stop } => ClientMessage::Stop { id: stop },
@@ -164,6 +169,8 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             },
             Fault::Unauthorized(reason) => connection_error("UnauthorizedException", &reason, 401),
             Fault::BadHandshake(reason) => connection_error("BadRequestException", &reason, 400),
+            Fault::Forbidden(reason) => connection_error("UnauthorizedException", &reason, 403),
+            Fault::TooManyRequests(reason) => connection_error("LimitExceededError", &reason, 429),
             Fault::NoSubprotocol => connection_error(
                 "BadRequestException",
                 "NoProtocolError: offer the graphql-ws subprotocol",
@@ -214,6 +221,7 @@ mod tests {
             id,
             request,
             authorization,
+            ..
         } = decode(text).unwrap()
         else {
             panic!()

@@ -21,7 +21,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
-use crate::auth::{AuthError, Credentials, CredentialsError};
+use crate::auth::{CredentialsError, Identity};
+use crate::limits::ConnectionSlot;
 use crate::operation::{GraphqlError, GraphqlRequest};
 use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Malformation, Protocol, Reply};
 use crate::pubsub::{Delivery, Mailbox, Registration, SubscriberId};
@@ -35,15 +36,22 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Deliveries written per flush when the mailbox has a backlog.
 const DELIVERY_BATCH: usize = 64;
 
+mod gate;
+
 /// What the connection looks like from outside, captured at the upgrade.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Peer {
     pub remote: SocketAddr,
     /// The credentials presented at the upgrade (HTTP headers; for AppSync also its `header-`
     /// subprotocol or `header` query parameter), or why they could not be read. Checked when the
     /// client sends `connection_init`, so a failure is reported in the protocol, not as an HTTP
     /// error the client would silently retry.
-    pub credentials: Result<Credentials, CredentialsError>,
+    pub credentials: Result<crate::auth::Credentials, CredentialsError>,
+    /// Set when the upgrade must be refused (origin not allowed, too many connections from the
+    /// address): told in the protocol at once, then the socket closes.
+    pub refusal: Option<Fault>,
+    /// This connection's place in its address's connection count, freed when the session ends.
+    pub slot: Option<ConnectionSlot>,
 }
 
 /// Whether the session goes on after a step.
@@ -68,6 +76,8 @@ pub struct Session {
     mailbox: Arc<Mailbox>,
     inbox: mpsc::Receiver<Delivery>,
     acknowledged: bool,
+    /// Who the connection is, once `connection_init` was accepted.
+    identity: Option<Identity>,
     /// Subscriptions by the client's id for them.
     active: HashMap<String, Active>,
     /// The client's id for each subscription the index knows.
@@ -89,6 +99,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
         mailbox,
         inbox,
         acknowledged: false,
+        identity: None,
         active: HashMap::new(),
         client_ids: HashMap::new(),
         seen_since_touch: false,
@@ -100,8 +111,11 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
             .metrics
             .connections_open
             .fetch_add(1, Ordering::Relaxed);
-        session.record_connect().await;
-        session.serve(stream).await;
+        if let Some(refusal) = session.peer.refusal.take() {
+            session.emit(Reply::Fault(refusal)).await;
+        } else {
+            session.serve(stream).await;
+        }
         session.close().await;
         session
             .app
@@ -247,7 +261,8 @@ impl Session {
                 id,
                 request,
                 authorization,
-            } => self.subscribe(id, request, authorization).await,
+                data,
+            } => self.subscribe(id, request, authorization, data).await,
             ClientMessage::Stop { id } => self.stop(&id).await,
             ClientMessage::Ping { payload } => self.emit(Reply::Pong(payload.as_ref())).await,
             ClientMessage::Pong => Flow::Continue,
@@ -266,25 +281,14 @@ impl Session {
             }
             return self.emit(Reply::Fault(Fault::TooManyInits)).await;
         }
-        let at_upgrade = match &self.peer.credentials {
-            Ok(credentials) => credentials,
-            Err(error) => {
-                let reason = error.to_string();
-                return self.emit(Reply::Fault(Fault::BadHandshake(reason))).await;
-            }
+        let identity = match self.authenticate_connection(payload.as_ref()).await {
+            Ok(identity) => identity,
+            Err(fault) => return self.emit(Reply::Fault(fault)).await,
         };
-        // The init payload's credentials win over the upgrade's (standard GraphQL clients put
-        // them there; AppSync clients send no payload).
-        let in_payload = payload.as_ref().map(Credentials::from_init_payload);
-        let key = in_payload
-            .as_ref()
-            .and_then(Credentials::api_key)
-            .or(at_upgrade.api_key());
-        if let Err(error) = self.app.keys.check(key) {
-            return self
-                .emit(Reply::Fault(Fault::Unauthorized(error.to_string())))
-                .await;
-        }
+        tracing::debug!(mode = %identity.mode, principal = %identity.principal, "connection authenticated");
+        let user = self.verified_user(&identity);
+        self.identity = Some(identity);
+        self.record_connect(user).await;
         self.acknowledged = true;
         self.emit(self.ack()).await
     }
@@ -296,40 +300,30 @@ impl Session {
         }
     }
 
-    /// A subscription's own credentials (AppSync's `extensions.authorization`); without them the
-    /// connection's, already checked at `connection_init`, stand.
-    fn authorize_subscription(
-        &self,
-        authorization: Option<&serde_json::Value>,
-    ) -> Result<(), AuthError> {
-        let Some(authorization) = authorization else {
-            return Ok(());
-        };
-        let credentials = Credentials::from_json(authorization).unwrap_or_default();
-        self.app.keys.check(credentials.api_key())
-    }
-
     async fn subscribe(
         &mut self,
         id: String,
         request: Box<GraphqlRequest>,
         authorization: Option<serde_json::Value>,
+        data: Option<String>,
     ) -> Flow {
         if !self.acknowledged {
             return self.emit(Reply::Fault(Fault::NotAcknowledged { id })).await;
         }
-        if let Err(error) = self.authorize_subscription(authorization.as_ref()) {
-            let errors = [GraphqlError::new(
-                Some("UnauthorizedException"),
-                error.to_string(),
-            )];
-            return self
-                .emit(Reply::OperationError {
-                    id: &id,
-                    errors: &errors,
-                })
-                .await;
-        }
+        let identity = match self
+            .subscription_identity(authorization.as_ref(), data.as_deref(), &request)
+            .await
+        {
+            Ok(identity) => identity,
+            Err(error) => {
+                return self
+                    .emit(Reply::OperationError {
+                        id: &id,
+                        errors: &[error],
+                    })
+                    .await;
+            }
+        };
         if self.active.contains_key(&id) {
             if !self.protocol.replaces_duplicate_ids() {
                 return self.emit(Reply::Fault(Fault::DuplicateId(id))).await;
@@ -366,6 +360,14 @@ impl Session {
                     .await;
             }
         };
+        if let Err(error) = self.check_owner(&identity, &prepared) {
+            return self
+                .emit(Reply::OperationError {
+                    id: &id,
+                    errors: &[error],
+                })
+                .await;
+        }
         // Live in the index before the client hears that it is: a status published the moment
         // the acknowledgement arrives is delivered.
         let registration =
@@ -490,11 +492,11 @@ impl Session {
         self.emit(Reply::KeepAlive).await
     }
 
-    async fn record_connect(&mut self) {
+    async fn record_connect(&mut self, user_id: Option<String>) {
         let now = Utc::now();
         let record = ConnectionRecord {
             connection_id: self.id.clone(),
-            user_id: None,
+            user_id,
             protocol: self.protocol.name().to_owned(),
             remote_addr: self.peer.remote.to_string(),
             node_id: self.app.node_id.clone(),
