@@ -97,21 +97,8 @@ async fn subscribe_as(
 /// The next message is an `error` for id `s`; its first error object in AppSync's or the
 /// standard shape, with `errorType` at the top.
 async fn expect_denied(client: &mut WsClient) -> Json {
-    let error = client.next_json().await;
-    assert_eq!(
-        (error["type"].as_str(), error["id"].as_str()),
-        (Some("error"), Some("s")),
-        "{error}"
-    );
-    let first = match client.proto {
-        Proto::AppSync => error["payload"]["errors"][0].clone(),
-        _ => error["payload"][0].clone(),
-    };
-    let error_type = first
-        .get("errorType")
-        .or_else(|| first["extensions"].get("errorType"))
-        .cloned();
-    assert_eq!(error_type, Some(json!("Unauthorized")), "{error}");
+    let (first, error_type) = client.next_operation_error("s").await;
+    assert_eq!(error_type.as_deref(), Some("Unauthorized"), "{first}");
     first
 }
 

@@ -9,8 +9,6 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use serde_json::{Map, Value as Json, json};
 use support::auth::{self, expect_accepted, expect_refused};
 use support::{Proto, STATUS_QUERY, TestServer, assert_status};
@@ -18,9 +16,7 @@ use support::{Proto, STATUS_QUERY, TestServer, assert_status};
 const ACCESS_KEY: &str = "AKIDSWITCHBOARDTEST";
 const SECRET: &str = "test-only-secret/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
-/// SigV4 headers (names lower-case, values as the signer made them) for a POST to `path` on
-/// `host` with `body`, signed with `secret` at `at`, plus the constant headers AppSync clients
-/// sign.
+/// AppSync's IAM headers for a POST of `body` to `path` on `host`, signed with `secret` at `at`.
 fn signed_headers(
     host: &str,
     path: &str,
@@ -28,40 +24,15 @@ fn signed_headers(
     secret: &str,
     at: SystemTime,
 ) -> Map<String, Json> {
-    let identity =
-        aws_credential_types::Credentials::new(ACCESS_KEY, secret, None, None, "test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("appsync")
-        .time(at)
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
     let base = [
         ("accept", "application/json, text/javascript"),
         ("content-encoding", "amz-1.0"),
         ("content-type", "application/json; charset=UTF-8"),
-        ("host", host),
     ];
-    let url = format!("http://{host}{path}");
-    let signable = SignableRequest::new(
-        "POST",
-        &url,
-        base.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut headers: Map<String, Json> = base
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), json!(v)))
-        .collect();
-    for (name, value) in instructions.headers() {
-        headers.insert(name.to_owned(), json!(value));
-    }
-    headers
+    auth::sigv4_headers(host, path, &base, body, (ACCESS_KEY, secret), at)
+        .into_iter()
+        .map(|(n, v)| (n, json!(v)))
+        .collect()
 }
 
 async fn iam_server() -> (TestServer, std::path::PathBuf) {

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use support::auth::{HS256_SECRET, ISSUER, claims, hs256, hs256_with};
+use support::auth::{HS256_SECRET, ISSUER, claims, hs256, hs256_with, sigv4_headers};
 use support::{Proto, WsClient, header_subprotocol};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -19,37 +19,15 @@ const IAM_SECRET: &str = "logcheck-iam-secret/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 /// Signed headers for a POST of `body` to `/graphql` on `host`.
 fn sign(host: &str, body: &[u8], secret: &str) -> Vec<(String, String)> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let identity = aws_credential_types::Credentials::new(IAM_KEY, secret, None, None, "t").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("appsync")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let base = [("content-type", "application/json"), ("host", host)];
-    let url = format!("http://{host}/graphql");
-    let signable = SignableRequest::new(
-        "POST",
-        &url,
-        base.iter().copied(),
-        SignableBody::Bytes(body),
+    let base = [("content-type", "application/json")];
+    sigv4_headers(
+        host,
+        "/graphql",
+        &base,
+        body,
+        (IAM_KEY, secret),
+        SystemTime::now(),
     )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut headers: Vec<(String, String)> = base
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
-    headers.extend(
-        instructions
-            .headers()
-            .map(|(n, v)| (n.to_owned(), v.to_owned())),
-    );
-    headers
 }
 
 #[tokio::test]

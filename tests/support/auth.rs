@@ -202,3 +202,47 @@ impl TestAuthorizer {
         self.calls.load(Ordering::SeqCst)
     }
 }
+
+/// SigV4 (service `appsync`, region us-east-1) for a POST of `body` to `path` on `host` with
+/// `base` headers, signed by `access_key`/`secret` at `at`: `base` plus the signer's headers.
+pub fn sigv4_headers(
+    host: &str,
+    path: &str,
+    base: &[(&str, &str)],
+    body: &[u8],
+    (access_key, secret): (&str, &str),
+    at: SystemTime,
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity =
+        aws_credential_types::Credentials::new(access_key, secret, None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("appsync")
+        .time(at)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let mut headers: Vec<(String, String)> = base
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    headers.push(("host".to_owned(), host.to_owned()));
+    let url = format!("http://{host}{path}");
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    headers.extend(
+        instructions
+            .headers()
+            .map(|(n, v)| (n.to_owned(), v.to_owned())),
+    );
+    headers
+}

@@ -401,6 +401,27 @@ impl WsClient {
         )
     }
 
+    /// The next message is an operation `error` for `id`, in any protocol; returns its first
+    /// error object and its `errorType` (top level in AppSync, `extensions` elsewhere).
+    pub async fn next_operation_error(&mut self, id: &str) -> (Json, Option<String>) {
+        let error = self.next_json().await;
+        assert_eq!(
+            (error["type"].as_str(), error["id"].as_str()),
+            (Some("error"), Some(id)),
+            "{error}"
+        );
+        let first = match self.proto {
+            Proto::AppSync => error["payload"]["errors"][0].clone(),
+            _ => error["payload"][0].clone(),
+        };
+        let error_type = first
+            .get("errorType")
+            .or_else(|| first["extensions"].get("errorType"))
+            .and_then(Json::as_str)
+            .map(str::to_owned);
+        (first, error_type)
+    }
+
     /// Waits for the server to close; returns the close code and reason.
     pub async fn expect_close(&mut self) -> (u16, String) {
         loop {
