@@ -9,6 +9,10 @@ use clap::Parser;
 
 use crate::auth::AuthMode;
 
+mod cluster;
+
+pub use cluster::{ClusterSettings, StoreKind};
+
 /// The settings of `switchboard serve`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "switchboard")]
@@ -149,6 +153,9 @@ pub struct Settings {
     /// This node's id in connection records; a random one when absent.
     #[arg(long, env = "SWITCHBOARD_NODE_ID")]
     pub node_id: Option<String>,
+
+    #[command(flatten)]
+    pub cluster: ClusterSettings,
 
     /// Interval between keep-alives on graphql-transport-ws (a WebSocket ping) and AppSync
     /// (`ka`). At most 60 s: Amplify marks a connection as disrupted after 65 s without one.

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod metrics;
 pub mod operation;
 pub mod protocol;
+pub mod redis_link;
 pub mod pubsub;
 pub mod schema;
 pub mod server;

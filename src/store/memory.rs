@@ -20,20 +20,6 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn users_of(record: &ConnectionRecord) -> HashSet<String> {
-        record
-            .user_id
-            .iter()
-            .chain(
-                record
-                    .subscriptions
-                    .iter()
-                    .filter_map(|s| s.user_id.as_ref()),
-            )
-            .cloned()
-            .collect()
-    }
-
     /// Brings the user index in line after `connection_id`'s users changed from `before`.
     fn reindex(&self, connection_id: &str, before: HashSet<String>, after: &HashSet<String>) {
         for user in before.difference(after) {
@@ -54,9 +40,9 @@ impl MemoryStore {
     /// the user index is touched, so the two maps are never locked together.
     fn update(&self, connection_id: &str, change: impl FnOnce(&mut ConnectionRecord)) {
         let Some((before, after)) = self.connections.get_mut(connection_id).map(|mut record| {
-            let before = Self::users_of(&record);
+            let before = record.users();
             change(&mut record);
-            (before, Self::users_of(&record))
+            (before, record.users())
         }) else {
             return;
         };
@@ -67,7 +53,7 @@ impl MemoryStore {
 #[async_trait]
 impl ConnectionStore for MemoryStore {
     async fn connect(&self, record: ConnectionRecord) -> Result<(), StoreError> {
-        let users = Self::users_of(&record);
+        let users = record.users();
         let id = record.connection_id.clone();
         self.connections.insert(id.clone(), record);
         self.reindex(&id, HashSet::new(), &users);
@@ -79,13 +65,7 @@ impl ConnectionStore for MemoryStore {
         connection_id: &str,
         subscription: SubscriptionRecord,
     ) -> Result<(), StoreError> {
-        self.update(connection_id, |record| {
-            if record.user_id.is_none() {
-                record.user_id = subscription.user_id.clone();
-            }
-            record.subscriptions.retain(|s| s.id != subscription.id);
-            record.subscriptions.push(subscription);
-        });
+        self.update(connection_id, |record| record.add_subscription(subscription));
         Ok(())
     }
 
@@ -109,7 +89,7 @@ impl ConnectionStore for MemoryStore {
 
     async fn disconnect(&self, connection_id: &str) -> Result<(), StoreError> {
         if let Some((id, record)) = self.connections.remove(connection_id) {
-            self.reindex(&id, Self::users_of(&record), &HashSet::new());
+            self.reindex(&id, record.users(), &HashSet::new());
         }
         Ok(())
     }

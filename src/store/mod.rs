@@ -5,12 +5,16 @@
 //! can implement it as they are; [`MemoryStore`] is the default.
 
 mod memory;
+mod redis;
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
 /// One WebSocket connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +31,28 @@ pub struct ConnectionRecord {
     pub connected_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub subscriptions: Vec<SubscriptionRecord>,
+}
+
+impl ConnectionRecord {
+    /// The users the connection belongs to: its own user and every user it subscribes for.
+    /// A store lists the connection under each of them.
+    pub fn users(&self) -> HashSet<String> {
+        self.user_id
+            .iter()
+            .chain(self.subscriptions.iter().filter_map(|s| s.user_id.as_ref()))
+            .cloned()
+            .collect()
+    }
+
+    /// Adds or replaces a subscription; the first subscription with a user names the
+    /// connection's user when it had none.
+    pub fn add_subscription(&mut self, subscription: SubscriptionRecord) {
+        if self.user_id.is_none() {
+            self.user_id = subscription.user_id.clone();
+        }
+        self.subscriptions.retain(|s| s.id != subscription.id);
+        self.subscriptions.push(subscription);
+    }
 }
 
 /// One active subscription of a connection.
@@ -71,4 +97,11 @@ pub trait ConnectionStore: Send + Sync {
     async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError>;
     /// Every connection of a user: its own user id, or a subscription for that user.
     async fn by_user(&self, user_id: &str) -> Result<Vec<ConnectionRecord>, StoreError>;
+    /// Keeps this node's records alive. Stores shared by several nodes give every record an
+    /// expiry (three heartbeats), so the records of a node that died without cleaning up vanish
+    /// by themselves; the node calls this once per heartbeat. A store private to one process
+    /// has nothing to do.
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
