@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -11,12 +12,15 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Settings;
-use crate::history::MemoryHistory;
+use crate::config::StoreKind;
+use crate::history::{History, MemoryHistory, RedisHistory};
 use crate::limits::AddressLimits;
 use crate::metrics::Metrics;
-use crate::pubsub::{Broker, LocalBus, SubscriptionIndex};
+use crate::pubsub::{Broker, Bus, LocalBus, RedisBus, SubscriptionIndex};
+use crate::redis_link::{RedisLink, RedisLinkError};
 use crate::schema::{Api, DEFAULT_SDL, SchemaError, SchemaLimits, SchemaModel};
-use crate::store::{ConnectionStore, MemoryStore};
+use crate::session::Connections;
+use crate::store::{ConnectionStore, MemoryStore, RedisStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -40,6 +44,10 @@ pub enum ServerError {
     HttpClient(String),
     #[error("invalid settings: {0}")]
     Settings(String),
+    #[error(transparent)]
+    Redis(#[from] RedisLinkError),
+    #[error("cannot open the connection store: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// Everything a request or a session needs, shared by all of them.
@@ -47,7 +55,13 @@ pub struct App {
     pub settings: Settings,
     pub api: Api,
     pub index: Arc<SubscriptionIndex>,
+    /// Carries events to every node's index (in-process, or Redis for a cluster).
+    pub bus: Arc<dyn Bus>,
     pub store: Arc<dyn ConnectionStore>,
+    /// The sessions this node holds, so the bus can close one for an administrator.
+    pub connections: Arc<Connections>,
+    /// The link to Redis, when the node is part of a cluster.
+    pub redis: Option<RedisLink>,
     /// Verifies callers in the API's auth modes.
     pub auth: Authenticator,
     /// Per-address connection and failed-auth limits.
@@ -81,13 +95,57 @@ impl App {
             None => DEFAULT_SDL.to_owned(),
         };
         let model = Arc::new(SchemaModel::parse(&sdl)?);
+        let node_id = settings
+            .node_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let shutdown = CancellationToken::new();
         let index = Arc::new(SubscriptionIndex::new());
-        let bus = Arc::new(LocalBus::new(index.clone(), Arc::new(model.routes.clone())));
-        let history = Arc::new(MemoryHistory::new(
-            settings.history_per_topic,
-            settings.history_max_topics,
-        ));
-        let broker = Arc::new(Broker::new(bus, history, model.history.clone()));
+        let connections = Arc::new(Connections::default());
+        let cluster = &settings.cluster;
+        let redis = match &cluster.redis_url {
+            Some(url) => {
+                Some(RedisLink::connect(url, &cluster.redis_prefix, cluster.redis_timeout).await?)
+            }
+            None => None,
+        };
+        let (bus, history): (Arc<dyn Bus>, Arc<dyn History>) = match &redis {
+            Some(link) => {
+                let bus = RedisBus::start(
+                    link.clone(),
+                    &model,
+                    index.clone(),
+                    connections.clone(),
+                    crate::pubsub::RedisBusSettings {
+                        node_id: node_id.clone(),
+                        catchup_len: cluster.redis_catchup_len,
+                        catchup_ttl: cluster.redis_catchup_ttl,
+                        inbox: cluster.redis_inbox,
+                    },
+                    shutdown.clone(),
+                )
+                .await?;
+                let history = RedisHistory::new(
+                    link.clone(),
+                    settings.history_per_topic,
+                    cluster.redis_history_ttl,
+                );
+                (Arc::new(bus), Arc::new(history))
+            }
+            None => (
+                Arc::new(LocalBus::new(
+                    index.clone(),
+                    Arc::new(model.routes.clone()),
+                    connections.clone(),
+                )),
+                Arc::new(MemoryHistory::new(
+                    settings.history_per_topic,
+                    settings.history_max_topics,
+                )),
+            ),
+        };
+        let store = open_store(&settings, redis.as_ref(), &node_id).await?;
+        let broker = Arc::new(Broker::new(bus.clone(), history, model.history.clone()));
         let limits = SchemaLimits {
             max_depth: settings.max_query_depth,
             max_complexity: settings.max_query_complexity,
@@ -102,22 +160,70 @@ impl App {
             settings.max_connections_per_address,
             settings.max_auth_failures_per_minute,
         ));
+        tokio::spawn(heartbeat(
+            store.clone(),
+            settings.cluster.heartbeat,
+            shutdown.clone(),
+        ));
         let app = App {
-            node_id: settings
-                .node_id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            node_id,
             settings,
             api,
             index,
-            store: Arc::new(MemoryStore::new()),
+            bus,
+            store,
+            connections,
+            redis,
             auth,
             limits,
             metrics: Metrics::default(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             sessions: TaskTracker::new(),
         };
         Ok((Arc::new(app), generated))
+    }
+}
+
+/// The connection store the settings name.
+async fn open_store(
+    settings: &Settings,
+    redis: Option<&RedisLink>,
+    node_id: &str,
+) -> Result<Arc<dyn ConnectionStore>, ServerError> {
+    let ttl = settings.cluster.record_ttl();
+    match settings.cluster.store_kind() {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreKind::Redis => match redis {
+            Some(link) => Ok(Arc::new(RedisStore::new(link.clone(), node_id, ttl))),
+            None => Err(ServerError::Settings(
+                "--store redis needs --redis-url".to_owned(),
+            )),
+        },
+        #[cfg(feature = "dynamodb")]
+        StoreKind::Dynamodb => Ok(Arc::new(
+            crate::store::DynamoStore::connect(&settings.cluster, node_id).await?,
+        )),
+        #[cfg(not(feature = "dynamodb"))]
+        StoreKind::Dynamodb => Err(ServerError::Settings(
+            "--store dynamodb needs a build with the `dynamodb` feature (cargo build --features dynamodb)"
+                .to_owned(),
+        )),
+    }
+}
+
+/// Refreshes this node's connection records every `every`, so they expire only if the node
+/// stops.
+async fn heartbeat(store: Arc<dyn ConnectionStore>, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(error) = store.heartbeat().await {
+            tracing::warn!(%error, "connection store heartbeat failed");
+        }
     }
 }
 

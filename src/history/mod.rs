@@ -2,12 +2,14 @@
 //! reconnect. Always bounded: a fixed number of events per topic and of topics.
 
 mod memory;
+mod redis;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use memory::MemoryHistory;
+pub use redis::RedisHistory;
 
 use crate::pubsub::Event;
 

@@ -140,6 +140,8 @@ pub enum Closing {
     ShuttingDown,
     /// The connection reached its maximum lifetime; the client reconnects.
     LifetimeReached,
+    /// An administrator closed the connection (`DELETE /admin/connections/{id}`).
+    Kicked,
 }
 
 impl Closing {
@@ -149,6 +151,7 @@ impl Closing {
             Self::SlowConsumer => Encoded::close(1008, "slow consumer: outbound queue full"),
             Self::ShuttingDown => Encoded::close(1001, "server shutting down"),
             Self::LifetimeReached => Encoded::close(1000, "connection lifetime reached"),
+            Self::Kicked => Encoded::close(1008, "closed by an administrator"),
         }
     }
 }

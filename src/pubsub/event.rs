@@ -31,6 +31,19 @@ impl Event {
         }
     }
 
+    /// The event as it travels between nodes and sits in Redis.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an event always serializes")
+    }
+
+    /// An event read back from Redis; one that does not parse (another version's, say) is
+    /// logged and skipped rather than failing its topic.
+    pub fn from_json(json: &str) -> Option<Self> {
+        serde_json::from_str(json)
+            .inspect_err(|error| tracing::warn!(%error, "unreadable event from Redis"))
+            .ok()
+    }
+
     /// The value of a top-level field of the result; a missing field reads as `null`, which is
     /// what a subscriber filtering on an explicit `null` expects.
     pub fn field(&self, name: &str) -> &Value {

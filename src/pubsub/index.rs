@@ -186,27 +186,35 @@ impl SubscriptionIndex {
             };
             for shape in shapes {
                 let key = topic_key(field, shape.iter().map(|name| (&**name, event.field(name))));
-                let Some(entries) = self.topics.get(&key) else {
-                    continue;
-                };
-                self.stats
-                    .visited
-                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
-                for entry in entries.iter() {
-                    let delivery = Delivery {
-                        subscriber: entry.id,
-                        event: event.clone(),
-                    };
-                    match entry.mailbox.tx.try_send(delivery) {
-                        Ok(()) => delivered += 1,
-                        Err(TrySendError::Full(_)) => {
-                            self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
-                            entry.mailbox.overflowed.cancel();
-                        }
-                        // The connection is closing; its subscriptions are about to go.
-                        Err(TrySendError::Closed(_)) => {}
-                    }
+                delivered += self.dispatch_topic(&key, event);
+            }
+        }
+        delivered
+    }
+
+    /// Queues `event` for the subscriptions filed under one topic key: what a bus that routes
+    /// by topic (Redis) calls. Returns how many deliveries were queued.
+    pub fn dispatch_topic(&self, key: &str, event: &Arc<Event>) -> usize {
+        let Some(entries) = self.topics.get(key) else {
+            return 0;
+        };
+        self.stats
+            .visited
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        let mut delivered = 0;
+        for entry in entries.iter() {
+            let delivery = Delivery {
+                subscriber: entry.id,
+                event: event.clone(),
+            };
+            match entry.mailbox.tx.try_send(delivery) {
+                Ok(()) => delivered += 1,
+                Err(TrySendError::Full(_)) => {
+                    self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
+                    entry.mailbox.overflowed.cancel();
                 }
+                // The connection is closing; its subscriptions are about to go.
+                Err(TrySendError::Closed(_)) => {}
             }
         }
         self.stats

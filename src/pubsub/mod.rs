@@ -4,6 +4,7 @@
 mod bus;
 mod event;
 mod index;
+mod redis_bus;
 mod topic;
 
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 
-pub use bus::{Bus, BusError, LocalBus, Routes};
+pub use bus::{Bus, BusError, BusStats, LocalBus, Routes};
+pub use redis_bus::{RedisBus, RedisBusSettings};
 pub use event::Event;
 pub use index::{Delivery, IndexStats, Mailbox, Registration, SubscriberId, SubscriptionIndex};
 pub use topic::topic_key;

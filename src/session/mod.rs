@@ -37,6 +37,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 const DELIVERY_BATCH: usize = 64;
 
 mod gate;
+mod registry;
+
+pub use registry::Connections;
 
 /// What the connection looks like from outside, captured at the upgrade.
 #[derive(Debug)]
@@ -84,14 +87,19 @@ pub struct Session {
     client_ids: HashMap<SubscriberId, String>,
     /// Whether the client sent anything since the record's `last_seen` was last updated.
     seen_since_touch: bool,
+    /// Cancelled when an administrator closes this connection.
+    kicked: tokio_util::sync::CancellationToken,
 }
 
 /// Serves one upgraded WebSocket until it closes.
 pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Peer) {
     let (sink, stream) = socket.split();
     let (mailbox, inbox) = Mailbox::new(app.settings.outbound_queue);
+    let id = uuid::Uuid::new_v4().to_string();
+    let kicked = app.connections.register(&id);
     let mut session = Session {
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
+        kicked,
         app,
         protocol,
         peer,
@@ -139,10 +147,12 @@ impl Session {
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let shutdown = self.app.shutdown.clone();
         let overflowed = self.mailbox.overflowed().clone();
+        let kicked = self.kicked.clone();
         loop {
             let flow = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => self.emit(Reply::Fault(Fault::Closing(Closing::ShuttingDown))).await,
+                _ = kicked.cancelled() => self.emit(Reply::Fault(Fault::Closing(Closing::Kicked))).await,
                 _ = overflowed.cancelled() => {
                     self.app.metrics.slow_consumer_disconnects.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
@@ -374,6 +384,21 @@ impl Session {
             self.app
                 .index
                 .subscribe(&prepared.field, &prepared.filter, self.mailbox.clone());
+        // On a cluster, live also means this node hears the topic from Redis.
+        if let Err(error) = self.app.bus.listen(registration.key()).await {
+            self.app.index.unsubscribe(&registration);
+            tracing::warn!(%error, "cannot listen to a topic");
+            let errors = [GraphqlError::new(
+                Some("ServiceUnavailable"),
+                "The subscription could not be started: the event bus is unavailable. Retry shortly.",
+            )];
+            return self
+                .emit(Reply::OperationError {
+                    id: &id,
+                    errors: &errors,
+                })
+                .await;
+        }
         let user_arg = &self.app.settings.user_arg;
         let record = SubscriptionRecord {
             id: id.clone(),
@@ -416,7 +441,7 @@ impl Session {
         let Some(active) = self.active.remove(id) else {
             return false;
         };
-        self.app.index.unsubscribe(&active.registration);
+        self.leave(&active.registration);
         self.client_ids.remove(&active.registration.id);
         if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
             self.store_failed(error);
@@ -511,13 +536,20 @@ impl Session {
 
     /// Leaves the index and the store, whatever ended the session.
     async fn close(&mut self) {
-        for (_, active) in self.active.drain() {
-            self.app.index.unsubscribe(&active.registration);
+        for (_, active) in std::mem::take(&mut self.active) {
+            self.leave(&active.registration);
         }
+        self.app.connections.remove(&self.id);
         self.client_ids.clear();
         if let Err(error) = self.app.store.disconnect(&self.id).await {
             self.store_failed(error);
         }
+    }
+
+    /// Takes a subscription out of the index and tells the bus one listener fewer.
+    fn leave(&self, registration: &Registration) {
+        self.app.index.unsubscribe(registration);
+        self.app.bus.forget(registration.key());
     }
 
     fn store_failed(&self, error: crate::store::StoreError) {

@@ -4,6 +4,8 @@
 //! subscription index). The trait is async and keyed by ids only, so the Redis and DynamoDB stores
 //! can implement it as they are; [`MemoryStore`] is the default.
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod memory;
 mod redis;
 
@@ -13,6 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
