@@ -28,6 +28,8 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use serde::Deserialize;
 
+use super::constant_time_eq;
+
 /// The only signing name AppSync accepts in a credential scope.
 pub const SERVICE: &str = "appsync";
 /// The only algorithm AppSync's IAM mode uses (SigV4a's `AWS4-ECDSA-P256-SHA256` is not).
@@ -412,16 +414,6 @@ fn parse_amz_date(value: &str) -> Result<SystemTime, SigV4Error> {
     let seconds =
         u64::try_from(time.and_utc().timestamp()).map_err(|_| SigV4Error::MalformedDate)?;
     Ok(UNIX_EPOCH + Duration::from_secs(seconds))
-}
-
-/// Equality whose time does not depend on where the inputs differ (only on their lengths,
-/// which are not secret here: signatures are always 64 hex digits).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(difference) == 0
 }
 
 /// The signer's settings for re-signing an AppSync request.

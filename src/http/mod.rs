@@ -2,6 +2,7 @@
 //! same path and on `/graphql/realtime`. Handlers translate between HTTP and the rest; they hold
 //! no business logic.
 
+mod admin;
 mod graphql;
 pub mod websocket;
 
@@ -19,6 +20,8 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/graphql", get(websocket::upgrade).post(graphql::execute))
         .route("/graphql/realtime", get(websocket::upgrade))
+        .route("/admin/connections", get(admin::list))
+        .route("/admin/connections/{id}", axum::routing::delete(admin::kick))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .with_state(app)

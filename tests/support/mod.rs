@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod cluster;
+pub mod moto;
 pub mod redis;
 
 use std::net::SocketAddr;
@@ -181,10 +183,15 @@ impl WsClient {
         proto: Proto,
         api_key_header: Option<&str>,
     ) -> Self {
+        Self::connect_at(server.addr, proto, api_key_header).await
+    }
+
+    /// [`WsClient::connect_with`] for a server known by its address only (another process).
+    pub async fn connect_at(addr: SocketAddr, proto: Proto, api_key_header: Option<&str>) -> Self {
         let (url, subprotocols, headers) = match proto {
             Proto::AppSync => {
-                let auth = json!({"host": server.addr.to_string(), "x-api-key": api_key_header.unwrap_or(KEY)});
-                let url = format!("ws://{}/graphql/realtime", server.addr);
+                let auth = json!({"host": addr.to_string(), "x-api-key": api_key_header.unwrap_or(KEY)});
+                let url = format!("ws://{addr}/graphql/realtime");
                 (
                     url,
                     vec!["graphql-ws".to_owned(), header_subprotocol(&auth)],
@@ -197,7 +204,7 @@ impl WsClient {
                     .into_iter()
                     .collect();
                 (
-                    server.ws_url(),
+                    format!("ws://{addr}/graphql"),
                     vec![proto.subprotocol().to_owned()],
                     headers,
                 )
@@ -247,7 +254,12 @@ impl WsClient {
 
     /// Connects and initialises with the test API key.
     pub async fn ready(server: &TestServer, proto: Proto) -> Self {
-        let mut client = Self::connect(server, proto).await;
+        Self::ready_at(server.addr, proto).await
+    }
+
+    /// [`WsClient::ready`] for a server known by its address only.
+    pub async fn ready_at(addr: SocketAddr, proto: Proto) -> Self {
+        let mut client = Self::connect_at(addr, proto, None).await;
         match proto {
             // AppSync clients send no payload; the credentials came with the upgrade.
             Proto::AppSync => client.send(json!({"type": "connection_init"})).await,

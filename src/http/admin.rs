@@ -1,0 +1,142 @@
+//! The admin API, for operators: a user's connections across every node, and closing one of
+//! them wherever it lives.
+//!
+//! - `GET /admin/connections?userId=u1` -> `200 {"connections": [record, ...]}` from the store.
+//! - `DELETE /admin/connections/{id}` -> `204` once the node holding it took the command, `404`
+//!   when no record names it (or its node is gone).
+//!
+//! Callers present an admin key (`--admin-api-key`, in `x-api-key`) or a verified token of a
+//! member of `--admin-group`. Errors use AppSync's error shape, like the rest of the HTTP API.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{AuthRequest, Credentials, Signed};
+use crate::server::App;
+
+fn error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    let body = json!({"errors": [{"errorType": error_type, "message": message}]});
+    (status, Json(body)).into_response()
+}
+
+/// Whether the caller may use the admin API; the refusal to send when not.
+async fn authorize(app: &App, headers: &HeaderMap, path: &str) -> Result<(), Response> {
+    let admin_keys = &app.settings.cluster.admin_api_keys;
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
+        && admin_keys
+            .iter()
+            .any(|admin| crate::auth::constant_time_eq(admin.as_bytes(), key.as_bytes()))
+    {
+        return Ok(());
+    }
+    let credentials = Credentials::from_http(headers);
+    let request = AuthRequest {
+        credentials: &credentials,
+        signed: Signed::Http {
+            path,
+            query: "",
+            body: &Bytes::new(),
+        },
+        operation: None,
+    };
+    match app.auth.authenticate(request).await {
+        Ok(identity)
+            if app
+                .settings
+                .admin_group
+                .as_ref()
+                .is_some_and(|group| identity.groups.contains(group)) =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(error(
+            StatusCode::FORBIDDEN,
+            "UnauthorizedException",
+            "The admin API needs an admin API key or membership of the admin group.",
+        )),
+        Err(_) => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedException",
+            "You are not authorized to make this call.",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ByUser {
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Query(query): Query<ByUser>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = authorize(&app, &headers, "/admin/connections").await {
+        return refusal;
+    }
+    let Some(user) = query.user_id.filter(|u| !u.is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            "Name the user: /admin/connections?userId=...",
+        );
+    };
+    match app.store.by_user(&user).await {
+        Ok(connections) => Json(json!({ "connections": connections })).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+pub async fn kick(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = authorize(&app, &headers, &format!("/admin/connections/{id}")).await {
+        return refusal;
+    }
+    let record = match app.store.get(&id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return not_found(&id),
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                &e.to_string(),
+            );
+        }
+    };
+    match app.bus.kick(&record.node_id, &id).await {
+        Ok(true) => {
+            tracing::info!(connection = id, node = record.node_id, "admin closed a connection");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => not_found(&id),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+fn not_found(id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NotFoundException",
+        &format!("No open connection {id}."),
+    )
+}

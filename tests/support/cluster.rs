@@ -1,0 +1,254 @@
+//! Cluster test support: nodes sharing one Redis (in this process, or as separate processes
+//! that can be `kill -9`ed), a TCP proxy that cuts a node's link to Redis, and the HTTP calls a
+//! test makes to a node it knows only by address.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use super::{KEY, TestServer};
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+/// The settings that put a node in the cluster on `redis_url`.
+pub fn node_args(redis_url: &str, prefix: &str, node_id: &str) -> Vec<String> {
+    [
+        "--redis-url",
+        redis_url,
+        "--redis-prefix",
+        prefix,
+        "--node-id",
+        node_id,
+        "--redis-timeout",
+        "500ms",
+        "--admin-api-key",
+        ADMIN_KEY,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// A node in this process.
+pub async fn node(redis_url: &str, prefix: &str, node_id: &str, extra: &[&str]) -> TestServer {
+    let mut args = node_args(redis_url, prefix, node_id);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    TestServer::with_args(&args).await
+}
+
+/// A node running as its own process, so a test can kill it without a goodbye.
+pub struct ProcessNode {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl ProcessNode {
+    pub async fn start(args: &[String]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["--listen", "127.0.0.1:0", "--api-key", KEY])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the switchboard binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .expect("start-up banner")
+                .unwrap()
+                .expect("the node printed its address");
+            if let Some(url) = line.trim().strip_prefix("HTTP") {
+                let url = url.trim();
+                let host = url
+                    .trim_start_matches("http://")
+                    .trim_end_matches("/graphql");
+                break host.parse().expect("an address in the banner");
+            }
+        };
+        // Keep draining stdout so the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { addr, child }
+    }
+
+    /// SIGKILL: the node gets no chance to clean up.
+    pub async fn kill_9(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+fn http() -> reqwest::Client {
+    switchboard::http_client::client().unwrap()
+}
+
+/// `POST /graphql` with the test key; the status and body.
+pub async fn post_at(addr: SocketAddr, query: &str, variables: Json) -> (u16, Json) {
+    let response = http()
+        .post(format!("http://{addr}/graphql"))
+        .header("x-api-key", KEY)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+/// Publishes a status through the node at `addr`; the HTTP status and body.
+pub async fn publish_at(addr: SocketAddr, user: &str, job: &str, status: &str) -> (u16, Json) {
+    post_at(
+        addr,
+        "mutation P($input: StatusInput!) { publishStatus(input: $input) { jobId userId status timestamp } }",
+        json!({"input": {"userId": user, "jobId": job, "status": status}}),
+    )
+    .await
+}
+
+/// The statuses `statusHistory(userId)` returns at `addr`, oldest first.
+pub async fn history_at(addr: SocketAddr, user: &str) -> Vec<String> {
+    let (code, body) = post_at(
+        addr,
+        "query H($u: ID!) { statusHistory(userId: $u) { status } }",
+        json!({"u": user}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    body["data"]["statusHistory"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `GET /admin/connections?userId=` with `key`; the status and body.
+pub async fn admin_list(addr: SocketAddr, key: &str, user: &str) -> (u16, Json) {
+    let response = http()
+        .get(format!(
+            "http://{addr}/admin/connections?userId={}",
+            percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC)
+        ))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Json::Null))
+}
+
+/// The connection ids the admin API lists for `user`, sorted.
+pub async fn connection_ids(addr: SocketAddr, user: &str) -> Vec<(String, String)> {
+    let (status, body) = admin_list(addr, ADMIN_KEY, user).await;
+    assert_eq!(status, 200, "{body}");
+    let mut ids: Vec<(String, String)> = body["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["connection_id"].as_str().unwrap().to_owned(),
+                c["node_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// `DELETE /admin/connections/{id}` with `key`; the status.
+pub async fn admin_kick(addr: SocketAddr, key: &str, id: &str) -> u16 {
+    http()
+        .delete(format!("http://{addr}/admin/connections/{id}"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A TCP proxy in front of Redis for one node. `cut` drops every open connection and refuses
+/// new ones (as a network partition would, seen from the node); `restore` lets them through.
+pub struct LinkProxy {
+    pub addr: SocketAddr,
+    blocked: Arc<AtomicBool>,
+    /// Cancelled by `cut`: ends every forwarding task of the current epoch.
+    epoch: Arc<std::sync::Mutex<CancellationToken>>,
+    stop: CancellationToken,
+}
+
+impl LinkProxy {
+    pub async fn start(upstream_port: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let blocked = Arc::new(AtomicBool::new(false));
+        let epoch = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let stop = CancellationToken::new();
+        let (b, e, s) = (blocked.clone(), epoch.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = s.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((mut downstream, _)) = accepted else {
+                    continue;
+                };
+                if b.load(Ordering::SeqCst) {
+                    drop(downstream);
+                    continue;
+                }
+                let token = e.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream) => {}
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            blocked,
+            epoch,
+            stop,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    pub fn cut(&self) {
+        self.blocked.store(true, Ordering::SeqCst);
+        let mut epoch = self.epoch.lock().unwrap();
+        epoch.cancel();
+        *epoch = CancellationToken::new();
+    }
+
+    pub fn restore(&self) {
+        self.blocked.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for LinkProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.epoch.lock().unwrap().cancel();
+    }
+}
