@@ -329,6 +329,14 @@ mod tests {
         assert_eq!(s.max_subscriptions_per_connection, 100);
         assert_eq!(s.connection_init_timeout, Duration::from_secs(10));
         assert_eq!(s.history_per_topic, 100);
+        assert_eq!(s.cluster.redis_url, None);
+        assert_eq!(s.cluster.store_kind(), StoreKind::Memory);
+        assert_eq!(s.cluster.heartbeat, Duration::from_secs(10));
+        assert_eq!(s.cluster.record_ttl(), Duration::from_secs(30));
+        assert_eq!(s.cluster.redis_catchup_len, 100);
+        assert_eq!(s.cluster.redis_catchup_ttl, Duration::from_secs(300));
+        let clustered = Settings::from_args(["--redis-url", "redis://127.0.0.1:6379"]).unwrap();
+        assert_eq!(clustered.cluster.store_kind(), StoreKind::Redis);
         assert_eq!(s.connection_timeout, Duration::from_secs(300));
         assert_eq!(s.max_connection_lifetime, Duration::from_secs(24 * 3600));
         assert_eq!(s.max_payload_bytes, 245_760);
