@@ -31,11 +31,18 @@ pub struct RedisLink {
 impl RedisLink {
     /// Connects (RESP3, needed for pub/sub on a managed connection) and checks the server
     /// answers.
-    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, RedisLinkError> {
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, RedisLinkError> {
         let mut info = url
             .into_connection_info()
             .map_err(|e| RedisLinkError::Url(e.to_string()))?;
-        let redis = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
         info = info.set_redis_settings(redis);
         let client = Client::open(info).map_err(|e| RedisLinkError::Url(e.to_string()))?;
         let commands =

@@ -151,7 +151,10 @@ async fn a_redis_restart_fails_publishes_with_503_and_heals_by_itself() {
     redis.stop();
     let (code, body) = publish_at(publisher.addr, "A", "j", "lost?").await;
     assert_eq!(code, 503, "{body}");
-    assert_eq!(body["errors"][0]["errorType"], "ServiceUnavailable", "{body}");
+    assert_eq!(
+        body["errors"][0]["errorType"], "ServiceUnavailable",
+        "{body}"
+    );
     assert!(body["data"].is_null() || body["data"]["publishStatus"].is_null());
 
     redis.restart();
@@ -162,7 +165,10 @@ async fn a_redis_restart_fails_publishes_with_503_and_heals_by_itself() {
         if code == 200 {
             break;
         }
-        assert!(restarted.elapsed() < Duration::from_secs(5), "publishing did not resume");
+        assert!(
+            restarted.elapsed() < Duration::from_secs(5),
+            "publishing did not resume"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(publish_at(publisher.addr, "A", "j", "S4").await.0, 200);
@@ -223,7 +229,10 @@ async fn a_node_whose_link_was_cut_catches_up_once_it_returns() {
     for client in &mut clients {
         expect_statuses(client, "A", &["after"]).await;
     }
-    assert!(BusStats::get(&stats.caught_up) >= 3, "the missed events came from the stream");
+    assert!(
+        BusStats::get(&stats.caught_up) >= 3,
+        "the missed events came from the stream"
+    );
 }
 
 #[tokio::test]
@@ -312,14 +321,23 @@ async fn admins_list_and_close_connections_on_any_node() {
     // Closing n1's connection through n2.
     assert_eq!(admin_kick(n2.addr, ADMIN_KEY, far_id).await, 204);
     let (code, reason) = far.expect_close().await;
-    assert_eq!((code, reason.as_str()), (1008, "closed by an administrator"));
+    assert_eq!(
+        (code, reason.as_str()),
+        (1008, "closed by an administrator")
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while connection_ids(n2.addr, "A").await.len() != 1 {
-        assert!(Instant::now() < deadline, "the closed connection stayed listed");
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection stayed listed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(admin_kick(n2.addr, ADMIN_KEY, far_id).await, 404);
-    assert_eq!(admin_kick(n2.addr, ADMIN_KEY, "no-such-connection").await, 404);
+    assert_eq!(
+        admin_kick(n2.addr, ADMIN_KEY, "no-such-connection").await,
+        404
+    );
 
     // The other connection is untouched.
     assert_eq!(publish_at(n1.addr, "A", "j", "still-here").await.0, 200);
@@ -345,4 +363,3 @@ async fn history_is_served_by_every_node() {
         .unwrap();
     assert!(ttl > 0, "history streams expire");
 }
-

@@ -65,7 +65,11 @@ pub struct ClusterSettings {
 
     /// The DynamoDB table of connection records (partition key `user_id`, sort key
     /// `connection_id`, TTL attribute `expires_at`).
-    #[arg(long, env = "SWITCHBOARD_DYNAMODB_TABLE", default_value = "appsync_connections")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DYNAMODB_TABLE",
+        default_value = "appsync_connections"
+    )]
     pub dynamodb_table: String,
 
     /// DynamoDB endpoint, for a local DynamoDB-compatible server; AWS's own when absent.
@@ -78,7 +82,11 @@ pub struct ClusterSettings {
 
     /// A key that opens the admin API (`/admin/...`), repeatable. Members of `--admin-group`
     /// with a verified token may use it too.
-    #[arg(long = "admin-api-key", env = "SWITCHBOARD_ADMIN_API_KEY", value_delimiter = ',')]
+    #[arg(
+        long = "admin-api-key",
+        env = "SWITCHBOARD_ADMIN_API_KEY",
+        value_delimiter = ','
+    )]
     pub admin_api_keys: Vec<String>,
 }
 

@@ -121,7 +121,11 @@ pub async fn kick(
     };
     match app.bus.kick(&record.node_id, &id).await {
         Ok(true) => {
-            tracing::info!(connection = id, node = record.node_id, "admin closed a connection");
+            tracing::info!(
+                connection = id,
+                node = record.node_id,
+                "admin closed a connection"
+            );
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => not_found(&id),

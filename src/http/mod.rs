@@ -21,7 +21,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/graphql", get(websocket::upgrade).post(graphql::execute))
         .route("/graphql/realtime", get(websocket::upgrade))
         .route("/admin/connections", get(admin::list))
-        .route("/admin/connections/{id}", axum::routing::delete(admin::kick))
+        .route(
+            "/admin/connections/{id}",
+            axum::routing::delete(admin::kick),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .with_state(app)

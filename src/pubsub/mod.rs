@@ -13,9 +13,9 @@ use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 
 pub use bus::{Bus, BusError, BusStats, LocalBus, Routes};
-pub use redis_bus::{RedisBus, RedisBusSettings};
 pub use event::Event;
 pub use index::{Delivery, IndexStats, Mailbox, Registration, SubscriberId, SubscriptionIndex};
+pub use redis_bus::{RedisBus, RedisBusSettings};
 pub use topic::topic_key;
 
 use crate::history::{History, HistoryError};

@@ -374,7 +374,10 @@ mod tests {
 
     #[test]
     fn stream_ids_order_numerically() {
-        assert_eq!(parse_stream_id("1700000000000-3"), Some((1_700_000_000_000, 3)));
+        assert_eq!(
+            parse_stream_id("1700000000000-3"),
+            Some((1_700_000_000_000, 3))
+        );
         assert!(parse_stream_id("9-0") < parse_stream_id("10-0"));
         assert!(parse_stream_id("10-2") < parse_stream_id("10-10"));
         assert_eq!(parse_stream_id("nonsense"), None);

@@ -65,7 +65,9 @@ impl ConnectionStore for MemoryStore {
         connection_id: &str,
         subscription: SubscriptionRecord,
     ) -> Result<(), StoreError> {
-        self.update(connection_id, |record| record.add_subscription(subscription));
+        self.update(connection_id, |record| {
+            record.add_subscription(subscription)
+        });
         Ok(())
     }
 

@@ -89,7 +89,8 @@ impl RedisStore {
         record: &ConnectionRecord,
         before: &HashSet<String>,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(record).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let json =
+            serde_json::to_string(record).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let id = &record.connection_id;
         let after = record.users();
         let mut pipe = redis::pipe();
@@ -98,10 +99,16 @@ impl RedisStore {
             .arg(self.ttl_ms())
             .ignore();
         let node = self.link.key("node", &record.node_id);
-        pipe.sadd(&node, id).ignore().pexpire(&node, self.ttl_ms() as i64).ignore();
+        pipe.sadd(&node, id)
+            .ignore()
+            .pexpire(&node, self.ttl_ms() as i64)
+            .ignore();
         for user in after.difference(before) {
             let key = self.user_key(user);
-            pipe.sadd(&key, id).ignore().pexpire(&key, self.ttl_ms() as i64).ignore();
+            pipe.sadd(&key, id)
+                .ignore()
+                .pexpire(&key, self.ttl_ms() as i64)
+                .ignore();
         }
         for user in before.difference(&after) {
             pipe.srem(self.user_key(user), id).ignore();
@@ -136,8 +143,10 @@ impl ConnectionStore for RedisStore {
         connection_id: &str,
         subscription: SubscriptionRecord,
     ) -> Result<(), StoreError> {
-        self.update(connection_id, |record| record.add_subscription(subscription))
-            .await
+        self.update(connection_id, |record| {
+            record.add_subscription(subscription)
+        })
+        .await
     }
 
     async fn unsubscribe(
@@ -152,7 +161,8 @@ impl ConnectionStore for RedisStore {
     }
 
     async fn touch(&self, connection_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update(connection_id, |record| record.last_seen = at).await
+        self.update(connection_id, |record| record.last_seen = at)
+            .await
     }
 
     async fn disconnect(&self, connection_id: &str) -> Result<(), StoreError> {

@@ -190,7 +190,8 @@ impl WsClient {
     pub async fn connect_at(addr: SocketAddr, proto: Proto, api_key_header: Option<&str>) -> Self {
         let (url, subprotocols, headers) = match proto {
             Proto::AppSync => {
-                let auth = json!({"host": addr.to_string(), "x-api-key": api_key_header.unwrap_or(KEY)});
+                let auth =
+                    json!({"host": addr.to_string(), "x-api-key": api_key_header.unwrap_or(KEY)});
                 let url = format!("ws://{addr}/graphql/realtime");
                 (
                     url,

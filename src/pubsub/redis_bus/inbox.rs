@@ -47,7 +47,11 @@ pub(super) async fn run(
     }
 }
 
-async fn on_push(shared: &Arc<Shared>, push: PushInfo, probing: &Arc<std::sync::atomic::AtomicBool>) {
+async fn on_push(
+    shared: &Arc<Shared>,
+    push: PushInfo,
+    probing: &Arc<std::sync::atomic::AtomicBool>,
+) {
     match push.kind {
         PushKind::Message => {
             let (Some(channel), Some(payload)) = (text(push.data.first()), text(push.data.get(1)))
@@ -82,7 +86,9 @@ async fn on_push(shared: &Arc<Shared>, push: PushInfo, probing: &Arc<std::sync::
         }
         PushKind::Disconnection => {
             shared.stats.disconnections.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("the link to Redis dropped; events published meanwhile will be caught up");
+            tracing::warn!(
+                "the link to Redis dropped; events published meanwhile will be caught up"
+            );
             mark_all(shared);
             if !probing.swap(true, Ordering::SeqCst) {
                 tokio::spawn(probe(shared.clone(), probing.clone()));
@@ -232,7 +238,11 @@ async fn catch_up(shared: &Arc<Shared>, topic: &str) {
         }
     }
     if caught > 0 {
-        tracing::info!(topic, caught, "caught up events missed while the link was down");
+        tracing::info!(
+            topic,
+            caught,
+            "caught up events missed while the link was down"
+        );
     }
     clear_gap(shared, topic);
 }
