@@ -61,7 +61,10 @@ async fn records_suite(store: Arc<dyn ConnectionStore>) {
 
     // Replacing a subscription id keeps one of it.
     store.subscribe("c1", sub("s2", "bob")).await.unwrap();
-    assert_eq!(store.get("c1").await.unwrap().unwrap().subscriptions.len(), 2);
+    assert_eq!(
+        store.get("c1").await.unwrap().unwrap().subscriptions.len(),
+        2
+    );
 
     // A connection whose user is known at connect (a verified token).
     store.connect(record("c2", Some("alice"))).await.unwrap();
@@ -154,5 +157,119 @@ mod redis {
             ttl,
         )
         .await;
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+mod dynamodb {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use support::moto::MotoServer;
+    use switchboard::store::DynamoStore;
+
+    const TABLE: &str = "appsync_connections";
+
+    /// The cluster settings of a node on moto, and a client with the table created.
+    async fn setup(moto: &MotoServer) -> (switchboard::config::ClusterSettings, DynamoStore) {
+        let settings = switchboard::Settings::from_args(["--dynamodb-endpoint", &moto.endpoint()])
+            .unwrap()
+            .cluster;
+        let client = DynamoStore::client(&settings).await;
+        DynamoStore::create_table(&client, TABLE).await.unwrap();
+        // Again: creating an existing table is fine.
+        DynamoStore::create_table(&client, TABLE).await.unwrap();
+        let store = DynamoStore::connect(&settings, "node-1").await.unwrap();
+        (settings, store)
+    }
+
+    #[tokio::test]
+    async fn dynamodb_store() {
+        let moto = MotoServer::start();
+        let (_, store) = setup(&moto).await;
+        records_suite(Arc::new(store)).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_store_expiry() {
+        let moto = MotoServer::start();
+        let (settings, _) = setup(&moto).await;
+        let client = DynamoStore::client(&settings).await;
+        // TTL is in epoch seconds, and moto (Python) answers slowly on a busy machine: 3 s leaves
+        // the reads after the last heartbeat a margin of more than 2 s.
+        let ttl = Duration::from_secs(3);
+        expiry_suite(
+            Arc::new(DynamoStore::with_client(
+                client.clone(),
+                TABLE,
+                "node-1",
+                ttl,
+            )),
+            Arc::new(DynamoStore::with_client(client, TABLE, "node-2", ttl)),
+            ttl,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_store_without_a_table_fails_to_connect() {
+        let moto = MotoServer::start();
+        let settings = switchboard::Settings::from_args(["--dynamodb-endpoint", &moto.endpoint()])
+            .unwrap()
+            .cluster;
+        let Err(error) = DynamoStore::connect(&settings, "node-1").await else {
+            panic!("no table, yet the store connected");
+        };
+        assert!(error.to_string().contains("appsync_connections"), "{error}");
+    }
+
+    /// A user item left behind (a write cut off halfway) names a connection whose record no
+    /// longer names that user: `by_user` does not answer with it.
+    #[tokio::test]
+    async fn stale_user_items_and_odd_user_names() {
+        let moto = MotoServer::start();
+        let settings = switchboard::Settings::from_args(["--dynamodb-endpoint", &moto.endpoint()])
+            .unwrap()
+            .cluster;
+        let client = DynamoStore::client(&settings).await;
+        DynamoStore::create_table(&client, "t").await.unwrap();
+        let store =
+            DynamoStore::with_client(client.clone(), "t", "node-1", Duration::from_secs(30));
+        store.connect(record("c1", Some("alice"))).await.unwrap();
+        let far = (Utc::now().timestamp() + 3600).to_string();
+        client
+            .put_item()
+            .table_name("t")
+            .item("user_id", AttributeValue::S("mallory".into()))
+            .item("connection_id", AttributeValue::S("c1".into()))
+            .item("expires_at", AttributeValue::N(far))
+            .send()
+            .await
+            .unwrap();
+        assert!(store.by_user("mallory").await.unwrap().is_empty());
+        assert_eq!(ids(&store.by_user("alice").await.unwrap()), ["c1"]);
+
+        // A user named like the connection item's partition does not overwrite the record.
+        store
+            .connect(record("c9", Some("connection#c9")))
+            .await
+            .unwrap();
+        store
+            .subscribe("c9", sub("s1", "connection#c1"))
+            .await
+            .unwrap();
+        assert_eq!(ids(&store.by_user("connection#c9").await.unwrap()), ["c9"]);
+        assert_eq!(ids(&store.by_user("connection#c1").await.unwrap()), ["c9"]);
+        assert_eq!(
+            store.get("c1").await.unwrap().unwrap().user_id.as_deref(),
+            Some("alice")
+        );
+        store.heartbeat().await.unwrap();
+        assert_eq!(
+            store.get("c9").await.unwrap().unwrap().subscriptions.len(),
+            1
+        );
+        store.disconnect("c9").await.unwrap();
+        assert!(store.by_user("connection#c9").await.unwrap().is_empty());
+        assert!(store.by_user("connection#c1").await.unwrap().is_empty());
     }
 }
