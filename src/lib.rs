@@ -13,6 +13,7 @@ pub mod http_client;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
+pub mod open_files;
 pub mod operation;
 pub mod protocol;
 pub mod pubsub;

@@ -115,6 +115,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    match switchboard::open_files::raise_to_hard_limit() {
+        Ok(capacity) => tracing::warn!(
+            capacity,
+            "open-file limit raised to the hard limit: at most about {capacity} connections"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
     let server = Server::bind(settings)
         .await
         .context("starting Switchboard")?;

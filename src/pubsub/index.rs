@@ -5,6 +5,10 @@
 //! argument names some subscriber supplied; usually one or two), it builds the one key the event
 //! can match from the event's top-level fields and looks it up. The cost of a publish is therefore
 //! the number of shapes plus the number of matching subscribers, whatever the total.
+//!
+//! Under a topic, subscribers are grouped by their selection set (compiled [`Projection`]): an
+//! event is rendered once per group and the bytes are shared by every subscriber in it, so a
+//! broadcast to ten thousand subscribers renders one payload, not ten thousand.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,15 +21,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::Event;
 use super::topic::topic_key;
+use crate::subscription::Projection;
 
 /// Identifies one subscription in the index, unique within the process.
 pub type SubscriberId = u64;
 
-/// One event for one subscription, queued for the connection that holds it.
+/// One event for one subscription, queued for the connection that holds it: the payload already
+/// rendered for the subscription's selection set (`{"data":{...}}`), shared with every
+/// subscriber that selected the same fields.
 #[derive(Debug)]
 pub struct Delivery {
     pub subscriber: SubscriberId,
-    pub event: Arc<Event>,
+    pub body: Arc<str>,
 }
 
 /// A connection's bounded queue of deliveries.
@@ -96,11 +103,19 @@ struct Entry {
     mailbox: Arc<Mailbox>,
 }
 
+/// The subscribers of one topic that selected the same fields: one rendering serves them all.
+#[derive(Debug)]
+struct Group {
+    projection: Projection,
+    entries: Vec<Entry>,
+}
+
 /// Subscribers by topic key, and the argument shapes in use per field.
 #[derive(Debug, Default)]
 pub struct SubscriptionIndex {
     shapes: DashMap<Arc<str>, Vec<ShapeCount>>,
-    topics: DashMap<String, Vec<Entry>>,
+    /// Topic key -> its subscribers, grouped by selection set (usually one group).
+    topics: DashMap<String, Vec<Group>>,
     next_id: AtomicU64,
     pub stats: IndexStats,
 }
@@ -110,12 +125,14 @@ impl SubscriptionIndex {
         Self::default()
     }
 
-    /// Files a subscription to `field` with the supplied (already coerced) arguments. Once this
-    /// returns, every event dispatched afterwards that matches reaches `mailbox`.
+    /// Files a subscription to `field` with the supplied (already coerced) arguments and its
+    /// compiled selection set. Once this returns, every event dispatched afterwards that matches
+    /// reaches `mailbox`, rendered with `projection`.
     pub fn subscribe(
         &self,
         field: &str,
         args: &[(String, Value)],
+        projection: Projection,
         mailbox: Arc<Mailbox>,
     ) -> Registration {
         let mut names: Vec<Arc<str>> = args.iter().map(|(n, _)| Arc::from(n.as_str())).collect();
@@ -142,10 +159,16 @@ impl SubscriptionIndex {
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.topics
-            .entry(key.clone())
-            .or_default()
-            .push(Entry { id, mailbox });
+        let entry = Entry { id, mailbox };
+        let mut groups = self.topics.entry(key.clone()).or_default();
+        match groups.iter_mut().find(|g| g.projection == projection) {
+            Some(group) => group.entries.push(entry),
+            None => groups.push(Group {
+                projection,
+                entries: vec![entry],
+            }),
+        }
+        drop(groups);
         Registration {
             id,
             field,
@@ -156,11 +179,14 @@ impl SubscriptionIndex {
 
     /// Removes a subscription; events dispatched afterwards no longer reach it.
     pub fn unsubscribe(&self, registration: &Registration) {
-        if let Some(mut entries) = self.topics.get_mut(&registration.key) {
-            entries.retain(|e| e.id != registration.id);
+        if let Some(mut groups) = self.topics.get_mut(&registration.key) {
+            for group in groups.iter_mut() {
+                group.entries.retain(|e| e.id != registration.id);
+            }
+            groups.retain(|g| !g.entries.is_empty());
         }
         self.topics
-            .remove_if(&registration.key, |_, entries| entries.is_empty());
+            .remove_if(&registration.key, |_, groups| groups.is_empty());
         if let Some(mut shapes) = self.shapes.get_mut(&registration.field) {
             if let Some(shape) = shapes
                 .iter_mut()
@@ -195,26 +221,29 @@ impl SubscriptionIndex {
     /// Queues `event` for the subscriptions filed under one topic key: what a bus that routes
     /// by topic (Redis) calls. Returns how many deliveries were queued.
     pub fn dispatch_topic(&self, key: &str, event: &Arc<Event>) -> usize {
-        let Some(entries) = self.topics.get(key) else {
+        let Some(groups) = self.topics.get(key) else {
             return 0;
         };
-        self.stats
-            .visited
-            .fetch_add(entries.len() as u64, Ordering::Relaxed);
         let mut delivered = 0;
-        for entry in entries.iter() {
-            let delivery = Delivery {
-                subscriber: entry.id,
-                event: event.clone(),
-            };
-            match entry.mailbox.tx.try_send(delivery) {
-                Ok(()) => delivered += 1,
-                Err(TrySendError::Full(_)) => {
-                    self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
-                    entry.mailbox.overflowed.cancel();
+        for group in groups.iter() {
+            self.stats
+                .visited
+                .fetch_add(group.entries.len() as u64, Ordering::Relaxed);
+            let body: Arc<str> = Arc::from(group.projection.render(&event.payload));
+            for entry in &group.entries {
+                let delivery = Delivery {
+                    subscriber: entry.id,
+                    body: body.clone(),
+                };
+                match entry.mailbox.tx.try_send(delivery) {
+                    Ok(()) => delivered += 1,
+                    Err(TrySendError::Full(_)) => {
+                        self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
+                        entry.mailbox.overflowed.cancel();
+                    }
+                    // The connection is closing; its subscriptions are about to go.
+                    Err(TrySendError::Closed(_)) => {}
                 }
-                // The connection is closing; its subscriptions are about to go.
-                Err(TrySendError::Closed(_)) => {}
             }
         }
         self.stats
@@ -245,6 +274,10 @@ mod tests {
         Arc::new(Event::new("publishStatus", "Status", Value::Object(fields)))
     }
 
+    fn whole() -> Projection {
+        Projection::whole("onStatusUpdate")
+    }
+
     fn arg(name: &str, value: Value) -> (String, Value) {
         (name.to_owned(), value)
     }
@@ -256,11 +289,12 @@ mod tests {
         let (a, mut rx_a) = Mailbox::new(8);
         let (all, mut rx_all) = Mailbox::new(8);
         let (null_job, mut rx_null) = Mailbox::new(8);
-        index.subscribe(&field, &[arg("userId", Value::from("a"))], a);
-        index.subscribe(&field, &[], all);
+        index.subscribe(&field, &[arg("userId", Value::from("a"))], whole(), a);
+        index.subscribe(&field, &[], whole(), all);
         index.subscribe(
             &field,
             &[arg("userId", Value::from("a")), arg("jobId", Value::Null)],
+            whole(),
             null_job,
         );
 
@@ -282,7 +316,7 @@ mod tests {
     fn unsubscribe_forgets_topic_and_shape() {
         let index = SubscriptionIndex::new();
         let (mailbox, _rx) = Mailbox::new(8);
-        let reg = index.subscribe("f", &[arg("userId", Value::from("a"))], mailbox);
+        let reg = index.subscribe("f", &[arg("userId", Value::from("a"))], whole(), mailbox);
         assert_eq!(index.topic_count(), 1);
         index.unsubscribe(&reg);
         assert_eq!(index.topic_count(), 0);
@@ -295,8 +329,8 @@ mod tests {
         let field: Arc<str> = Arc::from("f");
         let (slow, _slow_rx) = Mailbox::new(1);
         let (fast, mut fast_rx) = Mailbox::new(8);
-        index.subscribe(&field, &[arg("userId", Value::from("a"))], slow.clone());
-        index.subscribe(&field, &[arg("userId", Value::from("a"))], fast);
+        index.subscribe(&field, &[arg("userId", Value::from("a"))], whole(), slow.clone());
+        index.subscribe(&field, &[arg("userId", Value::from("a"))], whole(), fast);
         for _ in 0..3 {
             index.dispatch(std::slice::from_ref(&field), &status("a", None));
         }

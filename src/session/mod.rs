@@ -28,7 +28,7 @@ use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Malformation, Prot
 use crate::pubsub::{Delivery, Mailbox, Registration, SubscriberId};
 use crate::server::App;
 use crate::store::{ConnectionRecord, SubscriptionRecord};
-use crate::subscription::{self, Projection};
+use crate::subscription;
 
 /// How long a closing write (the close frame) may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -67,7 +67,6 @@ enum Flow {
 /// A live subscription of this connection.
 struct Active {
     registration: Registration,
-    projection: Projection,
 }
 
 pub struct Session {
@@ -383,7 +382,7 @@ impl Session {
         let registration =
             self.app
                 .index
-                .subscribe(&prepared.field, &prepared.filter, self.mailbox.clone());
+                .subscribe(&prepared.field, &prepared.filter, prepared.projection.clone(), self.mailbox.clone());
         // On a cluster, live also means this node hears the topic from Redis.
         if let Err(error) = self.app.bus.listen(registration.key()).await {
             self.app.index.unsubscribe(&registration);
@@ -419,10 +418,7 @@ impl Session {
         self.client_ids.insert(registration.id, id.clone());
         self.active.insert(
             id.clone(),
-            Active {
-                registration,
-                projection: prepared.projection,
-            },
+            Active { registration },
         );
         self.emit(Reply::Subscribed(&id)).await
     }
@@ -483,7 +479,7 @@ impl Session {
         if ended.contains(id) {
             return;
         }
-        let body = self.active[id].projection.render(&delivery.event.payload);
+        let body = &delivery.body;
         let limit = self.app.settings.max_payload_bytes;
         if body.len() > limit {
             self.app

@@ -181,6 +181,15 @@ impl Projection {
     }
 
     /// Renders `{"data":{"<root>":...}}` for one event payload.
+    /// A projection of the whole payload under `field`, for tests that do not compile a document.
+    #[cfg(test)]
+    pub(crate) fn whole(field: &str) -> Self {
+        Self {
+            root_key: json_string(field),
+            root: None,
+        }
+    }
+
     pub fn render(&self, payload: &Value) -> String {
         let mut out = String::with_capacity(256);
         out.push_str("{\"data\":{");
