@@ -1,0 +1,29 @@
+//! `switchboard-bench`: a load generator for Switchboard and other AppSync-compatible servers.
+//! One run is one scenario: N WebSocket subscribers, HTTP publishers, and a report of throughput,
+//! latency, loss and the server's memory and CPU (see bench/README.md).
+
+mod cli;
+mod incoming;
+mod latency;
+mod limits;
+mod procstat;
+mod protocol;
+mod publisher;
+mod report;
+mod scenario;
+mod subscribers;
+
+use clap::Parser as _;
+
+fn main() -> anyhow::Result<()> {
+    let args = cli::Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(scenario::run(args))?;
+    eprint!("{}", report.human());
+    println!("{}", report.to_json_line());
+    // Tens of thousands of connection tasks need not be wound down one by one.
+    runtime.shutdown_background();
+    Ok(())
+}

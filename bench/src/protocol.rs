@@ -1,0 +1,261 @@
+//! The client side of the three WebSocket protocols: where to connect, what to send to subscribe
+//! (serde-tagged messages), and which answer proves a subscription live (replies are decoded in
+//! `incoming`).
+//!
+//! None of the protocols acknowledges every subscription the same way, so each says what proves
+//! a subscription live ([`Protocol::confirms`]): AppSync's `start_ack`; for graphql-transport-ws
+//! a `pong` to a `ping` sent right after `subscribe` (a server handles one connection's messages
+//! in order); for the legacy protocol the `error` answering a probe of an unknown type, sent
+//! right after `start` for the same reason.
+
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+use clap::ValueEnum;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use thiserror::Error;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::incoming::ServerMessage;
+
+/// The subscription every subscriber runs, with `$u` its user.
+pub const SUBSCRIPTION: &str = "subscription S($u: ID!) { onStatusUpdate(userId: $u) { jobId userId status message timestamp } }";
+
+/// The one subscription id each connection uses.
+pub const SUBSCRIPTION_ID: &str = "s1";
+
+/// The id of the legacy protocol's liveness probe.
+const PROBE_ID: &str = "bench-probe";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// graphql-transport-ws (subprotocol `graphql-transport-ws`).
+    TransportWs,
+    /// subscriptions-transport-ws, Apollo's legacy protocol (subprotocol `graphql-ws`).
+    Legacy,
+    /// AWS AppSync's real-time protocol (subprotocol `graphql-ws`, auth in the URL).
+    Appsync,
+}
+
+#[derive(Debug, Error)]
+pub enum EndpointError {
+    #[error("--url: {0}")]
+    Url(#[from] url::ParseError),
+    #[error("--url must be a plain http:// URL, not {0}://")]
+    Scheme(String),
+    #[error("--url has no host")]
+    NoHost,
+    #[error("cannot resolve {0}: {1}")]
+    Resolve(String, std::io::Error),
+}
+
+/// Where the server is, derived once from `--url`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub http_url: String,
+    /// `ws://host:port/path`, without AppSync's query.
+    pub ws_url: String,
+    /// `host:port` as written in the URL, which AppSync's auth object names.
+    pub host: String,
+    pub addr: SocketAddr,
+    pub api_key: String,
+}
+
+impl Endpoint {
+    pub async fn resolve(url: &str, api_key: &str) -> Result<Self, EndpointError> {
+        let parsed = url::Url::parse(url)?;
+        if parsed.scheme() != "http" {
+            return Err(EndpointError::Scheme(parsed.scheme().to_owned()));
+        }
+        let name = parsed.host_str().ok_or(EndpointError::NoHost)?;
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let host = format!("{name}:{port}");
+        let addr = tokio::net::lookup_host(&host)
+            .await
+            .map_err(|e| EndpointError::Resolve(host.clone(), e))?
+            .next()
+            .ok_or_else(|| {
+                EndpointError::Resolve(host.clone(), std::io::ErrorKind::NotFound.into())
+            })?;
+        Ok(Self {
+            http_url: url.to_owned(),
+            ws_url: format!("ws://{host}{}", parsed.path()),
+            host,
+            addr,
+            api_key: api_key.to_owned(),
+        })
+    }
+}
+
+impl Protocol {
+    fn subprotocol(self) -> &'static str {
+        match self {
+            Protocol::TransportWs => "graphql-transport-ws",
+            Protocol::Legacy | Protocol::Appsync => "graphql-ws",
+        }
+    }
+
+    /// The URL to connect to: AppSync carries its credentials in the `header` query parameter.
+    pub fn url(self, endpoint: &Endpoint) -> String {
+        match self {
+            Protocol::TransportWs | Protocol::Legacy => endpoint.ws_url.clone(),
+            Protocol::Appsync => {
+                let auth = json!({"host": endpoint.host, "x-api-key": endpoint.api_key});
+                let header = base64::engine::general_purpose::STANDARD.encode(auth.to_string());
+                let header = utf8_percent_encode(&header, NON_ALPHANUMERIC);
+                format!("{}?header={header}&payload=e30=", endpoint.ws_url)
+            }
+        }
+    }
+
+    /// The upgrade request, offering this protocol's subprotocol.
+    pub fn request(self, url: &str) -> Result<Request, tokio_tungstenite::tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static(self.subprotocol()),
+        );
+        Ok(request)
+    }
+
+    pub fn init(self, endpoint: &Endpoint) -> ClientMessage {
+        let payload = match self {
+            Protocol::Appsync => None,
+            _ => Some(json!({"x-api-key": endpoint.api_key})),
+        };
+        ClientMessage::ConnectionInit { payload }
+    }
+
+    /// What to send, in order, to subscribe `user` and then learn that it is live.
+    pub fn subscribe(self, user: u32, endpoint: &Endpoint) -> Vec<ClientMessage> {
+        let request = json!({"query": SUBSCRIPTION, "variables": {"u": format!("u{user}")}});
+        let id = SUBSCRIPTION_ID.to_owned();
+        match self {
+            Protocol::TransportWs => vec![
+                ClientMessage::Subscribe {
+                    id,
+                    payload: request,
+                },
+                ClientMessage::Ping,
+            ],
+            Protocol::Legacy => vec![
+                ClientMessage::Start {
+                    id,
+                    payload: request,
+                },
+                ClientMessage::BenchProbe {
+                    id: PROBE_ID.to_owned(),
+                },
+            ],
+            Protocol::Appsync => vec![ClientMessage::Start {
+                id,
+                payload: json!({
+                    "data": request.to_string(),
+                    "extensions": {"authorization": {
+                        "host": endpoint.host,
+                        "x-api-key": endpoint.api_key,
+                    }},
+                }),
+            }],
+        }
+    }
+
+    /// Whether `message` proves the subscription live (see the module's doc).
+    pub fn confirms(self, message: &ServerMessage) -> bool {
+        match (self, message) {
+            (Protocol::TransportWs, ServerMessage::Pong) => true,
+            (Protocol::Legacy, ServerMessage::Error { id, .. }) => id.as_deref() == Some(PROBE_ID),
+            (Protocol::Appsync, ServerMessage::StartAck { id }) => id == SUBSCRIPTION_ID,
+            _ => false,
+        }
+    }
+}
+
+/// Every message a client sends, in any of the protocols.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    ConnectionInit {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        payload: Option<Json>,
+    },
+    Subscribe {
+        id: String,
+        payload: Json,
+    },
+    Start {
+        id: String,
+        payload: Json,
+    },
+    Ping,
+    Pong,
+    /// A type no protocol has, which a legacy server answers with an `error` naming its id.
+    BenchProbe {
+        id: String,
+    },
+}
+
+impl ClientMessage {
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).expect("client messages always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            http_url: "http://127.0.0.1:4100/graphql".into(),
+            ws_url: "ws://127.0.0.1:4100/graphql".into(),
+            host: "127.0.0.1:4100".into(),
+            addr: "127.0.0.1:4100".parse().unwrap(),
+            api_key: "k".into(),
+        }
+    }
+
+    #[test]
+    fn appsync_url_and_start_carry_the_credentials() {
+        let url = Protocol::Appsync.url(&endpoint());
+        let header = url
+            .strip_prefix("ws://127.0.0.1:4100/graphql?header=")
+            .and_then(|rest| rest.strip_suffix("&payload=e30="))
+            .unwrap();
+        let header = percent_encoding::percent_decode_str(header)
+            .decode_utf8()
+            .unwrap();
+        let header = base64::engine::general_purpose::STANDARD
+            .decode(header.as_bytes())
+            .unwrap();
+        let header: Json = serde_json::from_slice(&header).unwrap();
+        assert_eq!(header, json!({"host": "127.0.0.1:4100", "x-api-key": "k"}));
+
+        let start = Protocol::Appsync.subscribe(3, &endpoint())[0].to_text();
+        let start: Json = serde_json::from_str(&start).unwrap();
+        assert_eq!(start["type"], "start");
+        let data: Json = serde_json::from_str(start["payload"]["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data["variables"]["u"], "u3");
+    }
+
+    #[test]
+    fn transport_ws_init_and_subscribe_shapes() {
+        let init = Protocol::TransportWs.init(&endpoint()).to_text();
+        assert_eq!(
+            init,
+            r#"{"type":"connection_init","payload":{"x-api-key":"k"}}"#
+        );
+        let sent: Vec<String> = Protocol::TransportWs
+            .subscribe(0, &endpoint())
+            .iter()
+            .map(ClientMessage::to_text)
+            .collect();
+        assert!(sent[0].starts_with(r#"{"type":"subscribe","id":"s1","payload":{"#));
+        assert_eq!(sent[1], r#"{"type":"ping"}"#);
+    }
+}
