@@ -150,6 +150,10 @@ pub struct Settings {
     )]
     pub max_auth_failures_per_minute: u32,
 
+    /// Accept backlog of the listening socket (the kernel caps it at `net.core.somaxconn`).
+    #[arg(long, env = "SWITCHBOARD_LISTEN_BACKLOG", default_value_t = 4096)]
+    pub listen_backlog: u32,
+
     /// This node's id in connection records; a random one when absent.
     #[arg(long, env = "SWITCHBOARD_NODE_ID")]
     pub node_id: Option<String>,
@@ -219,6 +223,11 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY", default_value_t = 1000)]
     pub max_query_complexity: usize,
 
+    /// Parsed operations kept by their text (publishers repeat the same mutation text); 0 keeps
+    /// none.
+    #[arg(long, env = "SWITCHBOARD_PARSED_DOCUMENT_CACHE", default_value_t = 1000)]
+    pub parsed_document_cache: usize,
+
     /// Events kept per history topic (per userId in the status schema); the oldest go first.
     #[arg(long, env = "SWITCHBOARD_HISTORY_PER_TOPIC", default_value_t = 100)]
     pub history_per_topic: usize,
@@ -235,8 +244,9 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_USER_ARG", default_value = "userId")]
     pub user_arg: String,
 
-    /// WebSocket read buffer per connection, in bytes (allocated up front for every socket).
-    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER_BYTES", default_value_t = 16 * 1024)]
+    /// WebSocket read buffer per connection, in bytes (allocated up front for every socket, so it
+    /// is most of an idle connection's memory; larger client messages still arrive, in pieces).
+    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER_BYTES", default_value_t = 4 * 1024)]
     pub ws_read_buffer_bytes: usize,
 
     /// WebSocket bytes buffered before a write goes to the socket.

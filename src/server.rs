@@ -149,6 +149,7 @@ impl App {
         let limits = SchemaLimits {
             max_depth: settings.max_query_depth,
             max_complexity: settings.max_query_complexity,
+            parsed_documents: settings.parsed_document_cache,
         };
         let api = Api::new(model, broker, limits)?;
         let (auth, generated) = Authenticator::new(
@@ -227,6 +228,19 @@ async fn heartbeat(store: Arc<dyn ConnectionStore>, every: Duration, shutdown: C
     }
 }
 
+/// Binds the listening socket with an explicit accept backlog: a burst of clients reconnecting
+/// at once (after a deploy) must queue, not be dropped into the kernel's 1 s SYN retry.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// A node bound to its address, ready to serve.
 pub struct Server {
     app: Arc<App>,
@@ -240,8 +254,7 @@ impl Server {
         let addr = settings.listen;
         let tls = crate::tls::acceptor(&settings)?;
         let (app, generated_key) = App::new(settings).await?;
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = listen(addr, app.settings.listen_backlog)
             .map_err(|source| ServerError::Bind { addr, source })?;
         Ok(Self {
             app,

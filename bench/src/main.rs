@@ -17,6 +17,8 @@ use clap::Parser as _;
 
 fn main() -> anyhow::Result<()> {
     let args = cli::Args::parse();
+    // Workspace builds give reqwest `rustls-no-provider`; plain-http clients still need one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -65,17 +65,11 @@ pub async fn execute(
             );
         }
     };
-    if let Err(denied) =
-        crate::schema::access::authorize(&app.api.model, &request, &identity, app.auth.default_mode)
-    {
+    if let Err(denied) = app.api.authorize(&request, &identity, app.auth.default_mode) {
         let body = json!({"data": null, "errors": [{"errorType": denied.error_type, "message": denied.message}]});
         return (StatusCode::OK, Json(body)).into_response();
     }
-    let mut gql = async_graphql::Request::new(request.query.clone()).variables(request.variables());
-    if let Some(name) = &request.operation_name {
-        gql = gql.operation_name(name);
-    }
-    let response = app.api.schema.execute(gql).await;
+    let response = app.api.execute(&request).await;
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({"data": null}));
     let mut unavailable = false;
     if let Some(errors) = body.get_mut("errors").and_then(Json_::as_array_mut) {

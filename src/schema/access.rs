@@ -126,19 +126,15 @@ impl AccessRules {
 /// executor reports that in its own words.
 pub fn authorize(
     model: &SchemaModel,
-    request: &crate::operation::GraphqlRequest,
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
     caller: &Identity,
     default: AuthMode,
 ) -> Result<(), GraphqlError> {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+    let Ok(operation) = crate::subscription::select_operation(document, operation_name) else {
         return Ok(());
     };
-    let Ok(operation) =
-        crate::subscription::select_operation(&document, request.operation_name.as_deref())
-    else {
-        return Ok(());
-    };
-    check(model, &document, &operation.node, caller, default)
+    check(model, document, &operation.node, caller, default)
 }
 
 /// Checks every field `operation` selects against the schema's rules; the first denial is

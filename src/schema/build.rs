@@ -21,6 +21,8 @@ use crate::pubsub::{Broker, PublishError};
 pub struct SchemaLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Parsed operations kept by their text.
+    pub parsed_documents: usize,
 }
 
 /// Put in a subscription request's data: the subscription field's resolver fires it, which proves

@@ -4,6 +4,7 @@
 
 pub mod access;
 mod build;
+pub mod documents;
 pub mod model;
 pub mod scalars;
 
@@ -33,6 +34,8 @@ pub enum SchemaError {
 pub struct Api {
     pub model: Arc<SchemaModel>,
     pub schema: Schema,
+    /// Parsed operations by their text, shared by the auth check and execution.
+    pub documents: documents::Documents,
 }
 
 impl Api {
@@ -42,6 +45,46 @@ impl Api {
         limits: SchemaLimits,
     ) -> Result<Self, SchemaError> {
         let schema = build::build(&model, broker, limits)?;
-        Ok(Self { model, schema })
+        Ok(Self {
+            model,
+            schema,
+            documents: documents::Documents::new(limits.parsed_documents),
+        })
+    }
+
+    /// Checks an operation against the schema's auth directives for `caller` (an operation that
+    /// does not parse passes: execution reports its syntax error).
+    pub fn authorize(
+        &self,
+        request: &crate::operation::GraphqlRequest,
+        caller: &crate::auth::Identity,
+        default: crate::auth::AuthMode,
+    ) -> Result<(), crate::operation::GraphqlError> {
+        match self.documents.get(&request.query) {
+            Some(document) => access::authorize(
+                &self.model,
+                &document,
+                request.operation_name.as_deref(),
+                caller,
+                default,
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs a query or mutation, reusing the parsed document when the text was seen before.
+    pub async fn execute(
+        &self,
+        request: &crate::operation::GraphqlRequest,
+    ) -> async_graphql::Response {
+        let mut gql =
+            async_graphql::Request::new(request.query.clone()).variables(request.variables());
+        if let Some(name) = &request.operation_name {
+            gql = gql.operation_name(name);
+        }
+        if let Some(document) = self.documents.get(&request.query) {
+            gql.set_parsed_query((*document).clone());
+        }
+        self.schema.execute(gql).await
     }
 }

@@ -73,12 +73,9 @@ impl Session {
                 )
             })?,
         };
-        crate::schema::access::authorize(
-            &self.app.api.model,
-            request,
-            &identity,
-            self.app.auth.default_mode,
-        )?;
+        self.app
+            .api
+            .authorize(request, &identity, self.app.auth.default_mode)?;
         Ok(identity)
     }
 
