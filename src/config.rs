@@ -246,7 +246,7 @@ pub struct Settings {
 
     /// WebSocket read buffer per connection, in bytes (allocated up front for every socket, so it
     /// is most of an idle connection's memory; larger client messages still arrive, in pieces).
-    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER_BYTES", default_value_t = 4 * 1024)]
+    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER_BYTES", default_value_t = 2 * 1024)]
     pub ws_read_buffer_bytes: usize,
 
     /// WebSocket bytes buffered before a write goes to the socket.

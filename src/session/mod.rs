@@ -123,7 +123,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
         } else {
             session.serve(stream).await;
         }
-        session.close().await;
+        Box::pin(session.close()).await;
         session
             .app
             .metrics
@@ -159,9 +159,11 @@ impl Session {
                 }
                 _ = &mut init_deadline, if !self.acknowledged => self.emit(Reply::Fault(Fault::InitTimeout)).await,
                 _ = &mut end_of_life => self.emit(Reply::Fault(Fault::Closing(Closing::LifetimeReached))).await,
-                frame = stream.next() => self.on_frame(frame).await,
+                // Boxed: handling a frame may run the whole GraphQL validation and auth stack,
+                // whose futures are kilobytes; inline they would sit in every idle session.
+                frame = stream.next() => Box::pin(self.on_frame(frame)).await,
                 Some(delivery) = self.inbox.recv() => self.deliver(delivery).await,
-                _ = keepalive.tick(), if self.acknowledged => self.keep_alive().await,
+                _ = keepalive.tick(), if self.acknowledged => Box::pin(self.keep_alive()).await,
             };
             if flow == Flow::Closed {
                 return;
@@ -457,7 +459,7 @@ impl Session {
             }
         }
         for id in &ended {
-            self.forget(id).await;
+            Box::pin(self.forget(id)).await;
         }
         if frames.is_empty() {
             return Flow::Continue;
