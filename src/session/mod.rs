@@ -299,6 +299,8 @@ impl Session {
         tracing::debug!(mode = %identity.mode, principal = %identity.principal, "connection authenticated");
         let user = self.verified_user(&identity);
         self.identity = Some(identity);
+        // The upgrade's headers served their purpose; an idle connection need not keep them.
+        self.peer.credentials = Ok(Default::default());
         self.record_connect(user).await;
         self.acknowledged = true;
         self.emit(self.ack()).await
