@@ -9,7 +9,11 @@ use crate::protocol::Protocol;
 /// Load generator for Switchboard (and any AppSync-compatible server): opens WebSocket
 /// subscribers, publishes statuses over HTTP, and prints what arrived, how fast and how late.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard-bench", version)]
+#[command(
+    name = "switchboard-bench",
+    version,
+    after_help = "`switchboard-bench report --help`: render bench/run.sh's saved runs as the results markdown."
+)]
 pub struct Args {
     /// The server's HTTP GraphQL endpoint; the WebSocket URL is derived from it (ws://…).
     #[arg(

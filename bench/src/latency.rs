@@ -98,8 +98,15 @@ impl Recorder {
         ns >= self.start_ns.load(Relaxed) && ns < self.end_ns.load(Relaxed)
     }
 
-    /// One delivery to connection `conn`, subscribed to user `user`.
-    pub fn record(&self, conn: usize, user: u32, delivered_user: &str, message: Option<&str>) {
+    /// One delivery to connection `conn`, subscribed to user `user`; true when it is a delivery
+    /// of a measured status (sent inside the window).
+    pub fn record(
+        &self,
+        conn: usize,
+        user: u32,
+        delivered_user: &str,
+        message: Option<&str>,
+    ) -> bool {
         let now = unix_nanos();
         self.deliveries_total.fetch_add(1, Relaxed);
         if self.in_window(now) {
@@ -113,16 +120,17 @@ impl Recorder {
         }
         let Some(stamp) = message.and_then(Stamp::parse) else {
             self.unstamped.fetch_add(1, Relaxed);
-            return;
+            return false;
         };
         if !self.in_window(stamp.sent_ns) {
-            return;
+            return false;
         }
         let micros = now.saturating_sub(stamp.sent_ns) / 1000;
         lock(&self.latency[conn % SHARDS]).saturating_record(micros);
         *lock(&self.received[stamp.seq as usize % SHARDS])
             .entry(stamp.seq)
             .or_insert(0) += 1;
+        true
     }
 
     /// A delivery whose status could not be read (no `onStatusUpdate` object).
@@ -198,10 +206,10 @@ mod tests {
             sent_ns: now - 5_000_000_000,
         }
         .to_message();
-        recorder.record(0, 3, "u3", Some(&measured));
-        recorder.record(1, 3, "u3", Some(&measured));
-        recorder.record(2, 3, "u3", Some(&warmup));
-        recorder.record(3, 4, "u3", None);
+        assert!(recorder.record(0, 3, "u3", Some(&measured)));
+        assert!(recorder.record(1, 3, "u3", Some(&measured)));
+        assert!(!recorder.record(2, 3, "u3", Some(&warmup)));
+        assert!(!recorder.record(3, 4, "u3", None));
 
         assert_eq!(recorder.received(7), 2);
         assert_eq!(recorder.received(1), 0);

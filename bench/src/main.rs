@@ -10,12 +10,17 @@ mod procstat;
 mod protocol;
 mod publisher;
 mod report;
+mod results;
 mod scenario;
 mod subscribers;
 
 use clap::Parser as _;
 
 fn main() -> anyhow::Result<()> {
+    // `switchboard-bench report …` renders bench/run.sh's results; anything else is one run.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "report") {
+        return results::main(results::ReportArgs::parse_from(std::env::args_os().skip(1)));
+    }
     let args = cli::Args::parse();
     // Workspace builds give reqwest `rustls-no-provider`; plain-http clients still need one.
     let _ = rustls::crypto::ring::default_provider().install_default();

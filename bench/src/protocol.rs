@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use base64::Engine as _;
 use clap::ValueEnum;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use thiserror::Error;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -31,7 +31,7 @@ pub const SUBSCRIPTION_ID: &str = "s1";
 /// The id of the legacy protocol's liveness probe.
 const PROBE_ID: &str = "bench-probe";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// graphql-transport-ws (subprotocol `graphql-transport-ws`).

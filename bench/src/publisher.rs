@@ -146,7 +146,8 @@ pub async fn run(
 
 /// One publisher. Paced publishing shares one ticket counter: ticket k is due at
 /// `start + k / rate`, so P publishers together send an even stream rather than P bursts. A
-/// publisher that falls behind sends its overdue tickets at once (as fast as it can).
+/// publisher that falls behind sends its overdue tickets at once (as fast as it can), until
+/// `stop`.
 async fn publisher(
     client: &reqwest::Client,
     endpoint: &Endpoint,
@@ -164,7 +165,10 @@ async fn publisher(
                 break;
             }
             tokio::time::sleep_until(due.into()).await;
-        } else if Instant::now() >= schedule.stop {
+        }
+        // Also for a paced publisher that fell behind: its overdue tickets are dropped, not
+        // sent after the window (a slow server would otherwise get the whole backlog).
+        if Instant::now() >= schedule.stop {
             break;
         }
         let seq = seqs.fetch_add(1, Relaxed);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::Protocol;
 
@@ -50,8 +50,10 @@ pub fn account(
     totals
 }
 
-/// Every figure of one run; printed as one JSON line.
-#[derive(Debug, Default, Serialize)]
+/// Every figure of one run; printed as one JSON line (and read back by `report`, where a key
+/// missing from an older line is its default).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     pub scenario: String,
     pub protocol: Option<Protocol>,
@@ -75,6 +77,8 @@ pub struct Report {
     pub received_deliveries: u64,
     pub lost: u64,
     pub duplicates: u64,
+    /// Live connections that received at least one measured status.
+    pub connections_receiving: u64,
     pub unacknowledged_deliveries: u64,
     pub misrouted: u64,
     pub unstamped: u64,

@@ -140,6 +140,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         report.loadgen_cpu_s = round(me.cpu_s);
     }
     report.closed_during_run = health.closed.load(Relaxed) - closed_before;
+    report.connections_receiving = health.receiving.load(Relaxed);
     report.events = health.events();
     Ok(report)
 }

@@ -72,6 +72,8 @@ pub struct Fleet {
 #[derive(Default)]
 pub struct Health {
     pub closed: AtomicU64,
+    /// Connections that received at least one measured status.
+    pub receiving: AtomicU64,
     events: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -238,6 +240,7 @@ async fn read(
     recorder: &Recorder,
     health: &Health,
 ) {
+    let mut receiving = false;
     let ended = loop {
         let frame = match ws.next().await {
             Some(Ok(frame)) => frame,
@@ -247,7 +250,12 @@ async fn read(
         match frame {
             Message::Text(text) => match Incoming::decode(&text) {
                 Ok(Incoming::Status(status)) => {
-                    recorder.record(index, user, &status.user_id, status.message.as_deref());
+                    let measured =
+                        recorder.record(index, user, &status.user_id, status.message.as_deref());
+                    if measured && !receiving {
+                        receiving = true;
+                        health.receiving.fetch_add(1, Relaxed);
+                    }
                 }
                 Ok(Incoming::Message(ServerMessage::Next {} | ServerMessage::Data {})) => {
                     recorder.record_unreadable();

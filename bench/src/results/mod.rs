@@ -1,0 +1,380 @@
+//! `switchboard-bench report`: turns the runs `bench/run.sh` saved into the results markdown.
+//!
+//! The script runs every scenario against every server and leaves, per pair, one file in the
+//! results directory named `<scenario>.<server>.<outcome>`: `.json` (the run's JSON line),
+//! `.failed` (why it produced none) or `.skipped` (why it was not run), plus `git-commit` and
+//! `git-status` captured right after the build. This module reads them and the machine; the
+//! markdown itself is in [`render`].
+
+mod render;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+
+use crate::report::Report;
+
+/// Renders the runs saved by bench/run.sh as the results markdown (machine, command, one table
+/// per scenario with ratios against Switchboard, targets, projection).
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard-bench report",
+    bin_name = "switchboard-bench report"
+)]
+pub struct ReportArgs {
+    /// Directory holding `<scenario>.<server>.json|failed|skipped`, `git-commit`, `git-status`.
+    #[arg(long)]
+    pub results_dir: PathBuf,
+
+    /// Which shapes the runs used: `full` (the benchmark) or `smoke` (scaled down).
+    #[arg(long, value_enum)]
+    pub mode: Mode,
+
+    /// The date in the title, YYYY-MM-DD.
+    #[arg(long)]
+    pub date: String,
+
+    /// The command shown under "Command" (default: `bench/run.sh <mode>`).
+    #[arg(long)]
+    pub command: Option<String>,
+
+    /// Where to write the markdown; stdout when omitted.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Smoke,
+    Full,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Smoke => "smoke",
+            Mode::Full => "full",
+        })
+    }
+}
+
+/// The five scenarios, in the order they are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scenario {
+    S1,
+    S2,
+    S3,
+    S4,
+    S5,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 5] = [
+        Scenario::S1,
+        Scenario::S2,
+        Scenario::S3,
+        Scenario::S4,
+        Scenario::S5,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Scenario::S1 => "S1",
+            Scenario::S2 => "S2",
+            Scenario::S3 => "S3",
+            Scenario::S4 => "S4",
+            Scenario::S5 => "S5",
+        }
+    }
+
+    fn parse(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.id() == id)
+    }
+}
+
+/// The servers (and Switchboard's second protocol), in the order of a table's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Server {
+    /// Switchboard over graphql-transport-ws: every ratio's reference.
+    Switchboard,
+    /// Switchboard over AppSync's real-time protocol.
+    SwitchboardAppsync,
+    GraphqlWs,
+    AppsyncSimulator,
+}
+
+impl Server {
+    pub const ALL: [Server; 4] = [
+        Server::Switchboard,
+        Server::SwitchboardAppsync,
+        Server::GraphqlWs,
+        Server::AppsyncSimulator,
+    ];
+
+    /// The name in file names and `--label`s.
+    pub fn id(self) -> &'static str {
+        match self {
+            Server::Switchboard => "switchboard",
+            Server::SwitchboardAppsync => "switchboard-appsync",
+            Server::GraphqlWs => "graphql-ws",
+            Server::AppsyncSimulator => "appsync-simulator",
+        }
+    }
+
+    /// The name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Switchboard => "Switchboard",
+            Server::SwitchboardAppsync => "Switchboard",
+            Server::GraphqlWs => "graphql-ws (Node)",
+            Server::AppsyncSimulator => "appsync-simulator (Node)",
+        }
+    }
+
+    fn parse(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.id() == id)
+    }
+}
+
+/// What became of one scenario against one server.
+#[derive(Debug)]
+pub enum Outcome {
+    Ran(Box<Report>),
+    Failed(String),
+    Skipped(String),
+}
+
+/// Everything the markdown is made of.
+#[derive(Debug)]
+pub struct Results {
+    pub mode: Mode,
+    pub date: String,
+    pub command: String,
+    pub machine: Machine,
+    pub runs: BTreeMap<(Scenario, Server), Outcome>,
+}
+
+impl Results {
+    pub fn get(&self, scenario: Scenario, server: Server) -> Option<&Outcome> {
+        self.runs.get(&(scenario, server))
+    }
+
+    /// The report of a run that completed.
+    pub fn report(&self, scenario: Scenario, server: Server) -> Option<&Report> {
+        match self.get(scenario, server) {
+            Some(Outcome::Ran(report)) => Some(report),
+            _ => None,
+        }
+    }
+}
+
+/// The machine and software the runs used.
+#[derive(Debug, Default)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu_model: String,
+    pub ram_gib: f64,
+    pub kernel: String,
+    pub node: String,
+    pub rustc: String,
+    pub commit: String,
+    /// `git status --porcelain` lines at build time: uncommitted changes in the measured build.
+    pub uncommitted: Vec<String>,
+    /// The hard open-file limit, which caps connections per process.
+    pub nofile_hard: Option<u64>,
+}
+
+pub fn main(args: ReportArgs) -> anyhow::Result<()> {
+    let results = load(&args)?;
+    let markdown = render::markdown(&results);
+    match &args.out {
+        Some(path) => {
+            fs::write(path, markdown).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{markdown}"),
+    }
+    Ok(())
+}
+
+fn load(args: &ReportArgs) -> anyhow::Result<Results> {
+    let dir = &args.results_dir;
+    let mut runs = BTreeMap::new();
+    let entries = fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some((key, kind)) = parse_name(name) else {
+            continue;
+        };
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let outcome = match kind {
+            Kind::Json => parse_run(&text)
+                .unwrap_or_else(|e| Outcome::Failed(format!("unreadable JSON line: {e}"))),
+            Kind::Failed => Outcome::Failed(one_line(&text)),
+            Kind::Skipped => Outcome::Skipped(one_line(&text)),
+        };
+        runs.insert(key, outcome);
+    }
+    Ok(Results {
+        mode: args.mode,
+        date: args.date.clone(),
+        command: args
+            .command
+            .clone()
+            .unwrap_or_else(|| format!("bench/run.sh {}", args.mode)),
+        machine: machine(dir),
+        runs,
+    })
+}
+
+enum Kind {
+    Json,
+    Failed,
+    Skipped,
+}
+
+/// `S1.graphql-ws.json` → ((S1, GraphqlWs), Json); anything else (logs, git files) → None.
+fn parse_name(name: &str) -> Option<((Scenario, Server), Kind)> {
+    let (stem, extension) = name.rsplit_once('.')?;
+    let kind = match extension {
+        "json" => Kind::Json,
+        "failed" => Kind::Failed,
+        "skipped" => Kind::Skipped,
+        _ => return None,
+    };
+    let (scenario, server) = stem.split_once('.')?;
+    Some(((Scenario::parse(scenario)?, Server::parse(server)?), kind))
+}
+
+/// The last non-empty line of the generator's stdout is its JSON line.
+fn parse_run(text: &str) -> Result<Outcome, serde_json::Error> {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    Ok(Outcome::Ran(Box::new(serde_json::from_str(line)?)))
+}
+
+/// A reason file's lines joined, short enough for a table cell.
+fn one_line(text: &str) -> String {
+    let joined = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let mut cut: String = joined.chars().take(300).collect();
+    if cut.len() < joined.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+fn machine(dir: &Path) -> Machine {
+    let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
+    let cpu_model = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(_, model)| model.trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let ram_kib: f64 = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let git = |file: &str| fs::read_to_string(dir.join(file)).ok();
+    Machine {
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model,
+        ram_gib: ram_kib / (1024.0 * 1024.0),
+        kernel: format!(
+            "Linux {} ({})",
+            read("/proc/sys/kernel/osrelease").trim(),
+            std::env::consts::ARCH
+        ),
+        node: version("node", "--version"),
+        rustc: version("rustc", "--version"),
+        commit: git("git-commit")
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned()),
+        uncommitted: git("git-status")
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim_end().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        nofile_hard: nofile_hard(),
+    }
+}
+
+fn version(program: &str, flag: &str) -> String {
+    Command::new(program)
+        .arg(flag)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn nofile_hard() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_map_to_runs() {
+        assert!(matches!(
+            parse_name("S1.graphql-ws.json"),
+            Some(((Scenario::S1, Server::GraphqlWs), Kind::Json))
+        ));
+        assert!(matches!(
+            parse_name("S5.switchboard.skipped"),
+            Some(((Scenario::S5, Server::Switchboard), Kind::Skipped))
+        ));
+        assert!(matches!(
+            parse_name("S3.switchboard-appsync.failed"),
+            Some(((Scenario::S3, Server::SwitchboardAppsync), Kind::Failed))
+        ));
+        assert!(parse_name("S1.switchboard.bench.log").is_none());
+        assert!(parse_name("S1.switchboard.server.log").is_none());
+        assert!(parse_name("git-commit").is_none());
+        assert!(parse_name("S9.switchboard.json").is_none());
+    }
+
+    #[test]
+    fn the_json_line_is_the_last_line() {
+        let text = "warning: something\n{\"scenario\":\"S1/switchboard\",\"lost\":3}\n\n";
+        let Ok(Outcome::Ran(report)) = parse_run(text) else {
+            panic!("not parsed");
+        };
+        assert_eq!(report.scenario, "S1/switchboard");
+        assert_eq!(report.lost, 3);
+        assert!(parse_run("").is_err());
+    }
+
+    #[test]
+    fn reasons_fit_in_a_cell() {
+        assert_eq!(one_line("a\n\n  b  \n"), "a / b");
+        assert!(one_line(&"x".repeat(1000)).ends_with('…'));
+    }
+}

@@ -1,0 +1,1022 @@
+//! The results markdown: machine and command, how the servers were run, one table per scenario
+//! (one row per server, with a ratio against Switchboard whose direction the header states),
+//! the S5 projection, the targets, and the hand-written analysis's placeholder.
+
+use std::fmt::Write as _;
+
+use super::{Mode, Outcome, Results, Scenario, Server};
+use crate::report::Report;
+
+/// File descriptors Switchboard keeps back from the open-file limit (src/open_files.rs).
+const SWITCHBOARD_RESERVED_FDS: u64 = 64;
+
+/// Connections per node the S5 projection is made for.
+const PROJECTED: [f64; 2] = [100_000.0, 1_000_000.0];
+
+/// A paced run counts as holding its rate when it published at least this share of it.
+const RATE_HELD: f64 = 0.95;
+
+pub fn markdown(results: &Results) -> String {
+    let mut out = String::new();
+    header(&mut out, results);
+    for scenario in Scenario::ALL {
+        section(&mut out, results, scenario);
+    }
+    targets(&mut out, results);
+    out.push_str("## Analysis\n\n<!-- analysis: written by hand after the run -->\n");
+    out
+}
+
+fn header(out: &mut String, results: &Results) {
+    let m = &results.machine;
+    let _ = writeln!(out, "# Switchboard benchmark — {}\n", results.date);
+    if results.mode == Mode::Smoke {
+        out.push_str(
+            "> **Smoke run.** Every scenario's shape is scaled down (hundreds of connections, \
+             windows of about a second) to check the harness end to end; the figures are not \
+             benchmark results and the targets below are evaluated for form only. \
+             `bench/run.sh full` produces the real thing.\n\n",
+        );
+    }
+    out.push_str("## Machine\n\n");
+    let _ = writeln!(out, "- CPU: {} cores (`nproc`), {}", m.cores, m.cpu_model);
+    let _ = writeln!(out, "- RAM: {:.1} GiB", m.ram_gib);
+    let _ = writeln!(out, "- Kernel: {}", m.kernel);
+    if let Some(limit) = m.nofile_hard {
+        let _ = writeln!(
+            out,
+            "- Open files: hard limit {} per process (each connection is one)",
+            int(limit as f64)
+        );
+    }
+    let _ = writeln!(out, "- Node: {}", m.node);
+    let _ = writeln!(out, "- Rust: {}", m.rustc);
+    let _ = write!(out, "- Commit: `{}`", m.commit);
+    if m.uncommitted.is_empty() {
+        out.push_str(" (clean working tree at build time)\n");
+    } else {
+        out.push_str(", with uncommitted changes at build time:\n");
+        for line in &m.uncommitted {
+            let _ = writeln!(out, "  - `{}`", line.trim());
+        }
+    }
+    out.push_str(
+        "- The load generator (`switchboard-bench`) runs on the same machine and shares its cores \
+         with the server under test; traffic is loopback only.\n\n",
+    );
+
+    out.push_str("## Command\n\n");
+    let _ = writeln!(out, "```sh\n{}\n```\n", results.command);
+    out.push_str(
+        "The JSON line of every run (all figures, see bench/README.md) is saved beside this file, \
+         in the `.jsonl` file of the same name.\n\n",
+    );
+
+    out.push_str(
+        "## Servers\n\n\
+         Each row of each table is a **fresh server process** on a free loopback port, stopped \
+         after its run.\n\n\
+         | Row | Process | Subscribers speak |\n\
+         |---|---|---|\n\
+         | Switchboard | `target/release/switchboard --listen 127.0.0.1:P --api-key K` (release build, default settings) | `transport-ws` (graphql-transport-ws) on `/graphql` |\n\
+         | Switchboard (AppSync) | the same | `appsync` (AWS AppSync real-time) on `/graphql`, credentials in the `header` query parameter |\n\
+         | graphql-ws (Node) | `node bench/peers/graphql-ws/server.mjs --port P` | `transport-ws` |\n\
+         | appsync-simulator (Node) | `node bench/peers/appsync-simulator/server.mjs --port P --api-key K` | `appsync` |\n\n\
+         - **graphql-ws**: graphql-ws 6.4.2 with ws 8.23.0 and graphql 16.15.0, the reference \
+         graphql-transport-ws server; one `Map<userId, Set>` pub/sub, so a publish touches only \
+         that user's subscribers. It accepts any API key (it does no authorisation work at all).\n\
+         - **appsync-simulator**: amplify-appsync-simulator 2.4.1 (the engine of `amplify mock \
+         api`), **not stock** (bench/peers/appsync-simulator/README.md). Stock 2.4.1 ignores \
+         subscription arguments, so every `onStatusUpdate(userId:)` subscriber would receive \
+         every user's statuses; `server.mjs` adds the **userId filter**: it wraps each \
+         Subscription field's `subscribe` with `withFilter` (the simulator's own \
+         graphql-subscriptions 1.2.1), keeping an event only when every non-null argument equals \
+         the same-named field of the mutation's result (AppSync's rule). The simulator keeps one \
+         pub/sub topic per subscription field, so **every publish runs every subscriber's \
+         filter** (O(all subscriptions) per publish): that is why it slows down with many users. \
+         Also changed: bound to 127.0.0.1, a bad `start` no longer kills the process (an \
+         `unhandledRejection` handler), HTTP keep-alive 65 s.\n\n",
+    );
+
+    out.push_str(
+        "## Method\n\n\
+         - **Latency**: each status's `message` carries its send time; a delivery's latency is \
+         its arrival minus that time (one machine, one clock). Percentiles are of deliveries of \
+         statuses sent inside the measured window (after the warm-up). Paced runs time a status \
+         from when it was actually sent, so a server that cannot keep the pace is not charged \
+         for the queueing before the send (no coordinated-omission correction); such rows say \
+         they missed the rate.\n\
+         - **Delivered statuses/s**: statuses sent in the window that reached *every* live \
+         subscriber of their user by the end of the drain, ÷ window. **Deliveries/s**: \
+         deliveries that arrived during the window ÷ window. **Lost / duplicates**: per status, \
+         expected deliveries (its user's live subscribers) minus received, and the reverse.\n\
+         - **RSS per connection**: (server RSS after every subscription is live and a settle \
+         pause − RSS before connecting) ÷ connections held. **CPU**: server and load-generator \
+         CPU seconds (user + system) during the measured window.\n\
+         - Ratios are always oriented so that **> 1 means Switchboard is better**; each table's \
+         header says which figure and which way.\n\n",
+    );
+}
+
+/// How a scenario's figure of merit compares.
+#[derive(Clone, Copy)]
+enum Better {
+    Higher,
+    Lower,
+}
+
+#[derive(Clone, Copy)]
+struct Column {
+    header: &'static str,
+    cell: fn(&Report) -> String,
+}
+
+/// What a scenario's table shows.
+struct Layout {
+    title: &'static str,
+    about: &'static str,
+    columns: Vec<Column>,
+    /// The figure the ratio compares, its name in the header, and which way is better.
+    merit: fn(&Report) -> Option<f64>,
+    merit_name: &'static str,
+    better: Better,
+    /// Whether the table has the ratio column (not when only Switchboard runs the scenario).
+    compare: bool,
+}
+
+fn layout(scenario: Scenario) -> Layout {
+    let col = |header, cell| Column { header, cell };
+    let latency = || {
+        vec![
+            col("p50 ms", |r| latency_ms(r, r.p50_us)),
+            col("p99 ms", |r| latency_ms(r, r.p99_us)),
+            col("p99.9 ms", |r| latency_ms(r, r.p999_us)),
+        ]
+    };
+    let loss = || {
+        vec![
+            col("Lost", |r| int(r.lost as f64)),
+            col("Dup.", |r| int(r.duplicates as f64)),
+        ]
+    };
+    let cpu = || col("CPU s: server / load gen", cpu_cell);
+    match scenario {
+        Scenario::S1 => Layout {
+            title: "S1 — per-user delivery",
+            about: "Every connection subscribes to its own user; statuses go to random users as \
+                    fast as the publishers can send them. Figure of merit: delivered statuses/s.",
+            columns: [
+                vec![
+                    col("Connections", connections_cell),
+                    col("Published/s", |r| int(r.published_per_s)),
+                    col("Delivered statuses/s", |r| int(r.delivered_statuses_per_s)),
+                    col("Deliveries/s", |r| int(r.deliveries_per_s)),
+                ],
+                latency(),
+                loss(),
+                vec![cpu()],
+            ]
+            .concat(),
+            merit: |r| Some(r.delivered_statuses_per_s),
+            merit_name: "delivered statuses/s, Switchboard ÷ this (> 1: Switchboard faster)",
+            better: Better::Higher,
+            compare: true,
+        },
+        Scenario::S2 => Layout {
+            title: "S2 — broadcast",
+            about: "Every connection subscribes to the same user, so each status fans out to all \
+                    of them. Figure of merit: deliveries/s.",
+            columns: [
+                vec![
+                    col("Subscribers", connections_cell),
+                    col("Published/s", |r| int(r.published_per_s)),
+                    col("Deliveries/s", |r| int(r.deliveries_per_s)),
+                    col("Delivered statuses/s", |r| int(r.delivered_statuses_per_s)),
+                ],
+                latency(),
+                loss(),
+                vec![cpu()],
+            ]
+            .concat(),
+            merit: |r| Some(r.deliveries_per_s),
+            merit_name: "deliveries/s, Switchboard ÷ this (> 1: Switchboard faster)",
+            better: Better::Higher,
+            compare: true,
+        },
+        Scenario::S3 => Layout {
+            title: "S3 — idle memory",
+            about: "Connections each holding one live subscription and no traffic. After \
+                    settling, one probe status to each of up to 10 users proves the connections \
+                    still alive. Figure of merit: server RSS per connection.",
+            columns: vec![
+                col("Connections held / asked", held_cell),
+                col("RSS before MiB", |r| opt(r.server_rss_kib_before, mib)),
+                col("RSS connected MiB", |r| {
+                    opt(r.server_rss_kib_connected, mib)
+                }),
+                col("RSS per connection KiB", |r| {
+                    opt(r.rss_per_connection_bytes, |b| format!("{:.2}", b / 1024.0))
+                }),
+                col("Probe received / expected", |r| {
+                    format!(
+                        "{} / {}",
+                        int(r.idle_probe_received.unwrap_or(0) as f64),
+                        int(r.idle_probe_expected.unwrap_or(0) as f64)
+                    )
+                }),
+            ],
+            merit: |r| r.rss_per_connection_bytes,
+            merit_name: "RSS per connection, this ÷ Switchboard (> 1: Switchboard smaller)",
+            better: Better::Lower,
+            compare: true,
+        },
+        Scenario::S4 => Layout {
+            title: "S4 — latency at a steady rate",
+            about: "Every connection subscribes to its own user; statuses are paced evenly at \
+                    the target rate to random users. Figure of merit: p99 publish-to-delivery \
+                    latency.",
+            columns: [
+                vec![
+                    col("Connections", connections_cell),
+                    col("Target/s", |r| opt(r.rate_target, int)),
+                    col("Published/s", |r| int(r.published_per_s)),
+                    col("Delivered statuses/s", |r| int(r.delivered_statuses_per_s)),
+                ],
+                latency(),
+                vec![col("max ms", |r| latency_ms(r, r.max_us))],
+                loss(),
+                vec![cpu()],
+            ]
+            .concat(),
+            merit: |r| (r.latency_samples > 0).then_some(r.p99_us as f64),
+            merit_name: "p99, this ÷ Switchboard (> 1: Switchboard lower)",
+            better: Better::Lower,
+            compare: true,
+        },
+        Scenario::S5 => Layout {
+            title: "S5 — scale (Switchboard only)",
+            about: "As many connections as one process may open, one user each; statuses are \
+                    published round-robin to every user at a modest rate, so that every \
+                    connection must receive some. Figures of merit: connections receiving, \
+                    loss, memory and CPU per delivery, projected below.",
+            columns: [
+                vec![
+                    col("Connections held / asked", held_cell),
+                    col("Receiving", |r| int(r.connections_receiving as f64)),
+                    col("Published/s", |r| int(r.published_per_s)),
+                    col("Deliveries/s", |r| int(r.deliveries_per_s)),
+                    col("p99 ms", |r| latency_ms(r, r.p99_us)),
+                ],
+                loss(),
+                vec![
+                    col("RSS connected MiB", |r| {
+                        opt(r.server_rss_kib_connected, mib)
+                    }),
+                    col("RSS per connection KiB", |r| {
+                        opt(r.rss_per_connection_bytes, |b| format!("{:.2}", b / 1024.0))
+                    }),
+                    cpu(),
+                    col("Server CPU µs per delivery", |r| {
+                        opt(cpu_per_delivery_s(r), |c| format!("{:.2}", c * 1e6))
+                    }),
+                ],
+            ]
+            .concat(),
+            merit: |r| Some(r.deliveries_per_s),
+            merit_name: "deliveries/s, Switchboard ÷ this (> 1: Switchboard faster)",
+            better: Better::Higher,
+            compare: false,
+        },
+    }
+}
+
+fn section(out: &mut String, results: &Results, scenario: Scenario) {
+    let layout = layout(scenario);
+    let _ = writeln!(out, "## {}\n\n{}\n", layout.title, layout.about);
+    let rows: Vec<Server> = Server::ALL
+        .into_iter()
+        .filter(|&s| results.get(scenario, s).is_some())
+        .collect();
+    let shape = results
+        .report(scenario, Server::Switchboard)
+        .or_else(|| rows.iter().find_map(|&s| results.report(scenario, s)));
+    if let Some(report) = shape {
+        let _ = writeln!(out, "Shape: {}.\n", shape_text(report));
+    }
+    if rows.is_empty() {
+        out.push_str("Not run.\n\n");
+        if scenario == Scenario::S5 {
+            out.push_str("No projection without the scale run.\n\n");
+        }
+        return;
+    }
+    let reference = results.report(scenario, Server::Switchboard);
+    let mut headers = vec!["Server", "Protocol"];
+    headers.extend(layout.columns.iter().map(|c| c.header));
+    let ratio_header = format!("vs Switchboard: {}", layout.merit_name);
+    if layout.compare {
+        headers.push(&ratio_header);
+    }
+    headers.push("Notes");
+    let _ = writeln!(out, "| {} |", headers.join(" | "));
+    let _ = writeln!(
+        out,
+        "|---|---|{}{}---|",
+        "---:|".repeat(layout.columns.len()),
+        if layout.compare { "---|" } else { "" }
+    );
+    for server in rows {
+        let mut cells = vec![
+            server.name().to_owned(),
+            format!("`{}`", protocol(results, scenario, server)),
+        ];
+        match results.get(scenario, server) {
+            Some(Outcome::Ran(report)) => {
+                cells.extend(layout.columns.iter().map(|c| (c.cell)(report)));
+                let ratio = if server == Server::Switchboard {
+                    "1 (reference)".to_owned()
+                } else {
+                    match (reference.and_then(layout.merit), (layout.merit)(report)) {
+                        (Some(ours), Some(theirs)) => match layout.better {
+                            Better::Higher => ratio(ours, theirs),
+                            Better::Lower => ratio(theirs, ours),
+                        },
+                        _ => "n/a".to_owned(),
+                    }
+                };
+                if layout.compare {
+                    cells.push(ratio);
+                }
+                cells.push(notes(scenario, report));
+            }
+            Some(Outcome::Failed(reason)) => {
+                let blanks = layout.columns.len() + usize::from(layout.compare);
+                cells.extend(std::iter::repeat_n("—".to_owned(), blanks));
+                cells.push(format!("**failed**: {reason}"));
+            }
+            Some(Outcome::Skipped(reason)) => {
+                let blanks = layout.columns.len() + usize::from(layout.compare);
+                cells.extend(std::iter::repeat_n("—".to_owned(), blanks));
+                cells.push(format!("skipped: {reason}"));
+            }
+            None => unreachable!("rows are the servers with an outcome"),
+        }
+        let cells: Vec<String> = cells.iter().map(|c| escape(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+    if scenario == Scenario::S5 {
+        projection(out, results);
+    }
+}
+
+/// The protocol a row's subscribers spoke: from its run, or the one it would have used.
+fn protocol(results: &Results, scenario: Scenario, server: Server) -> String {
+    let planned = match server {
+        Server::Switchboard | Server::GraphqlWs => "transport-ws",
+        Server::SwitchboardAppsync | Server::AppsyncSimulator => "appsync",
+    };
+    results
+        .report(scenario, server)
+        .and_then(|r| r.protocol)
+        .and_then(|p| serde_json::to_value(p).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| planned.to_owned())
+}
+
+/// The scenario's parameters as one run saw them.
+fn shape_text(r: &Report) -> String {
+    let asked = r.connections + r.connect_failures;
+    let users = match r.users {
+        1 => "all on one user (broadcast)".to_owned(),
+        u if u as usize >= asked => format!("{} users, one subscriber each", int(f64::from(u))),
+        u => format!("{} users", int(f64::from(u))),
+    };
+    if r.idle {
+        return format!("{} connections, {users}; no publishing", int(asked as f64));
+    }
+    let pace = match r.rate_target {
+        Some(rate) => format!("paced at {}/s in total", int(rate)),
+        None => "flat out".to_owned(),
+    };
+    format!(
+        "{} connections, {users}; {} publishers {pace}; {} s warm-up, {} s measured, {} s drain",
+        int(asked as f64),
+        r.publishers,
+        trim(r.warmup_s),
+        trim(r.duration_s),
+        trim(r.drain_s),
+    )
+}
+
+/// Everything unusual about a run, for its Notes cell.
+fn notes(scenario: Scenario, r: &Report) -> String {
+    let mut notes = Vec::new();
+    if r.connect_failures > 0 {
+        notes.push(format!(
+            "{} of {} connections failed ({})",
+            int(r.connect_failures as f64),
+            int((r.connections + r.connect_failures) as f64),
+            counted(&r.connect_failure_reasons)
+        ));
+    }
+    if scenario == Scenario::S4
+        && let Some(rate) = r.rate_target
+        && r.published_per_s < rate * RATE_HELD
+    {
+        notes.push(format!(
+            "did not hold the target rate (published {}/s): latencies are of what it accepted",
+            int(r.published_per_s)
+        ));
+    }
+    if r.publish_errors > 0 {
+        notes.push(format!(
+            "{} publish errors (first: {})",
+            int(r.publish_errors as f64),
+            r.first_publish_error.as_deref().unwrap_or("?")
+        ));
+    }
+    if r.closed_during_run > 0 {
+        notes.push(format!(
+            "{} connections closed during the run",
+            int(r.closed_during_run as f64)
+        ));
+    }
+    if !r.events.is_empty() {
+        notes.push(format!("events: {}", counted(&r.events)));
+    }
+    if r.misrouted > 0 {
+        notes.push(format!("{} misrouted deliveries", int(r.misrouted as f64)));
+    }
+    if r.unstamped > 0 {
+        notes.push(format!("{} unstamped deliveries", int(r.unstamped as f64)));
+    }
+    if r.unacknowledged_deliveries > 0 {
+        notes.push(format!(
+            "{} deliveries of failed publishes",
+            int(r.unacknowledged_deliveries as f64)
+        ));
+    }
+    if r.idle
+        && let (Some(expected), Some(received)) = (r.idle_probe_expected, r.idle_probe_received)
+        && received != expected
+    {
+        notes.push(format!("probe: {received} of {expected} arrived"));
+    }
+    notes.join("; ")
+}
+
+/// "reason ×n; …", the three most frequent, each cut short.
+fn counted(map: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by(|a, b| b.1.cmp(a.1));
+    let mut text: Vec<String> = entries
+        .iter()
+        .take(3)
+        .map(|(reason, n)| format!("{} ×{n}", cut(reason, 80)))
+        .collect();
+    if entries.len() > 3 {
+        text.push(format!("{} more kinds", entries.len() - 3));
+    }
+    text.join("; ")
+}
+
+/// CPU seconds per delivery: server CPU in the window ÷ deliveries in the window (the cost of
+/// handling the publishes included).
+fn cpu_per_delivery_s(r: &Report) -> Option<f64> {
+    let deliveries = r.deliveries_per_s * r.duration_s;
+    r.server_cpu_s
+        .filter(|_| deliveries > 0.0)
+        .map(|cpu| cpu / deliveries)
+}
+
+fn projection(out: &mut String, results: &Results) {
+    out.push_str("### Projection per node\n\n");
+    let Some(r) = results.report(Scenario::S5, Server::Switchboard) else {
+        out.push_str("No projection: the scale run did not complete.\n\n");
+        return;
+    };
+    let (Some(before_kib), Some(per_conn), Some(cpu)) = (
+        r.server_rss_kib_before,
+        r.rss_per_connection_bytes,
+        cpu_per_delivery_s(r),
+    ) else {
+        out.push_str("No projection: the scale run has no memory or CPU figures.\n\n");
+        return;
+    };
+    let per_conn_rate = if r.connections > 0 {
+        r.deliveries_per_s / r.connections as f64
+    } else {
+        0.0
+    };
+    let base = before_kib as f64 * 1024.0;
+    // The broadcast run's cost per delivery: fan-out alone, the publish shared by thousands.
+    let fanout = results
+        .report(Scenario::S2, Server::Switchboard)
+        .and_then(cpu_per_delivery_s);
+    let _ = writeln!(
+        out,
+        "From the run above: RSS before connecting B = {} MiB, RSS per connection m = {:.2} KiB, \
+         CPU per delivery c = {:.2} µs (server CPU seconds in the window ÷ deliveries in the \
+         window, publish handling included), and f = {:.3} statuses per connection per second \
+         (deliveries/s ÷ connections).\n",
+        mib(before_kib),
+        per_conn / 1024.0,
+        cpu * 1e6,
+        per_conn_rate,
+    );
+    out.push_str(
+        "- **Memory**: RSS(N) = B + N × m\n\
+         - **CPU**: cores(N, f) = N × f × c (one core = 1 CPU second per second). Here every \
+         status has one subscriber, so c includes one HTTP publish per delivery: the per-user \
+         worst case.\n",
+    );
+    if let Some(fanout) = fanout {
+        let _ = writeln!(
+            out,
+            "- **CPU, fan-out only**: the same with c₂ = {:.2} µs, S2's CPU per delivery (one \
+             publish shared by all subscribers): the broadcast best case.",
+            fanout * 1e6
+        );
+    }
+    out.push_str(
+        "- **Open files**: N + 64 (Switchboard's reserve), so the hard `RLIMIT_NOFILE` must be \
+         raised above that\n\n",
+    );
+    let _ = write!(
+        out,
+        "| Connections N | RSS | Cores at f = {per_conn_rate:.3}/s (this run's rate) | Cores at f = 1/s |"
+    );
+    if fanout.is_some() {
+        out.push_str(" Cores at f = 1/s, fan-out only (c₂) |");
+    }
+    let _ = writeln!(
+        out,
+        " Open files |\n|---:|---:|---:|---:|{}---:|",
+        if fanout.is_some() { "---:|" } else { "" }
+    );
+    for n in PROJECTED {
+        let rss = base + n * per_conn;
+        let _ = write!(
+            out,
+            "| {} | {:.2} GiB | {:.2} | {:.2} |",
+            int(n),
+            rss / (1024.0 * 1024.0 * 1024.0),
+            n * per_conn_rate * cpu,
+            n * cpu,
+        );
+        if let Some(fanout) = fanout {
+            let _ = write!(out, " {:.2} |", n * fanout);
+        }
+        let _ = writeln!(out, " {} |", int(n + SWITCHBOARD_RESERVED_FDS as f64));
+    }
+    out.push_str(
+        "\nA linear extrapolation from one process on this machine: it leaves out the kernel's \
+         own per-socket memory (TCP buffers are not in the process's RSS), assumes CPU work \
+         spreads over cores as it does on two, and needs clients spread over enough source \
+         addresses (about 28,000 ephemeral ports each) to open that many connections.\n\n",
+    );
+}
+
+fn targets(out: &mut String, results: &Results) {
+    out.push_str("## Targets\n\n");
+    if results.mode == Mode::Smoke {
+        out.push_str(
+            "Smoke run: the shapes are scaled down, so these verdicts only show the report \
+             works; they say nothing about the targets.\n\n",
+        );
+    }
+    out.push_str("| Target | Switchboard measured | Result |\n|---|---|---|\n");
+    let sb = |s| results.report(s, Server::Switchboard);
+    let mut row = |target: &str, measured: String, verdict: Verdict| {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            escape(target),
+            escape(&measured),
+            verdict.text(results.mode)
+        );
+    };
+
+    match sb(Scenario::S1) {
+        Some(r) => {
+            row(
+                "S1: ≥ 25,000 statuses/s delivered (one subscriber per user)",
+                format!("{}/s{}", int(r.delivered_statuses_per_s), loss_text(r)),
+                Verdict::check(r.delivered_statuses_per_s >= 25_000.0, r),
+            );
+            match results.report(Scenario::S1, Server::GraphqlWs) {
+                Some(peer) if peer.delivered_statuses_per_s > 0.0 => {
+                    let times = r.delivered_statuses_per_s / peer.delivered_statuses_per_s;
+                    row(
+                        "S1: ≥ 5× graphql-ws",
+                        format!(
+                            "{times:.2}× (graphql-ws {}/s)",
+                            int(peer.delivered_statuses_per_s)
+                        ),
+                        Verdict::check(times >= 5.0, r),
+                    );
+                }
+                _ => row(
+                    "S1: ≥ 5× graphql-ws",
+                    "graphql-ws has no S1 figure".to_owned(),
+                    Verdict::NotRun,
+                ),
+            }
+        }
+        None => {
+            row(
+                "S1: ≥ 25,000 statuses/s delivered",
+                "—".into(),
+                Verdict::NotRun,
+            );
+            row("S1: ≥ 5× graphql-ws", "—".into(), Verdict::NotRun);
+        }
+    }
+
+    match sb(Scenario::S2) {
+        Some(r) => row(
+            "S2: ≥ 300,000 deliveries/s (broadcast)",
+            format!("{}/s{}", int(r.deliveries_per_s), loss_text(r)),
+            Verdict::check(r.deliveries_per_s >= 300_000.0, r),
+        ),
+        None => row("S2: ≥ 300,000 deliveries/s", "—".into(), Verdict::NotRun),
+    }
+
+    match sb(Scenario::S3) {
+        Some(r) => {
+            let kib = r.rss_per_connection_bytes.map(|b| b / 1024.0);
+            let alive = r.idle_probe_received == r.idle_probe_expected && r.connect_failures == 0;
+            row(
+                "S3: ≤ 8 KiB RSS per idle subscribed connection",
+                format!(
+                    "{} KiB over {} connections{}",
+                    opt(kib, |k| format!("{k:.2}")),
+                    int(r.connections as f64),
+                    if alive {
+                        String::new()
+                    } else {
+                        "; not every connection held or alive".to_owned()
+                    }
+                ),
+                Verdict::from(kib.is_some_and(|k| k <= 8.0) && alive),
+            );
+        }
+        None => row(
+            "S3: ≤ 8 KiB RSS per idle subscribed connection",
+            "—".into(),
+            Verdict::NotRun,
+        ),
+    }
+
+    match sb(Scenario::S4) {
+        Some(r) => {
+            let held = r
+                .rate_target
+                .is_none_or(|rate| r.published_per_s >= rate * RATE_HELD);
+            row(
+                "S4: p99 ≤ 2 ms at a steady 2,000 statuses/s",
+                format!(
+                    "p99 {} ms at {}/s{}{}",
+                    latency_ms(r, r.p99_us),
+                    int(r.published_per_s),
+                    if held { "" } else { " (target rate not held)" },
+                    loss_text(r)
+                ),
+                Verdict::check(r.latency_samples > 0 && r.p99_us <= 2_000 && held, r),
+            );
+        }
+        None => row(
+            "S4: p99 ≤ 2 ms at 2,000 statuses/s",
+            "—".into(),
+            Verdict::NotRun,
+        ),
+    }
+
+    match sb(Scenario::S5) {
+        Some(r) => {
+            let asked = r.connections + r.connect_failures;
+            let all = r.connect_failures == 0
+                && r.connections_receiving == r.connections as u64
+                && r.closed_during_run == 0;
+            row(
+                "S5: every connection receiving, as many as the process may open",
+                format!(
+                    "{} of {} asked held, {} receiving{}",
+                    int(r.connections as f64),
+                    int(asked as f64),
+                    int(r.connections_receiving as f64),
+                    loss_text(r)
+                ),
+                Verdict::check(all, r),
+            );
+            let projected = cpu_per_delivery_s(r).is_some() && r.rss_per_connection_bytes.is_some();
+            row(
+                "S5: projection to 100,000 and 1,000,000 connections per node",
+                "see S5's projection".to_owned(),
+                if projected {
+                    Verdict::Reported
+                } else {
+                    Verdict::NotRun
+                },
+            );
+        }
+        None => {
+            row(
+                "S5: every connection receiving",
+                "—".into(),
+                Verdict::NotRun,
+            );
+            row(
+                "S5: projection to 100,000 and 1,000,000 connections",
+                "—".into(),
+                Verdict::NotRun,
+            );
+        }
+    }
+    out.push('\n');
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Verdict {
+    Met,
+    NotMet,
+    /// Not met because deliveries were lost or duplicated.
+    Lossy,
+    Reported,
+    NotRun,
+}
+
+impl Verdict {
+    /// A figure counts only if nothing was lost or duplicated on the way.
+    fn check(ok: bool, r: &Report) -> Self {
+        match (ok, r.lost + r.duplicates == 0) {
+            (_, false) => Verdict::Lossy,
+            (true, true) => Verdict::Met,
+            (false, true) => Verdict::NotMet,
+        }
+    }
+
+    fn text(self, mode: Mode) -> String {
+        let text = match self {
+            Verdict::Met => "**met**",
+            Verdict::NotMet => "**not met**",
+            Verdict::Lossy => "**not met** (deliveries lost or duplicated)",
+            Verdict::Reported => "reported",
+            Verdict::NotRun => "not run",
+        };
+        match (mode, self) {
+            (Mode::Smoke, Verdict::Met | Verdict::NotMet | Verdict::Lossy) => {
+                format!("{text} (smoke)")
+            }
+            _ => text.to_owned(),
+        }
+    }
+}
+
+impl From<bool> for Verdict {
+    fn from(ok: bool) -> Self {
+        if ok { Verdict::Met } else { Verdict::NotMet }
+    }
+}
+
+fn loss_text(r: &Report) -> String {
+    match (r.lost, r.duplicates) {
+        (0, 0) => ", lost 0".to_owned(),
+        (lost, duplicates) => format!(", lost {lost}, duplicates {duplicates}"),
+    }
+}
+
+fn connections_cell(r: &Report) -> String {
+    int(r.connections as f64)
+}
+
+fn held_cell(r: &Report) -> String {
+    format!(
+        "{} / {}",
+        int(r.connections as f64),
+        int((r.connections + r.connect_failures) as f64)
+    )
+}
+
+fn cpu_cell(r: &Report) -> String {
+    format!(
+        "{} / {:.1}",
+        opt(r.server_cpu_s, |s| format!("{s:.1}")),
+        r.loadgen_cpu_s
+    )
+}
+
+fn latency_ms(r: &Report, us: u64) -> String {
+    if r.latency_samples == 0 {
+        return "—".to_owned();
+    }
+    let ms = us as f64 / 1000.0;
+    match ms {
+        m if m < 10.0 => format!("{m:.2}"),
+        m if m < 100.0 => format!("{m:.1}"),
+        m => int(m),
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+fn opt<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| "—".to_owned(), show)
+}
+
+/// `a / b` as "3.42×", or "∞" / "n/a" when `b` is zero.
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        let r = a / b;
+        match r {
+            r if r >= 100.0 => format!("{r:.0}×"),
+            r if r >= 10.0 => format!("{r:.1}×"),
+            r => format!("{r:.2}×"),
+        }
+    } else if a > 0.0 {
+        "∞ (none here)".to_owned()
+    } else {
+        "n/a".to_owned()
+    }
+}
+
+/// A count or rate, rounded, with thousands separators.
+fn int(value: f64) -> String {
+    let rounded = value.round();
+    let digits = format!("{}", rounded.abs() as u64);
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if rounded < 0.0 {
+        grouped.insert(0, '-');
+    }
+    grouped
+}
+
+/// Seconds without trailing zeros: 10, 1.5, 0.25.
+fn trim(seconds: f64) -> String {
+    let text = format!("{seconds:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+fn cut(text: &str, max: usize) -> String {
+    let mut cut: String = text.chars().take(max).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+/// A table cell: no pipes or line breaks.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::protocol::Protocol;
+    use crate::results::Machine;
+
+    fn run(label: &str, protocol: Protocol, f: impl FnOnce(&mut Report)) -> Outcome {
+        let mut r = Report {
+            scenario: label.to_owned(),
+            protocol: Some(protocol),
+            connections: 1000,
+            users: 1000,
+            publishers: 8,
+            warmup_s: 2.0,
+            duration_s: 10.0,
+            drain_s: 2.0,
+            latency_samples: 100,
+            server_rss_kib_before: Some(10_240),
+            server_rss_kib_connected: Some(16_240),
+            rss_per_connection_bytes: Some(6144.0),
+            server_cpu_s: Some(10.0),
+            ..Report::default()
+        };
+        f(&mut r);
+        Outcome::Ran(Box::new(r))
+    }
+
+    fn results() -> Results {
+        let mut runs = BTreeMap::new();
+        runs.insert(
+            (Scenario::S1, Server::Switchboard),
+            run("S1/switchboard", Protocol::TransportWs, |r| {
+                r.delivered_statuses_per_s = 30_000.0;
+                r.p99_us = 1500;
+            }),
+        );
+        runs.insert(
+            (Scenario::S1, Server::GraphqlWs),
+            run("S1/graphql-ws", Protocol::TransportWs, |r| {
+                r.delivered_statuses_per_s = 5_000.0;
+                r.lost = 2;
+            }),
+        );
+        runs.insert(
+            (Scenario::S1, Server::AppsyncSimulator),
+            Outcome::Failed("server did not print `ready` within 30 s".into()),
+        );
+        runs.insert(
+            (Scenario::S4, Server::Switchboard),
+            run("S4/switchboard", Protocol::TransportWs, |r| {
+                r.rate_target = Some(2000.0);
+                r.published_per_s = 1990.0;
+                r.p99_us = 1800;
+            }),
+        );
+        runs.insert(
+            (Scenario::S4, Server::GraphqlWs),
+            run("S4/graphql-ws", Protocol::TransportWs, |r| {
+                r.rate_target = Some(2000.0);
+                r.published_per_s = 1000.0;
+                r.p99_us = 5400;
+            }),
+        );
+        runs.insert(
+            (Scenario::S5, Server::Switchboard),
+            run("S5/switchboard", Protocol::TransportWs, |r| {
+                r.connections = 19_800;
+                r.users = 19_800;
+                r.connections_receiving = 19_800;
+                r.deliveries_per_s = 4000.0;
+            }),
+        );
+        Results {
+            mode: Mode::Full,
+            date: "2026-01-02".into(),
+            command: "bench/run.sh full".into(),
+            machine: Machine::default(),
+            runs,
+        }
+    }
+
+    #[test]
+    fn renders_tables_ratios_targets_and_projection() {
+        let md = markdown(&results());
+        assert!(md.starts_with("# Switchboard benchmark — 2026-01-02\n"));
+        assert!(md.contains("```sh\nbench/run.sh full\n```"));
+        // S1: 30,000 vs 5,000 → 6×, the failed simulator row says why.
+        assert!(md.contains("| 6.00× |  |"), "{md}");
+        assert!(md.contains("**failed**: server did not print `ready` within 30 s"));
+        // S4: p99 5.4 ms vs 1.8 ms → 3×, and the peer missed the rate.
+        assert!(
+            md.contains("| 3.00× | did not hold the target rate"),
+            "{md}"
+        );
+        // Targets.
+        assert!(md.contains("| S1: ≥ 25,000 statuses/s delivered (one subscriber per user) | 30,000/s, lost 0 | **met** |"), "{md}");
+        assert!(md.contains("| S1: ≥ 5× graphql-ws | 6.00× (graphql-ws 5,000/s) | **met** |"));
+        assert!(md.contains("| S2: ≥ 300,000 deliveries/s | — | not run |"));
+        assert!(
+            md.contains("p99 1.80 ms at 1,990/s, lost 0 | **met** |"),
+            "{md}"
+        );
+        assert!(md.contains("19,800 of 19,800 asked held, 19,800 receiving, lost 0 | **met** |"));
+        // Projection: 10 s × 4,000/s = 40,000 deliveries for 10 CPU s → 250 µs each.
+        assert!(md.contains("c = 250.00 µs"), "{md}");
+        // 100,000 × 6 KiB + 10 MiB = 0.58 GiB.
+        assert!(md.contains("| 100,000 | 0.58 GiB |"), "{md}");
+        assert!(md.ends_with("## Analysis\n\n<!-- analysis: written by hand after the run -->\n"));
+    }
+
+    #[test]
+    fn loss_fails_a_target() {
+        let mut results = results();
+        if let Some(Outcome::Ran(r)) = results.runs.get_mut(&(Scenario::S1, Server::Switchboard)) {
+            r.lost = 1;
+        }
+        let md = markdown(&results);
+        assert!(
+            md.contains(
+                "30,000/s, lost 1, duplicates 0 | **not met** (deliveries lost or duplicated) |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(int(0.0), "0");
+        assert_eq!(int(999.4), "999");
+        assert_eq!(int(1000.0), "1,000");
+        assert_eq!(int(1_234_567.8), "1,234,568");
+        assert_eq!(ratio(3.0, 1.0), "3.00×");
+        assert_eq!(ratio(250.0, 1.0), "250×");
+        assert_eq!(ratio(1.0, 0.0), "∞ (none here)");
+        assert_eq!(trim(10.0), "10");
+        assert_eq!(trim(0.25), "0.25");
+        assert_eq!(escape("a|b\nc"), "a\\|b c");
+    }
+}
