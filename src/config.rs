@@ -225,7 +225,11 @@ pub struct Settings {
 
     /// Parsed operations kept by their text (publishers repeat the same mutation text); 0 keeps
     /// none.
-    #[arg(long, env = "SWITCHBOARD_PARSED_DOCUMENT_CACHE", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PARSED_DOCUMENT_CACHE",
+        default_value_t = 1000
+    )]
     pub parsed_document_cache: usize,
 
     /// Events kept per history topic (per userId in the status schema); the oldest go first.

@@ -65,7 +65,10 @@ pub async fn execute(
             );
         }
     };
-    if let Err(denied) = app.api.authorize(&request, &identity, app.auth.default_mode) {
+    if let Err(denied) = app
+        .api
+        .authorize(&request, &identity, app.auth.default_mode)
+    {
         let body = json!({"data": null, "errors": [{"errorType": denied.error_type, "message": denied.message}]});
         return (StatusCode::OK, Json(body)).into_response();
     }

@@ -329,7 +329,12 @@ mod tests {
         let field: Arc<str> = Arc::from("f");
         let (slow, _slow_rx) = Mailbox::new(1);
         let (fast, mut fast_rx) = Mailbox::new(8);
-        index.subscribe(&field, &[arg("userId", Value::from("a"))], whole(), slow.clone());
+        index.subscribe(
+            &field,
+            &[arg("userId", Value::from("a"))],
+            whole(),
+            slow.clone(),
+        );
         index.subscribe(&field, &[arg("userId", Value::from("a"))], whole(), fast);
         for _ in 0..3 {
             index.dispatch(std::slice::from_ref(&field), &status("a", None));

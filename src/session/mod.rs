@@ -383,10 +383,12 @@ impl Session {
         }
         // Live in the index before the client hears that it is: a status published the moment
         // the acknowledgement arrives is delivered.
-        let registration =
-            self.app
-                .index
-                .subscribe(&prepared.field, &prepared.filter, prepared.projection.clone(), self.mailbox.clone());
+        let registration = self.app.index.subscribe(
+            &prepared.field,
+            &prepared.filter,
+            prepared.projection.clone(),
+            self.mailbox.clone(),
+        );
         // On a cluster, live also means this node hears the topic from Redis.
         if let Err(error) = self.app.bus.listen(registration.key()).await {
             self.app.index.unsubscribe(&registration);
@@ -420,10 +422,7 @@ impl Session {
             self.store_failed(error);
         }
         self.client_ids.insert(registration.id, id.clone());
-        self.active.insert(
-            id.clone(),
-            Active { registration },
-        );
+        self.active.insert(id.clone(), Active { registration });
         self.emit(Reply::Subscribed(&id)).await
     }
 
@@ -505,7 +504,7 @@ impl Session {
             ended.push(id.clone());
             return;
         }
-        frames.extend(self.protocol.encode(Reply::Data { id, body: &body }).frames);
+        frames.extend(self.protocol.encode(Reply::Data { id, body }).frames);
     }
 
     async fn keep_alive(&mut self) -> Flow {
