@@ -67,6 +67,16 @@ impl RedisLink {
         Ok(ConnectionManager::new_with_config(self.client.clone(), config).await?)
     }
 
+    /// Whether Redis answers now (within the command timeout).
+    pub async fn ping(&self) -> Result<(), RedisLinkError> {
+        let mut commands = self.commands.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut commands)
+            .await
+            .map(drop)
+            .map_err(RedisLinkError::from)
+    }
+
     /// `<prefix>:<kind>:<name>`: every key and channel of this API.
     pub fn key(&self, kind: &str, name: &str) -> String {
         format!("{}:{kind}:{name}", self.prefix)

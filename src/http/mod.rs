@@ -4,6 +4,7 @@
 
 mod admin;
 mod graphql;
+mod health;
 pub mod websocket;
 
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/graphql", get(websocket::upgrade).post(graphql::execute))
         .route("/graphql/realtime", get(websocket::upgrade))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
         .route("/admin/connections", get(admin::list))
         .route(
             "/admin/connections/{id}",

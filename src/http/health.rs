@@ -1,0 +1,43 @@
+//! `/health` and `/ready`, for load balancers and orchestrators.
+//!
+//! - `GET /health`: the process is alive and serving HTTP (always 200 while it is).
+//! - `GET /ready`: the node can do its job: not shutting down, and Redis answers when the node is
+//!   part of a cluster (a node that cannot reach Redis would refuse every publish). 503 with the
+//!   reason otherwise, so a load balancer sends traffic elsewhere.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::server::App;
+
+pub async fn health() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+pub async fn ready(State(app): State<Arc<App>>) -> Response {
+    match readiness(&app).await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "reason": reason})),
+        )
+            .into_response(),
+    }
+}
+
+async fn readiness(app: &App) -> Result<(), String> {
+    if app.shutdown.is_cancelled() {
+        return Err("shutting down".to_owned());
+    }
+    if let Some(link) = &app.redis {
+        link.ping()
+            .await
+            .map_err(|error| format!("Redis is unreachable: {error}"))?;
+    }
+    Ok(())
+}
