@@ -150,6 +150,11 @@ pub struct Settings {
     )]
     pub max_auth_failures_per_minute: u32,
 
+    /// How long a shutdown (SIGTERM, Ctrl-C) may take: in-flight requests finish and every
+    /// WebSocket gets a close frame within it; the process exits when it passes regardless.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_deadline: Duration,
+
     /// Accept backlog of the listening socket (the kernel caps it at `net.core.somaxconn`).
     #[arg(long, env = "SWITCHBOARD_LISTEN_BACKLOG", default_value_t = 4096)]
     pub listen_backlog: u32,

@@ -81,6 +81,24 @@ impl ProcessNode {
         Self { addr, child }
     }
 
+    /// Sends a signal by name (`TERM`, `INT`) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("the node is running");
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the node to exit.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("the node exits")
+            .unwrap()
+    }
+
     /// SIGKILL: the node gets no chance to clean up.
     pub async fn kill_9(&mut self) {
         self.child.start_kill().unwrap();

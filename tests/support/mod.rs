@@ -438,6 +438,15 @@ impl WsClient {
 
     /// Waits for the server to close; returns the close code and reason.
     pub async fn expect_close(&mut self) -> (u16, String) {
+        self.close_after(false).await
+    }
+
+    /// [`WsClient::expect_close`], letting data that was already on its way arrive first.
+    pub async fn expect_close_after_data(&mut self) -> (u16, String) {
+        self.close_after(true).await
+    }
+
+    async fn close_after(&mut self, data_allowed: bool) -> (u16, String) {
         loop {
             let next = tokio::time::timeout(WAIT, self.ws.next())
                 .await
@@ -448,6 +457,9 @@ impl WsClient {
                 }
                 Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
                 Some(Ok(Message::Text(text))) if text.contains("\"ka\"") => {}
+                Some(Ok(Message::Text(text)))
+                    if data_allowed
+                        && text.contains(&format!("\"{}\"", self.proto.data_type())) => {}
                 Some(Ok(Message::Text(text))) => panic!("expected a close, got {text}"),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return (1006, e.to_string()),
