@@ -1,9 +1,23 @@
-//! Server-wide counters. Tests read them to observe what the server did; the `/metrics` endpoint
-//! will expose them.
+//! What the node did, for operators (`GET /metrics`, Prometheus text) and for tests.
+//!
+//! Each node owns a Prometheus recorder (metrics-exporter-prometheus) rather than installing a
+//! global one, so several nodes in one test process keep their own figures. The exported handles
+//! are registered once, up front, and updated directly on the paths that matter; labels are few
+//! and fixed (protocol, auth mode), so cardinality stays low whatever the traffic.
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
-#[derive(Debug, Default)]
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::auth::AuthMode;
+use crate::protocol::Protocol;
+
+/// Buckets of the publish-to-delivery latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
 pub struct Metrics {
     /// WebSocket connections open now.
     pub connections_open: AtomicI64,
@@ -15,4 +29,128 @@ pub struct Metrics {
     pub oversized_payloads: AtomicU64,
     /// Connection-store writes that failed (the connection carries on).
     pub store_errors: AtomicU64,
+    /// The exported figures.
+    pub exported: Exported,
+    recorder: PrometheusRecorder,
+}
+
+/// The Prometheus side: one handle per metric (and label value).
+pub struct Exported {
+    connections: [Gauge; 3],
+    pub subscriptions: Gauge,
+    pub published: Counter,
+    pub deliveries: Counter,
+    pub slow_consumers: Counter,
+    auth_failures: Vec<(&'static str, Counter)>,
+    /// Publish-to-delivery latency (seconds), one sample per batch written to a connection.
+    pub latency: Histogram,
+    /// Times the link to Redis dropped (kept in step with the bus's own count at render time).
+    pub redis_reconnects: Counter,
+}
+
+impl Exported {
+    /// The open-connections gauge of one protocol.
+    pub fn connections(&self, protocol: Protocol) -> &Gauge {
+        &self.connections[protocol_index(protocol)]
+    }
+
+    /// Counts a failed authentication under the mode the credentials were checked as (`none`
+    /// when they named no mode the node accepts).
+    pub fn auth_failed(&self, mode: Option<AuthMode>) {
+        let label = mode.map_or("none", AuthMode::name);
+        if let Some((_, counter)) = self.auth_failures.iter().find(|(m, _)| *m == label) {
+            counter.increment(1);
+        }
+    }
+}
+
+fn protocol_index(protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::GraphqlTransportWs => 0,
+        Protocol::SubscriptionsTransportWs => 1,
+        Protocol::AppSync => 2,
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(
+                    "switchboard_delivery_latency_seconds".to_owned(),
+                ),
+                &LATENCY_BUCKETS,
+            )
+            .expect("static, non-empty buckets")
+            .build_recorder();
+        let meta = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+        let counter = |name: &'static str, labels: Vec<Label>| {
+            recorder.register_counter(&Key::from_parts(name, labels), &meta)
+        };
+        let gauge = |name: &'static str, labels: Vec<Label>| {
+            recorder.register_gauge(&Key::from_parts(name, labels), &meta)
+        };
+        let connections = [
+            Protocol::GraphqlTransportWs,
+            Protocol::SubscriptionsTransportWs,
+            Protocol::AppSync,
+        ]
+        .map(|p| {
+            gauge(
+                "switchboard_connections",
+                vec![Label::new("protocol", p.name())],
+            )
+        });
+        let auth_failures = ["api-key", "oidc", "cognito", "lambda", "iam", "none"]
+            .into_iter()
+            .map(|mode| {
+                (
+                    mode,
+                    counter(
+                        "switchboard_auth_failures_total",
+                        vec![Label::new("mode", mode)],
+                    ),
+                )
+            })
+            .collect();
+        let exported = Exported {
+            connections,
+            subscriptions: gauge("switchboard_subscriptions", vec![]),
+            published: counter("switchboard_statuses_published_total", vec![]),
+            deliveries: counter("switchboard_deliveries_total", vec![]),
+            slow_consumers: counter("switchboard_slow_consumers_dropped_total", vec![]),
+            auth_failures,
+            latency: recorder.register_histogram(
+                &Key::from_name("switchboard_delivery_latency_seconds"),
+                &meta,
+            ),
+            redis_reconnects: counter("switchboard_redis_reconnects_total", vec![]),
+        };
+        Self {
+            connections_open: AtomicI64::new(0),
+            slow_consumer_disconnects: AtomicU64::new(0),
+            invalid_messages: AtomicU64::new(0),
+            oversized_payloads: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            exported,
+            recorder,
+        }
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of everything exported.
+    pub fn render(&self) -> String {
+        self.handle().render()
+    }
+
+    fn handle(&self) -> PrometheusHandle {
+        self.recorder.handle()
+    }
 }

@@ -145,7 +145,13 @@ impl App {
             ),
         };
         let store = open_store(&settings, redis.as_ref(), &node_id).await?;
-        let broker = Arc::new(Broker::new(bus.clone(), history, model.history.clone()));
+        let metrics = Metrics::default();
+        let broker = Arc::new(Broker::new(
+            bus.clone(),
+            history,
+            model.history.clone(),
+            metrics.exported.published.clone(),
+        ));
         let limits = SchemaLimits {
             max_depth: settings.max_query_depth,
             max_complexity: settings.max_query_complexity,
@@ -177,7 +183,7 @@ impl App {
             redis,
             auth,
             limits,
-            metrics: Metrics::default(),
+            metrics,
             shutdown,
             sessions: TaskTracker::new(),
         };

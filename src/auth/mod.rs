@@ -188,6 +188,27 @@ impl Authenticator {
     /// Verifies the caller, picking the mode from what the credentials hold: a SigV4
     /// `Authorization` is IAM, an `x-api-key` an API key, another `Authorization` a JWT (when a
     /// token mode is on and it looks like one) or the authorizer's token.
+    /// The mode a request's credentials are checked as, in the order `authenticate` tries them
+    /// (for counting failures by mode); a JWT counts as `oidc` until verified. `None`: no
+    /// credentials at all.
+    pub fn mode_of(&self, credentials: &Credentials) -> Option<AuthMode> {
+        let authorization = credentials.authorization();
+        if authorization.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256")) {
+            Some(AuthMode::Iam)
+        } else if credentials.api_key().is_some() {
+            Some(AuthMode::ApiKey)
+        } else if let Some(token) = authorization {
+            let jwt = self.jwt.is_some() && token.split('.').count() == 3;
+            Some(if jwt || self.lambda.is_none() {
+                AuthMode::Oidc
+            } else {
+                AuthMode::Lambda
+            })
+        } else {
+            None
+        }
+    }
+
     pub async fn authenticate(&self, request: AuthRequest<'_>) -> Result<Identity, AuthError> {
         let credentials = request.credentials;
         let authorization = credentials.authorization();

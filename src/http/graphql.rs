@@ -48,6 +48,9 @@ pub async fn execute(
         Ok(identity) => identity,
         Err(error) => {
             app.limits.failed(remote.ip());
+            app.metrics
+                .exported
+                .auth_failed(app.auth.mode_of(&credentials));
             return appsync_error(
                 StatusCode::UNAUTHORIZED,
                 "UnauthorizedException",

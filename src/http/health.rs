@@ -1,5 +1,7 @@
-//! `/health` and `/ready`, for load balancers and orchestrators.
+//! `/health`, `/ready` and `/metrics`, for load balancers, orchestrators and Prometheus.
 //!
+//! - `GET /metrics`: the node's figures in Prometheus text (see `crate::metrics`), served on the
+//!   main listener (no extra port).
 //! - `GET /health`: the process is alive and serving HTTP (always 200 while it is).
 //! - `GET /ready`: the node can do its job: not shutting down, and Redis answers when the node is
 //!   part of a cluster (a node that cannot reach Redis would refuse every publish). 503 with the
@@ -40,4 +42,21 @@ async fn readiness(app: &App) -> Result<(), String> {
             .map_err(|error| format!("Redis is unreachable: {error}"))?;
     }
     Ok(())
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let exported = &app.metrics.exported;
+    exported
+        .redis_reconnects
+        .absolute(crate::pubsub::BusStats::get(
+            &app.bus.stats().disconnections,
+        ));
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
 }

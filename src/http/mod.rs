@@ -23,6 +23,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/graphql/realtime", get(websocket::upgrade))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .route("/admin/connections", get(admin::list))
         .route(
             "/admin/connections/{id}",

@@ -33,6 +33,8 @@ pub type SubscriberId = u64;
 pub struct Delivery {
     pub subscriber: SubscriberId,
     pub body: Arc<str>,
+    /// When the event was published, for the publish-to-delivery latency.
+    pub published_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A connection's bounded queue of deliveries.
@@ -234,6 +236,7 @@ impl SubscriptionIndex {
                 let delivery = Delivery {
                     subscriber: entry.id,
                     body: body.clone(),
+                    published_at: event.published_at,
                 };
                 match entry.mailbox.tx.try_send(delivery) {
                     Ok(()) => delivered += 1,

@@ -36,6 +36,8 @@ pub struct Broker {
     bus: Arc<dyn Bus>,
     history: Arc<dyn History>,
     history_plans: Vec<Arc<HistoryPlan>>,
+    /// Counts statuses published (exported as `switchboard_statuses_published_total`).
+    published: metrics::Counter,
 }
 
 impl Broker {
@@ -43,11 +45,13 @@ impl Broker {
         bus: Arc<dyn Bus>,
         history: Arc<dyn History>,
         history_plans: Vec<Arc<HistoryPlan>>,
+        published: metrics::Counter,
     ) -> Self {
         Self {
             bus,
             history,
             history_plans,
+            published,
         }
     }
 
@@ -73,6 +77,7 @@ impl Broker {
             self.history.append(&topic, event.clone()).await?;
         }
         self.bus.publish(event.clone()).await?;
+        self.published.increment(1);
         Ok(event)
     }
 

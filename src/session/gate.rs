@@ -39,7 +39,7 @@ impl Session {
             operation: None,
         };
         self.app.auth.authenticate(request).await.map_err(|error| {
-            self.app.limits.failed(self.peer.remote.ip());
+            self.auth_failed(&credentials);
             Fault::Unauthorized(error.to_string())
         })
     }
@@ -62,7 +62,7 @@ impl Session {
                     operation: Some(request),
                 };
                 self.app.auth.authenticate(auth).await.map_err(|error| {
-                    self.app.limits.failed(self.peer.remote.ip());
+                    self.auth_failed(&credentials);
                     GraphqlError::new(Some("UnauthorizedException"), error.to_string())
                 })?
             }
@@ -77,6 +77,15 @@ impl Session {
             .api
             .authorize(request, &identity, self.app.auth.default_mode)?;
         Ok(identity)
+    }
+
+    /// Counts a failed authentication against the address and in the metrics.
+    fn auth_failed(&self, credentials: &Credentials) {
+        self.app.limits.failed(self.peer.remote.ip());
+        self.app
+            .metrics
+            .exported
+            .auth_failed(self.app.auth.mode_of(credentials));
     }
 
     /// With `--owner-arg`, a caller signed in by token or authorizer may subscribe only with

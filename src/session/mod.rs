@@ -118,6 +118,13 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
             .metrics
             .connections_open
             .fetch_add(1, Ordering::Relaxed);
+        let protocol_gauge = session
+            .app
+            .metrics
+            .exported
+            .connections(session.protocol)
+            .clone();
+        protocol_gauge.increment(1);
         if let Some(refusal) = session.peer.refusal.take() {
             session.emit(Reply::Fault(refusal)).await;
         } else {
@@ -129,6 +136,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
             .metrics
             .connections_open
             .fetch_sub(1, Ordering::Relaxed);
+        protocol_gauge.decrement(1);
     }
     .instrument(span)
     .await;
@@ -154,6 +162,7 @@ impl Session {
                 _ = kicked.cancelled() => self.emit(Reply::Fault(Fault::Closing(Closing::Kicked))).await,
                 _ = overflowed.cancelled() => {
                     self.app.metrics.slow_consumer_disconnects.fetch_add(1, Ordering::Relaxed);
+                    self.app.metrics.exported.slow_consumers.increment(1);
                     tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
                     self.emit(Reply::Fault(Fault::Closing(Closing::SlowConsumer))).await
                 }
@@ -423,6 +432,7 @@ impl Session {
         }
         self.client_ids.insert(registration.id, id.clone());
         self.active.insert(id.clone(), Active { registration });
+        self.app.metrics.exported.subscriptions.increment(1);
         self.emit(Reply::Subscribed(&id)).await
     }
 
@@ -450,6 +460,7 @@ impl Session {
 
     /// Writes a delivery and whatever else is already queued, in one flush.
     async fn deliver(&mut self, first: Delivery) -> Flow {
+        let published_at = first.published_at;
         let mut frames = Vec::new();
         let mut ended = Vec::new();
         self.render(first, &mut frames, &mut ended);
@@ -465,11 +476,21 @@ impl Session {
         if frames.is_empty() {
             return Flow::Continue;
         }
-        self.write(Encoded {
-            frames,
-            close: None,
-        })
-        .await
+        let count = frames.len() as u64;
+        let flow = self
+            .write(Encoded {
+                frames,
+                close: None,
+            })
+            .await;
+        let exported = &self.app.metrics.exported;
+        exported.deliveries.increment(count);
+        // One latency sample per batch: the oldest delivery in it, when it reached the socket.
+        let latency = (chrono::Utc::now() - published_at)
+            .to_std()
+            .unwrap_or_default();
+        exported.latency.record(latency.as_secs_f64());
+        flow
     }
 
     /// Renders one delivery for its subscription. A payload over `--max-payload-bytes` is not
@@ -547,6 +568,7 @@ impl Session {
 
     /// Takes a subscription out of the index and tells the bus one listener fewer.
     fn leave(&self, registration: &Registration) {
+        self.app.metrics.exported.subscriptions.decrement(1);
         self.app.index.unsubscribe(registration);
         self.app.bus.forget(registration.key());
     }
