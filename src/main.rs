@@ -1,8 +1,12 @@
-//! The `switchboard` command: `serve` (the default), `publish` and `subscribe`.
+//! The `switchboard` command: `serve` (the default), `publish`, `subscribe` and `schema check`.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use switchboard::auth::AuthMode;
 use switchboard::client::{self, StatusInput};
+use switchboard::schema::{self, check};
 use switchboard::{Server, Settings};
 use tracing_subscriber::EnvFilter;
 
@@ -29,6 +33,25 @@ enum Command {
     Publish(PublishArgs),
     /// Print each status of a user as one JSON line.
     Subscribe(SubscribeArgs),
+    /// Inspect an AppSync schema.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Check that an SDL file can be served and print its routes, history queries and auth
+    /// rules; an error is printed as FILE:LINE:COLUMN and exits with 1.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The SDL file; the embedded status schema when absent.
+    file: Option<PathBuf>,
+    /// The auth mode of fields without auth directives, as `serve` takes it.
+    #[arg(long, env = "SWITCHBOARD_AUTH_DEFAULT", default_value = "api-key")]
+    auth_default: AuthMode,
 }
 
 #[derive(Args)]
@@ -106,6 +129,36 @@ async fn main() -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         }
+        Some(Command::Schema(SchemaCommand::Check(args))) => {
+            check_schema(args);
+            Ok(())
+        }
+    }
+}
+
+/// `schema check`: the summary on stdout and exit 0, or the error on stderr and exit 1.
+fn check_schema(args: CheckArgs) {
+    let (name, sdl) = match &args.file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(sdl) => (path.display().to_string(), sdl),
+            Err(error) => {
+                eprintln!("{}: error: cannot read the file: {error}", path.display());
+                std::process::exit(1);
+            }
+        },
+        None => (
+            "<embedded schema>".to_owned(),
+            schema::DEFAULT_SDL.to_owned(),
+        ),
+    };
+    match check::servable(&sdl) {
+        Ok(model) => {
+            print!("{}", check::summary(&model, &sdl, args.auth_default));
+        }
+        Err(error) => {
+            eprint!("{}", check::diagnostic(&name, &sdl, &error));
+            std::process::exit(1);
+        }
     }
 }
 
@@ -141,12 +194,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("  API key    {key}   (generated for this run; pass --api-key to choose one)");
     }
     let shutdown = server.app().shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        shutdown.cancel();
+    let deadline = server.app().settings.shutdown_deadline;
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            wait_for_signal().await;
+            tracing::info!(?deadline, "shutting down");
+            shutdown.cancel();
+        }
     });
-    server.run().await?;
+    // Stop accepting, let in-flight requests finish and close every WebSocket with a close
+    // frame; whatever is still open at the deadline is dropped.
+    tokio::select! {
+        result = server.run() => result?,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(deadline).await } => {
+            tracing::warn!("shutdown deadline reached; exiting with connections still open");
+        }
+    }
     Ok(())
 }
 

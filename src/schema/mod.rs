@@ -4,12 +4,14 @@
 
 pub mod access;
 mod build;
+pub mod check;
 pub mod documents;
 pub mod model;
 pub mod scalars;
 
 use std::sync::Arc;
 
+use async_graphql::Pos;
 use async_graphql::dynamic::Schema;
 
 pub use build::{SchemaLimits, ValidationProbe, typed_error};
@@ -20,14 +22,25 @@ use crate::pubsub::Broker;
 /// The schema Switchboard serves when no `--schema` is given.
 pub const DEFAULT_SDL: &str = include_str!("../../schema.graphql");
 
+/// Why a schema cannot be served. `Parse` and `Invalid` carry where in the SDL, when known.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("the schema is not valid GraphQL SDL: {0}")]
-    Parse(String),
+    Parse(String, Option<Pos>),
     #[error("the schema cannot be served: {0}")]
-    Invalid(String),
+    Invalid(String, Option<Pos>),
     #[error("the schema could not be built: {0}")]
     Build(String),
+}
+
+impl SchemaError {
+    /// The line and column (1-based) in the SDL the error is about, when known.
+    pub fn pos(&self) -> Option<Pos> {
+        match self {
+            Self::Parse(_, pos) | Self::Invalid(_, pos) => *pos,
+            Self::Build(_) => None,
+        }
+    }
 }
 
 /// The served API: the model (routing, plans) and the executable schema.

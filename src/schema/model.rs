@@ -14,7 +14,7 @@ use async_graphql::parser::types::{
     BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
     TypeKind, TypeSystemDefinition,
 };
-use async_graphql::{Name, Value};
+use async_graphql::{Name, Pos, Value};
 use indexmap::IndexMap;
 
 use super::SchemaError;
@@ -47,6 +47,8 @@ pub struct FieldDef {
     pub name: String,
     pub ty: Type,
     pub args: Vec<ArgDef>,
+    /// Where its name is in the SDL.
+    pub pos: Pos,
 }
 
 /// An argument of a field or a field of an input type.
@@ -55,6 +57,8 @@ pub struct ArgDef {
     pub name: String,
     pub ty: Type,
     pub default: Option<Value>,
+    /// Where its name is in the SDL.
+    pub pos: Pos,
 }
 
 /// A value the server generates for a non-null result field that the caller did not supply.
@@ -205,11 +209,8 @@ pub fn base_name(ty: &Type) -> &str {
 fn directive<'a>(
     directives: &'a [async_graphql::Positioned<ConstDirective>],
     name: &str,
-) -> Option<&'a ConstDirective> {
-    directives
-        .iter()
-        .map(|d| &d.node)
-        .find(|d| d.name.node == name)
+) -> Option<&'a async_graphql::Positioned<ConstDirective>> {
+    directives.iter().find(|d| d.node.name.node == name)
 }
 
 fn arg_def(def: &InputValueDefinition) -> ArgDef {
@@ -217,6 +218,7 @@ fn arg_def(def: &InputValueDefinition) -> ArgDef {
         name: def.name.node.to_string(),
         ty: def.ty.node.clone(),
         default: def.default_value.as_ref().map(|v| v.node.clone()),
+        pos: def.name.pos,
     }
 }
 
@@ -225,6 +227,7 @@ fn field_def(def: &FieldDefinition) -> FieldDef {
         name: def.name.node.to_string(),
         ty: def.ty.node.clone(),
         args: def.arguments.iter().map(|a| arg_def(&a.node)).collect(),
+        pos: def.name.pos,
     }
 }
 
@@ -232,8 +235,8 @@ impl SchemaModel {
     /// Parses and checks an AppSync SDL document.
     pub fn parse(sdl: &str) -> Result<Self, SchemaError> {
         let document = async_graphql::parser::parse_schema(sdl)
-            .map_err(|e| SchemaError::Parse(e.to_string()))?;
-        let (types, roots, subscribe) = collect_types(&document)?;
+            .map_err(|e| SchemaError::Parse(e.to_string(), e.positions().next()))?;
+        let (types, roots, root_pos, subscribe) = collect_types(&document)?;
         let mut model = SchemaModel {
             roots,
             types,
@@ -243,7 +246,7 @@ impl SchemaModel {
             routes: HashMap::new(),
             access: super::access::AccessRules::collect(&document),
         };
-        model.check_references()?;
+        model.check_references(&root_pos)?;
         model.plan_mutations()?;
         model.plan_subscriptions(&subscribe)?;
         model.plan_history();
@@ -263,32 +266,39 @@ impl SchemaModel {
             .unwrap_or_default()
     }
 
-    /// Every type a field, argument or input field names must exist.
-    fn check_references(&self) -> Result<(), SchemaError> {
+    /// Every type a field, argument or input field names must exist. `root_pos`: where the
+    /// `schema { ... }` block names each root.
+    fn check_references(&self, root_pos: &HashMap<String, Pos>) -> Result<(), SchemaError> {
         let known = |ty: &Type| {
             let name = base_name(ty);
             is_builtin_scalar(name) || self.types.contains_key(name)
         };
         for (type_name, def) in &self.types {
             // Fields and their arguments of an object; the fields of an input.
-            let references: Vec<(&str, &Type)> = match def {
+            let references: Vec<(&str, &Type, Pos)> = match def {
                 TypeDef::Object(object) => object
                     .fields
                     .iter()
                     .flat_map(|f| {
-                        let args = f.args.iter().map(|a| (a.name.as_str(), &a.ty));
-                        std::iter::once((f.name.as_str(), &f.ty)).chain(args)
+                        let args = f.args.iter().map(|a| (a.name.as_str(), &a.ty, a.pos));
+                        std::iter::once((f.name.as_str(), &f.ty, f.pos)).chain(args)
                     })
                     .collect(),
-                TypeDef::Input(fields) => fields.iter().map(|f| (f.name.as_str(), &f.ty)).collect(),
+                TypeDef::Input(fields) => fields
+                    .iter()
+                    .map(|f| (f.name.as_str(), &f.ty, f.pos))
+                    .collect(),
                 _ => continue,
             };
-            for (name, ty) in references {
+            for (name, ty, pos) in references {
                 if !known(ty) {
-                    return Err(SchemaError::Invalid(format!(
-                        "{type_name}.{name} refers to unknown type `{}`",
-                        base_name(ty)
-                    )));
+                    return Err(SchemaError::Invalid(
+                        format!(
+                            "{type_name}.{name} refers to unknown type `{}`",
+                            base_name(ty)
+                        ),
+                        Some(pos),
+                    ));
                 }
             }
         }
@@ -301,9 +311,10 @@ impl SchemaModel {
         .flatten()
         {
             if self.object(root).is_none() {
-                return Err(SchemaError::Invalid(format!(
-                    "root type `{root}` is not defined as an object type"
-                )));
+                return Err(SchemaError::Invalid(
+                    format!("root type `{root}` is not defined as an object type"),
+                    root_pos.get(root).copied(),
+                ));
             }
         }
         Ok(())
@@ -332,18 +343,24 @@ impl SchemaModel {
                     id_fields: Vec::new(),
                     result_fields: Vec::new(),
                 }),
-                _ => Err(SchemaError::Invalid(format!(
-                    "{root}.{} returns `{return_type}`, which a pass-through mutation can only \
-                     return from a single argument of that type",
-                    field.name
-                ))),
+                _ => Err(SchemaError::Invalid(
+                    format!(
+                        "{root}.{} returns `{return_type}`, which a pass-through mutation can \
+                         only return from a single argument of that type",
+                        field.name
+                    ),
+                    Some(field.pos),
+                )),
             };
         };
         if matches!(field.ty.base, BaseType::List(_)) {
-            return Err(SchemaError::Invalid(format!(
-                "{root}.{} returns a list; a pass-through mutation returns one object",
-                field.name
-            )));
+            return Err(SchemaError::Invalid(
+                format!(
+                    "{root}.{} returns a list; a pass-through mutation returns one object",
+                    field.name
+                ),
+                Some(field.pos),
+            ));
         }
         // The values the caller supplies: the input object's fields, or the arguments.
         let (source, supplied) = match field.args.as_slice() {
@@ -369,10 +386,13 @@ impl SchemaModel {
             if let Some(input) = input
                 && base_name(&input.ty) != base_name(&out.ty)
             {
-                return Err(SchemaError::Invalid(format!(
-                    "{return_type}.{} is `{}` but {root}.{} supplies it as `{}`",
-                    out.name, out.ty, field.name, input.ty
-                )));
+                return Err(SchemaError::Invalid(
+                    format!(
+                        "{return_type}.{} is `{}` but {root}.{} supplies it as `{}`",
+                        out.name, out.ty, field.name, input.ty
+                    ),
+                    Some(out.pos),
+                ));
             }
             let always_supplied = input.is_some_and(|i| !i.ty.nullable || i.default.is_some());
             if out.ty.nullable || always_supplied {
@@ -383,12 +403,15 @@ impl SchemaModel {
             {
                 Some(filler) => fills.push((name, filler)),
                 None => {
-                    return Err(SchemaError::Invalid(format!(
-                        "{return_type}.{} ({}) is non-null, but {root}.{} does not always supply \
-                         it and the server can only generate AWSDateTime, AWSTimestamp and ID \
-                         fields",
-                        out.name, out.ty, field.name
-                    )));
+                    return Err(SchemaError::Invalid(
+                        format!(
+                            "{return_type}.{} ({}) is non-null, but {root}.{} does not always \
+                             supply it and the server can only generate AWSDateTime, \
+                             AWSTimestamp and ID fields",
+                            out.name, out.ty, field.name
+                        ),
+                        Some(out.pos),
+                    ));
                 }
             }
         }
@@ -404,27 +427,36 @@ impl SchemaModel {
 
     fn plan_subscriptions(
         &mut self,
-        subscribe: &HashMap<String, Vec<String>>,
+        subscribe: &HashMap<String, (Vec<String>, Pos)>,
     ) -> Result<(), SchemaError> {
         let root = self.roots.subscription.clone();
         let root_name = root.as_deref().unwrap_or("Subscription");
         for field in self.root_fields(root.as_ref()) {
             let return_type = base_name(&field.ty).to_owned();
-            let mutations = subscribe.get(&field.name).cloned().unwrap_or_default();
+            let (mutations, directive_pos) = match subscribe.get(&field.name) {
+                Some((mutations, pos)) => (mutations.clone(), *pos),
+                None => (Vec::new(), field.pos),
+            };
             for mutation in &mutations {
                 let Some(plan) = self.mutations.get(mutation) else {
-                    return Err(SchemaError::Invalid(format!(
-                        "{root_name}.{}: @aws_subscribe names mutation `{mutation}`, which the \
-                         schema does not define",
-                        field.name
-                    )));
+                    return Err(SchemaError::Invalid(
+                        format!(
+                            "{root_name}.{}: @aws_subscribe names mutation `{mutation}`, which \
+                             the schema does not define",
+                            field.name
+                        ),
+                        Some(directive_pos),
+                    ));
                 };
                 if plan.return_type != return_type {
-                    return Err(SchemaError::Invalid(format!(
-                        "{root_name}.{} returns `{return_type}` but mutation `{mutation}` \
-                         returns `{}`; @aws_subscribe needs the same type",
-                        field.name, plan.return_type
-                    )));
+                    return Err(SchemaError::Invalid(
+                        format!(
+                            "{root_name}.{} returns `{return_type}` but mutation `{mutation}` \
+                             returns `{}`; @aws_subscribe needs the same type",
+                            field.name, plan.return_type
+                        ),
+                        Some(field.pos),
+                    ));
                 }
                 self.routes
                     .entry(mutation.clone())
@@ -496,7 +528,10 @@ pub fn is_builtin_scalar(name: &str) -> bool {
 type Collected = (
     IndexMap<String, TypeDef>,
     Roots,
-    HashMap<String, Vec<String>>,
+    // Where the `schema { ... }` block names each root.
+    HashMap<String, Pos>,
+    // Each field's `@aws_subscribe` list and the directive's position.
+    HashMap<String, (Vec<String>, Pos)>,
 );
 
 /// Reads every type definition, the roots, and the `@aws_subscribe` lists.
@@ -508,7 +543,8 @@ fn collect_types(document: &ServiceDocument) -> Result<Collected, SchemaError> {
         subscription: None,
     };
     let mut explicit_roots = false;
-    let mut subscribe: HashMap<String, Vec<String>> = HashMap::new();
+    let mut root_pos: HashMap<String, Pos> = HashMap::new();
+    let mut subscribe: HashMap<String, (Vec<String>, Pos)> = HashMap::new();
     for scalar in scalars::AWS_SCALARS {
         types.insert(scalar.to_owned(), TypeDef::Scalar);
     }
@@ -517,6 +553,12 @@ fn collect_types(document: &ServiceDocument) -> Result<Collected, SchemaError> {
             TypeSystemDefinition::Schema(schema) => {
                 let schema = &schema.node;
                 explicit_roots = true;
+                for name in [&schema.query, &schema.mutation, &schema.subscription]
+                    .into_iter()
+                    .flatten()
+                {
+                    root_pos.insert(name.node.to_string(), name.pos);
+                }
                 if let Some(q) = &schema.query {
                     roots.query = q.node.to_string();
                 }
@@ -544,7 +586,7 @@ fn collect_types(document: &ServiceDocument) -> Result<Collected, SchemaError> {
                     if let Some(d) = directive(&field.node.directives, "aws_subscribe") {
                         subscribe.insert(
                             field.node.name.node.to_string(),
-                            subscribe_mutations(&name, d)?,
+                            (subscribe_mutations(&name, &d.node, d.pos)?, d.pos),
                         );
                     }
                 }
@@ -553,9 +595,10 @@ fn collect_types(document: &ServiceDocument) -> Result<Collected, SchemaError> {
                 })
             }
             TypeKind::Interface(_) | TypeKind::Union(_) => {
-                return Err(SchemaError::Invalid(format!(
-                    "type `{name}`: interfaces and unions are not supported yet"
-                )));
+                return Err(SchemaError::Invalid(
+                    format!("type `{name}`: interfaces and unions are not supported yet"),
+                    Some(def.name.pos),
+                ));
             }
         };
         match (types.get_mut(&name), new) {
@@ -565,9 +608,10 @@ fn collect_types(document: &ServiceDocument) -> Result<Collected, SchemaError> {
             (Some(TypeDef::Input(old)), TypeDef::Input(more)) if def.extend => old.extend(more),
             (Some(TypeDef::Scalar), TypeDef::Scalar) => {}
             (Some(_), _) if !def.extend => {
-                return Err(SchemaError::Invalid(format!(
-                    "type `{name}` is defined twice"
-                )));
+                return Err(SchemaError::Invalid(
+                    format!("type `{name}` is defined twice"),
+                    Some(def.name.pos),
+                ));
             }
             (_, new) => {
                 types.insert(name, new);
@@ -579,14 +623,19 @@ fn collect_types(document: &ServiceDocument) -> Result<Collected, SchemaError> {
         roots.mutation = is_object("Mutation").then(|| "Mutation".to_owned());
         roots.subscription = is_object("Subscription").then(|| "Subscription".to_owned());
     }
-    Ok((types, roots, subscribe))
+    Ok((types, roots, root_pos, subscribe))
 }
 
-fn subscribe_mutations(type_name: &str, d: &ConstDirective) -> Result<Vec<String>, SchemaError> {
+fn subscribe_mutations(
+    type_name: &str,
+    d: &ConstDirective,
+    pos: Pos,
+) -> Result<Vec<String>, SchemaError> {
     let bad = || {
-        SchemaError::Invalid(format!(
-            "{type_name}: @aws_subscribe needs `mutations: [\"name\", ...]`"
-        ))
+        SchemaError::Invalid(
+            format!("{type_name}: @aws_subscribe needs `mutations: [\"name\", ...]`"),
+            Some(pos),
+        )
     };
     let Some(Value::List(list)) = d.get_argument("mutations").map(|v| &v.node) else {
         return Err(bad());
