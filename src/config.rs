@@ -13,6 +13,15 @@ mod cluster;
 
 pub use cluster::{ClusterSettings, StoreKind};
 
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the request and connection spans' fields.
+    Json,
+}
+
 /// The settings of `switchboard serve`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "switchboard")]
@@ -154,6 +163,11 @@ pub struct Settings {
     /// WebSocket gets a close frame within it; the process exits when it passes regardless.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,
+
+    /// Log lines as `text` or `json` (one object per line); both go to stderr, and `RUST_LOG`
+    /// filters them.
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Accept backlog of the listening socket (the kernel caps it at `net.core.somaxconn`).
     #[arg(long, env = "SWITCHBOARD_LISTEN_BACKLOG", default_value_t = 4096)]

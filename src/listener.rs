@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 /// How long a client may take over its TLS handshake or its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +82,17 @@ async fn handshake(
     }
 }
 
+/// The caller's `x-request-id` when it is a sane token (a load balancer's), else a fresh one.
+fn request_id<B>(request: &Request<B>) -> String {
+    request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
 /// Serves one connection's requests; on shutdown, lets the request in flight finish.
 async fn serve_connection<I>(io: I, remote: SocketAddr, router: Router, shutdown: CancellationToken)
 where
@@ -90,7 +102,21 @@ where
         collapse_slashes(request.uri_mut());
         request.extensions_mut().insert(ConnectInfo(remote));
         let router = router.clone();
-        async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {})) }
+        let id = request_id(&request);
+        // Everything logged while handling the request (and, for an upgrade, by the WebSocket
+        // session it starts) carries this span's id.
+        let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+        async move {
+            let mut response = router
+                .oneshot(request)
+                .instrument(span)
+                .await
+                .unwrap_or_else(|e| match e {});
+            if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+                response.headers_mut().insert("x-request-id", value);
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use switchboard::auth::AuthMode;
 use switchboard::client::{self, StatusInput};
+use switchboard::config::LogFormat;
 use switchboard::schema::{self, check};
 use switchboard::{Server, Settings};
 use tracing_subscriber::EnvFilter;
@@ -163,11 +164,18 @@ fn check_schema(args: CheckArgs) {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     match switchboard::open_files::raise_to_hard_limit() {
         Ok(capacity) => tracing::warn!(
             capacity,

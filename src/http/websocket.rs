@@ -110,7 +110,14 @@ pub async fn upgrade(
         slot,
     };
     let sessions = app.sessions.clone();
-    ws.on_upgrade(move |socket| sessions.track_future(session::run(app, socket, protocol, peer)))
+    // The session's logs stay inside the upgrade request's span (its request id).
+    let request_span = tracing::Span::current();
+    ws.on_upgrade(move |socket| {
+        sessions.track_future(tracing::Instrument::instrument(
+            session::run(app, socket, protocol, peer),
+            request_span,
+        ))
+    })
 }
 
 /// Whether a browser's `Origin` may connect: any when the allow-list is empty or holds `*`;

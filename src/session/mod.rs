@@ -111,7 +111,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
         client_ids: HashMap::new(),
         seen_since_touch: false,
     };
-    let span = tracing::debug_span!("session", conn_id = %session.id, protocol = protocol.name());
+    let span = tracing::info_span!("connection", conn_id = %session.id, protocol = protocol.name());
     async move {
         session
             .app
