@@ -1,0 +1,138 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::protocol::Protocol;
+use crate::results::Machine;
+
+fn run(label: &str, protocol: Protocol, f: impl FnOnce(&mut Report)) -> Outcome {
+    let mut r = Report {
+        scenario: label.to_owned(),
+        protocol: Some(protocol),
+        connections: 1000,
+        users: 1000,
+        publishers: 8,
+        warmup_s: 2.0,
+        duration_s: 10.0,
+        drain_s: 2.0,
+        latency_samples: 100,
+        server_rss_kib_before: Some(10_240),
+        server_rss_kib_connected: Some(16_240),
+        rss_per_connection_bytes: Some(6144.0),
+        server_cpu_s: Some(10.0),
+        ..Report::default()
+    };
+    f(&mut r);
+    Outcome::Ran(Box::new(r))
+}
+
+fn results() -> Results {
+    let mut runs = BTreeMap::new();
+    runs.insert(
+        (Scenario::S1, Server::Switchboard),
+        run("S1/switchboard", Protocol::TransportWs, |r| {
+            r.delivered_statuses_per_s = 30_000.0;
+            r.p99_us = 1500;
+        }),
+    );
+    runs.insert(
+        (Scenario::S1, Server::GraphqlWs),
+        run("S1/graphql-ws", Protocol::TransportWs, |r| {
+            r.delivered_statuses_per_s = 5_000.0;
+            r.lost = 2;
+        }),
+    );
+    runs.insert(
+        (Scenario::S1, Server::AppsyncSimulator),
+        Outcome::Failed("server did not print `ready` within 30 s".into()),
+    );
+    runs.insert(
+        (Scenario::S4, Server::Switchboard),
+        run("S4/switchboard", Protocol::TransportWs, |r| {
+            r.rate_target = Some(2000.0);
+            r.published_per_s = 1990.0;
+            r.p99_us = 1800;
+        }),
+    );
+    runs.insert(
+        (Scenario::S4, Server::GraphqlWs),
+        run("S4/graphql-ws", Protocol::TransportWs, |r| {
+            r.rate_target = Some(2000.0);
+            r.published_per_s = 1000.0;
+            r.p99_us = 5400;
+        }),
+    );
+    runs.insert(
+        (Scenario::S5, Server::Switchboard),
+        run("S5/switchboard", Protocol::TransportWs, |r| {
+            r.connections = 19_800;
+            r.users = 19_800;
+            r.connections_receiving = 19_800;
+            r.deliveries_per_s = 4000.0;
+        }),
+    );
+    Results {
+        mode: Mode::Full,
+        date: "2026-01-02".into(),
+        command: "bench/run.sh full".into(),
+        machine: Machine::default(),
+        runs,
+    }
+}
+
+#[test]
+fn renders_tables_ratios_targets_and_projection() {
+    let md = markdown(&results());
+    assert!(md.starts_with("# Switchboard benchmark — 2026-01-02\n"));
+    assert!(md.contains("```sh\nbench/run.sh full\n```"));
+    // S1: 30,000 vs 5,000 → 6×, the failed simulator row says why.
+    assert!(md.contains("| 6.00× |  |"), "{md}");
+    assert!(md.contains("**failed**: server did not print `ready` within 30 s"));
+    // S4: p99 5.4 ms vs 1.8 ms → 3×, and the peer missed the rate.
+    assert!(
+        md.contains("| 3.00× | did not hold the target rate"),
+        "{md}"
+    );
+    // Targets.
+    assert!(md.contains("| S1: ≥ 25,000 statuses/s delivered (one subscriber per user) | 30,000/s, lost 0 | **met** |"), "{md}");
+    assert!(md.contains("| S1: ≥ 5× graphql-ws | 6.00× (graphql-ws 5,000/s) | **met** |"));
+    assert!(md.contains("| S2: ≥ 300,000 deliveries/s | — | not run |"));
+    assert!(
+        md.contains("p99 1.80 ms at 1,990/s, lost 0 | **met** |"),
+        "{md}"
+    );
+    assert!(md.contains("19,800 of 19,800 asked held, 19,800 receiving, lost 0 | **met** |"));
+    // Projection: 10 s × 4,000/s = 40,000 deliveries for 10 CPU s → 250 µs each.
+    assert!(md.contains("c = 250.00 µs"), "{md}");
+    // 100,000 × 6 KiB + 10 MiB = 0.58 GiB.
+    assert!(md.contains("| 100,000 | 0.58 GiB |"), "{md}");
+    assert!(md.ends_with("## Analysis\n\n<!-- analysis: written by hand after the run -->\n"));
+}
+
+#[test]
+fn loss_fails_a_target() {
+    let mut results = results();
+    if let Some(Outcome::Ran(r)) = results.runs.get_mut(&(Scenario::S1, Server::Switchboard)) {
+        r.lost = 1;
+    }
+    let md = markdown(&results);
+    assert!(
+        md.contains(
+            "30,000/s, lost 1, duplicates 0 | **not met** (deliveries lost or duplicated) |"
+        ),
+        "{md}"
+    );
+}
+
+#[test]
+fn numbers() {
+    assert_eq!(int(0.0), "0");
+    assert_eq!(int(999.4), "999");
+    assert_eq!(int(1000.0), "1,000");
+    assert_eq!(int(1_234_567.8), "1,234,568");
+    assert_eq!(ratio(3.0, 1.0), "3.00×");
+    assert_eq!(ratio(250.0, 1.0), "250×");
+    assert_eq!(ratio(1.0, 0.0), "∞ (none here)");
+    assert_eq!(trim(10.0), "10");
+    assert_eq!(trim(0.25), "0.25");
+    assert_eq!(escape("a|b\nc"), "a\\|b c");
+}
