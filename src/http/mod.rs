@@ -1,10 +1,12 @@
 //! The HTTP surface: `POST /graphql` for queries and mutations, and the WebSocket upgrades on the
-//! same path and on `/graphql/realtime`. Handlers translate between HTTP and the rest; they hold
-//! no business logic.
+//! same path and on `/graphql/realtime`; a browser's plain `GET /graphql` gets GraphiQL
+//! (`graphiql`). Handlers translate between HTTP and the rest; they hold no business logic.
 
 mod admin;
+mod graphiql;
 mod graphql;
 mod health;
+mod status_page;
 pub mod websocket;
 
 use std::sync::Arc;
@@ -19,8 +21,13 @@ pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.settings.max_request_bytes;
     let cors = cors(&app.settings.allowed_origins);
     Router::new()
+        .route("/", get(status_page::page))
+        .route("/status/app.js", get(status_page::script))
+        .route("/status/style.css", get(status_page::style))
         .route("/graphql", get(websocket::upgrade).post(graphql::execute))
         .route("/graphql/realtime", get(websocket::upgrade))
+        .route("/graphiql/app.js", get(graphiql::app_js))
+        .route("/graphiql/app.css", get(graphiql::app_css))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

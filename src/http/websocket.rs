@@ -10,10 +10,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, MatchedPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::auth::Credentials;
 use crate::auth::credentials::{self, HEADER_SUBPROTOCOL_PREFIX, query_parameter};
@@ -48,19 +49,26 @@ pub fn choose_protocol(
 }
 
 /// The upgrade on either path; which one the client dialled decides between the protocols that
-/// share `graphql-ws`.
+/// share `graphql-ws`. A browser's plain `GET /graphql` for a page gets GraphiQL instead.
 pub async fn upgrade(
     path: MatchedPath,
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let endpoint = if path.as_str().ends_with("/realtime") {
         Endpoint::Realtime
     } else {
         Endpoint::Graphql
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(_) if endpoint == Endpoint::Graphql && super::graphiql::wants_page(&headers) => {
+            return super::graphiql::page(&app, &headers);
+        }
+        Err(rejection) => return rejection.into_response(),
     };
     let settings = &app.settings;
     let offered: Vec<String> = ws

@@ -1,0 +1,140 @@
+//! The pages the server serves to browsers, end to end in a real browser: headless Chromium
+//! (Debian's `chromium`) driven by `playwright-core` from `tests/browser/*.test.mjs`, against a
+//! real server (a fresh one for each file).
+//!
+//! `status_page.test.mjs`, the status page at `/`: statuses are published over HTTP and appear
+//! live and in order; the page's WebSocket is cut and held down while more are published, and
+//! after the page reconnects by itself the gap is filled from `statusHistory`, each status once.
+//! The screenshot is kept in `target/browser-artifacts/status-page.png`.
+//!
+//! Needs `node` (20+), `npm` and `/usr/bin/chromium` (or `CHROMIUM_PATH`). The dependencies are
+//! pinned in `tests/browser/package-lock.json` and installed with `npm ci` when
+//! `tests/browser/node_modules` is missing or stale. Each test file gets `SWITCHBOARD_BASE_URL`
+//! (`http://127.0.0.1:PORT`), `SWITCHBOARD_API_KEY` and `SWITCHBOARD_ARTIFACTS` (a directory for
+//! screenshots).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// How long `npm ci`, or the whole node test run, may take.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_in_headless_chromium() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    // `npm ci` when node_modules is missing or was installed from another lockfile.
+    let lock = std::fs::read(dir.join("package-lock.json")).expect("a lockfile");
+    let stamp = dir.join("node_modules/.installed-package-lock.json");
+    if std::fs::read(&stamp).ok().as_ref() != Some(&lock) {
+        let npm = run(Command::new("npm").arg("ci").current_dir(&dir)).await;
+        assert!(npm.status.success(), "npm ci failed\n{}", output(&npm));
+        std::fs::write(&stamp, &lock).expect("writing the install stamp");
+    }
+
+    let artifacts = artifacts_dir();
+    let screenshot = artifacts.join("status-page.png");
+    std::fs::remove_file(&screenshot).ok();
+    let mut failures = Vec::new();
+    // One server per file, so the files' users and jobs never meet.
+    for file in test_files(&dir) {
+        let server = support::TestServer::start().await;
+        let base = format!("http://{}", server.addr);
+        assets_are_served(&base).await;
+        let node = run(Command::new("node")
+            .arg("--test")
+            .arg(&file)
+            .current_dir(&dir)
+            .env("SWITCHBOARD_BASE_URL", &base)
+            .env("SWITCHBOARD_API_KEY", support::KEY)
+            .env("SWITCHBOARD_ARTIFACTS", &artifacts))
+        .await;
+        if !node.status.success() {
+            failures.push(format!("{}: {}", file.display(), output(&node)));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "node --test failed\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        screenshot.is_file(),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+}
+
+/// `dir/*.test.mjs`, named explicitly: `node --test`'s own discovery varies between versions.
+fn test_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("tests/browser exists")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no *.test.mjs in {}", dir.display());
+    files
+}
+
+/// The status page and its assets, embedded in the binary, with their content types.
+async fn assets_are_served(base: &str) {
+    let http = switchboard::http_client::client().unwrap();
+    for (path, content_type, contains) in [
+        ("/", "text/html; charset=utf-8", "/status/app.js"),
+        (
+            "/status/app.js",
+            "text/javascript; charset=utf-8",
+            "graphql-transport-ws",
+        ),
+        ("/status/style.css", "text/css; charset=utf-8", ".badge"),
+    ] {
+        let response = http.get(format!("{base}{path}")).send().await.expect("GET");
+        assert_eq!(response.status(), 200, "GET {path}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], content_type, "GET {path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "GET {path}");
+        assert!(
+            headers.contains_key("content-security-policy"),
+            "GET {path}"
+        );
+        let body = response.text().await.expect("a body");
+        assert!(body.contains(contains), "GET {path}: {body}");
+    }
+}
+
+/// `target/browser-artifacts` (beside `CARGO_TARGET_TMPDIR`, so a custom target dir is honoured).
+fn artifacts_dir() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory");
+    let dir = target.join("browser-artifacts");
+    std::fs::create_dir_all(&dir).expect("creating the artifacts directory");
+    dir
+}
+
+/// Runs `command` to completion within [`TIMEOUT`], capturing its output.
+async fn run(command: &mut Command) -> Output {
+    let name = format!("{:?}", command.as_std());
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(TIMEOUT, child)
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not finish within {TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{name} could not run (is it installed?): {e}"))
+}
+
+fn output(output: &Output) -> String {
+    format!(
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
