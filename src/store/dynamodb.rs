@@ -468,7 +468,7 @@ impl ConnectionStore for DynamoStore {
         subscription_id: &str,
     ) -> Result<(), StoreError> {
         self.change(connection_id, |record| {
-            record.subscriptions.retain(|s| s.id != subscription_id)
+            record.remove_subscription(subscription_id)
         })
         .await
     }

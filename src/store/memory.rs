@@ -77,7 +77,7 @@ impl ConnectionStore for MemoryStore {
         subscription_id: &str,
     ) -> Result<(), StoreError> {
         self.update(connection_id, |record| {
-            record.subscriptions.retain(|s| s.id != subscription_id)
+            record.remove_subscription(subscription_id)
         });
         Ok(())
     }

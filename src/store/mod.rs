@@ -57,6 +57,11 @@ impl ConnectionRecord {
         self.subscriptions.retain(|s| s.id != subscription.id);
         self.subscriptions.push(subscription);
     }
+
+    /// Removes the subscription the client called `id`, if any.
+    pub fn remove_subscription(&mut self, id: &str) {
+        self.subscriptions.retain(|s| s.id != id);
+    }
 }
 
 /// One active subscription of a connection.

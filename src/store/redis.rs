@@ -155,7 +155,7 @@ impl ConnectionStore for RedisStore {
         subscription_id: &str,
     ) -> Result<(), StoreError> {
         self.update(connection_id, |record| {
-            record.subscriptions.retain(|s| s.id != subscription_id)
+            record.remove_subscription(subscription_id)
         })
         .await
     }
