@@ -16,25 +16,13 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::Duration;
 
+use support::node::{describe, installed, run, test_files};
 use tokio::process::Command;
-
-/// How long `npm ci`, or the whole node test run, may take.
-const TIMEOUT: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_in_headless_chromium() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    // `npm ci` when node_modules is missing or was installed from another lockfile.
-    let lock = std::fs::read(dir.join("package-lock.json")).expect("a lockfile");
-    let stamp = dir.join("node_modules/.installed-package-lock.json");
-    if std::fs::read(&stamp).ok().as_ref() != Some(&lock) {
-        let npm = run(Command::new("npm").arg("ci").current_dir(&dir)).await;
-        assert!(npm.status.success(), "npm ci failed\n{}", output(&npm));
-        std::fs::write(&stamp, &lock).expect("writing the install stamp");
-    }
+    let dir = installed("browser").await;
 
     let artifacts = artifacts_dir();
     let screenshot = artifacts.join("status-page.png");
@@ -54,7 +42,7 @@ async fn pages_in_headless_chromium() {
             .env("SWITCHBOARD_ARTIFACTS", &artifacts))
         .await;
         if !node.status.success() {
-            failures.push(format!("{}: {}", file.display(), output(&node)));
+            failures.push(format!("{}: {}", file.display(), describe(&node)));
         }
     }
     assert!(
@@ -67,18 +55,6 @@ async fn pages_in_headless_chromium() {
         "no screenshot at {}",
         screenshot.display()
     );
-}
-
-/// `dir/*.test.mjs`, named explicitly: `node --test`'s own discovery varies between versions.
-fn test_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("tests/browser exists")
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.to_string_lossy().ends_with(".test.mjs"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no *.test.mjs in {}", dir.display());
-    files
 }
 
 /// The status page and its assets, embedded in the binary, with their content types.
@@ -115,26 +91,4 @@ fn artifacts_dir() -> PathBuf {
     let dir = target.join("browser-artifacts");
     std::fs::create_dir_all(&dir).expect("creating the artifacts directory");
     dir
-}
-
-/// Runs `command` to completion within [`TIMEOUT`], capturing its output.
-async fn run(command: &mut Command) -> Output {
-    let name = format!("{:?}", command.as_std());
-    let child = command
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(TIMEOUT, child)
-        .await
-        .unwrap_or_else(|_| panic!("{name} did not finish within {TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("{name} could not run (is it installed?): {e}"))
-}
-
-fn output(output: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod moto;
+pub mod node;
 pub mod redis;
 
 use std::net::SocketAddr;
