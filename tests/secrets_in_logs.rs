@@ -4,13 +4,12 @@
 
 mod support;
 
-use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::json;
 use support::auth::{HS256_SECRET, ISSUER, claims, hs256, hs256_with, sigv4_headers};
+use support::cluster::ProcessNode;
 use support::{Proto, WsClient, header_subprotocol};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 const KEY: &str = "da2-logcheckkeyvalue00000000001";
 const WRONG_KEY: &str = "da2-logcheckwrongguess00000002";
@@ -41,43 +40,21 @@ async fn a_full_run_logs_no_secret() {
         json!([{"accessKeyId": IAM_KEY, "secretAccessKey": IAM_SECRET}]).to_string(),
     )
     .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--api-key",
-            KEY,
-            "--auth-additional",
-            "oidc,iam",
-        ])
-        .args(["--jwt-hs256-secret", HS256_SECRET, "--jwt-issuer", ISSUER])
-        .args(["--iam-credentials", iam_file.to_str().unwrap()])
-        .env("RUST_LOG", "debug")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), stdout.read_line(&mut line)).await;
-        assert!(
-            matches!(read, Ok(Ok(n)) if n > 0),
-            "the server starts: {printed}"
-        );
-        printed.push_str(&line);
-        if let Some(rest) = line.trim().strip_prefix("HTTP") {
-            break rest
-                .trim()
-                .trim_start_matches("http://")
-                .trim_end_matches("/graphql")
-                .to_owned();
-        }
-    };
+    let args = [
+        "--api-key",
+        KEY,
+        "--auth-additional",
+        "oidc,iam",
+        "--jwt-hs256-secret",
+        HS256_SECRET,
+        "--jwt-issuer",
+        ISSUER,
+        "--iam-credentials",
+        iam_file.to_str().unwrap(),
+    ]
+    .map(str::to_owned);
+    let node = ProcessNode::start_logging(&args, "debug").await;
+    let addr = node.addr.to_string();
 
     let http = switchboard::http_client::client().unwrap();
     let url = format!("http://{addr}/graphql");
@@ -139,16 +116,9 @@ async fn a_full_run_logs_no_secret() {
         request.send().await.unwrap();
     }
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    child.start_kill().unwrap();
-    stdout.read_to_string(&mut printed).await.ok();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut printed)
-        .await
-        .ok();
+    // A clean stop: every session has logged its end before the output is read.
+    let (stdout, logs) = node.stop_and_read().await;
+    let printed = stdout + &logs;
     std::fs::remove_file(iam_file).ok();
 
     assert!(

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -44,30 +44,54 @@ pub async fn node(redis_url: &str, prefix: &str, node_id: &str, extra: &[&str]) 
     TestServer::with_args(&args).await
 }
 
-/// A node running as its own process, so a test can kill it without a goodbye.
+/// A node running as its own process, so a test can kill it without a goodbye, signal it, or
+/// read what it printed.
 pub struct ProcessNode {
     pub addr: SocketAddr,
     child: Child,
+    /// What the node prints, collected as it goes so it never blocks on a full pipe.
+    stdout: tokio::task::JoinHandle<String>,
+    /// Its logs (stderr), when started with [`ProcessNode::start_logging`].
+    logs: Option<tokio::task::JoinHandle<String>>,
 }
 
 impl ProcessNode {
+    /// A node logging warnings only, its logs not kept.
     pub async fn start(args: &[String]) -> Self {
+        Self::spawn(args, "warn", false).await
+    }
+
+    /// A node logging at `rust_log`, its logs kept for [`ProcessNode::stop_and_read`].
+    pub async fn start_logging(args: &[String], rust_log: &str) -> Self {
+        Self::spawn(args, rust_log, true).await
+    }
+
+    async fn spawn(args: &[String], rust_log: &str, keep_logs: bool) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["--listen", "127.0.0.1:0", "--api-key", KEY])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(if keep_logs {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("the switchboard binary starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = String::new();
         let addr = loop {
             let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
                 .await
                 .expect("start-up banner")
                 .unwrap()
-                .expect("the node printed its address");
+                .unwrap_or_else(|| panic!("the node printed no address: {banner}"));
+            banner.push_str(&line);
+            banner.push('\n');
             if let Some(url) = line.trim().strip_prefix("HTTP") {
                 let url = url.trim();
                 let host = url
@@ -76,9 +100,39 @@ impl ProcessNode {
                 break host.parse().expect("an address in the banner");
             }
         };
-        // Keep draining stdout so the node never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { addr, child }
+        let stdout = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                banner.push_str(&line);
+                banner.push('\n');
+            }
+            banner
+        });
+        let logs = child.stderr.take().map(|stderr| {
+            tokio::spawn(async move {
+                let mut logs = String::new();
+                let _ = BufReader::new(stderr).read_to_string(&mut logs).await;
+                logs
+            })
+        });
+        Self {
+            addr,
+            child,
+            stdout,
+            logs,
+        }
+    }
+
+    /// SIGTERM, a clean exit, and what the node printed: stdout, and its logs (stderr; empty
+    /// unless started with [`ProcessNode::start_logging`]).
+    pub async fn stop_and_read(mut self) -> (String, String) {
+        self.signal("TERM");
+        let status = self.wait().await;
+        assert!(status.success(), "exit status {status}");
+        let logs = match self.logs {
+            Some(logs) => logs.await.unwrap(),
+            None => String::new(),
+        };
+        (self.stdout.await.unwrap(), logs)
     }
 
     /// Sends a signal by name (`TERM`, `INT`) with `kill`.
