@@ -185,12 +185,10 @@ impl Authenticator {
         self.enabled.contains(&mode)
     }
 
-    /// Verifies the caller, picking the mode from what the credentials hold: a SigV4
-    /// `Authorization` is IAM, an `x-api-key` an API key, another `Authorization` a JWT (when a
-    /// token mode is on and it looks like one) or the authorizer's token.
-    /// The mode a request's credentials are checked as, in the order `authenticate` tries them
-    /// (for counting failures by mode); a JWT counts as `oidc` until verified. `None`: no
-    /// credentials at all.
+    /// The mode a request's credentials are checked as: a SigV4 `Authorization` is IAM, an
+    /// `x-api-key` an API key, another `Authorization` a JWT (when a token mode is on and it
+    /// looks like one; also when no authorizer is configured) or else the authorizer's token.
+    /// A JWT counts as `oidc` until verified tells Cognito apart. `None`: no credentials at all.
     pub fn mode_of(&self, credentials: &Credentials) -> Option<AuthMode> {
         let authorization = credentials.authorization();
         if authorization.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256")) {
@@ -209,20 +207,20 @@ impl Authenticator {
         }
     }
 
+    /// Verifies the caller in the mode [`Authenticator::mode_of`] picks.
     pub async fn authenticate(&self, request: AuthRequest<'_>) -> Result<Identity, AuthError> {
         let credentials = request.credentials;
-        let authorization = credentials.authorization();
-        let result =
-            if let Some(signature) = authorization.filter(|a| a.starts_with("AWS4-HMAC-SHA256")) {
-                let _ = signature;
-                self.iam(request)
-            } else if let Some(key) = credentials.api_key() {
-                self.api_key(key)
-            } else if let Some(token) = authorization {
-                self.token(token, request.operation).await
-            } else {
-                Err(Refusal::Missing)
-            };
+        let result = match (
+            self.mode_of(credentials),
+            credentials.api_key(),
+            credentials.authorization(),
+        ) {
+            (Some(AuthMode::Iam), ..) => self.iam(request),
+            (Some(AuthMode::ApiKey), Some(key), _) => self.api_key(key),
+            (Some(AuthMode::Lambda), _, Some(token)) => self.lambda(token, request.operation).await,
+            (Some(_), _, Some(token)) => self.jwt(token).await,
+            _ => Err(Refusal::Missing),
+        };
         result.map_err(|refusal| {
             tracing::debug!(reason = %refusal, "authentication refused");
             refusal.public()
@@ -240,28 +238,31 @@ impl Authenticator {
         }
     }
 
-    async fn token(
+    async fn jwt(&self, token: &str) -> Result<Identity, Refusal> {
+        let Some(jwt) = &self.jwt else {
+            return Err(Refusal::Because(
+                "no enabled mode takes an Authorization token".to_owned(),
+            ));
+        };
+        let claims = jwt
+            .verify(token)
+            .await
+            .map_err(|e| Refusal::Because(format!("token: {e}")))?;
+        Ok(Identity::from_claims(self.token_mode(&claims), claims))
+    }
+
+    async fn lambda(
         &self,
         token: &str,
         operation: Option<&GraphqlRequest>,
     ) -> Result<Identity, Refusal> {
-        let looks_like_jwt = token.split('.').count() == 3;
-        if let Some(jwt) = self.jwt.as_ref().filter(|_| looks_like_jwt) {
-            let claims = jwt
-                .verify(token)
-                .await
-                .map_err(|e| Refusal::Because(format!("token: {e}")))?;
-            return Ok(Identity::from_claims(self.token_mode(&claims), claims));
-        }
-        if let Some(lambda) = &self.lambda {
-            return lambda
-                .authorize(token, operation)
-                .await
-                .map_err(|e| Refusal::Because(format!("authorizer: {e}")));
-        }
-        Err(Refusal::Because(
-            "no enabled mode takes an Authorization token".to_owned(),
-        ))
+        let Some(lambda) = &self.lambda else {
+            return Err(Refusal::Missing);
+        };
+        lambda
+            .authorize(token, operation)
+            .await
+            .map_err(|e| Refusal::Because(format!("authorizer: {e}")))
     }
 
     /// Cognito tokens say so (`token_use`, a `cognito-idp` issuer); anything else is OIDC. When
