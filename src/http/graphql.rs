@@ -68,14 +68,17 @@ pub async fn execute(
             );
         }
     };
-    if let Err(denied) = app
+    let document = match app
         .api
         .authorize(&request, &identity, app.auth.default_mode)
     {
-        let body = json!({"data": null, "errors": [{"errorType": denied.error_type, "message": denied.message}]});
-        return (StatusCode::OK, Json(body)).into_response();
-    }
-    let response = app.api.execute(&request).await;
+        Ok(document) => document,
+        Err(denied) => {
+            let body = json!({"data": null, "errors": [{"errorType": denied.error_type, "message": denied.message}]});
+            return (StatusCode::OK, Json(body)).into_response();
+        }
+    };
+    let response = app.api.execute(&request, document).await;
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({"data": null}));
     let mut unavailable = false;
     if let Some(errors) = body.get_mut("errors").and_then(Json_::as_array_mut) {

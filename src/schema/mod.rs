@@ -11,6 +11,8 @@ pub mod scalars;
 
 use std::sync::Arc;
 
+use async_graphql::parser::types::ExecutableDocument;
+
 use async_graphql::Pos;
 use async_graphql::dynamic::Schema;
 
@@ -65,38 +67,41 @@ impl Api {
         })
     }
 
-    /// Checks an operation against the schema's auth directives for `caller` (an operation that
-    /// does not parse passes: execution reports its syntax error).
+    /// Checks an operation against the schema's auth directives for `caller`. Returns the
+    /// parsed document, so execution does not look it up again; `None` when it does not parse
+    /// (it passes: execution reports the syntax error).
     pub fn authorize(
         &self,
         request: &crate::operation::GraphqlRequest,
         caller: &crate::auth::Identity,
         default: crate::auth::AuthMode,
-    ) -> Result<(), crate::operation::GraphqlError> {
-        match self.documents.get(&request.query) {
-            Some(document) => access::authorize(
-                &self.model,
-                &document,
-                request.operation_name.as_deref(),
-                caller,
-                default,
-            ),
-            None => Ok(()),
-        }
+    ) -> Result<Option<Arc<ExecutableDocument>>, crate::operation::GraphqlError> {
+        let Some(document) = self.documents.get(&request.query) else {
+            return Ok(None);
+        };
+        access::authorize(
+            &self.model,
+            &document,
+            request.operation_name.as_deref(),
+            caller,
+            default,
+        )?;
+        Ok(Some(document))
     }
 
-    /// Runs a query or mutation, reusing the parsed document when the text was seen before.
+    /// Runs a query or mutation with its already parsed document (from [`Api::authorize`]).
     pub async fn execute(
         &self,
         request: &crate::operation::GraphqlRequest,
+        document: Option<Arc<ExecutableDocument>>,
     ) -> async_graphql::Response {
         let mut gql =
             async_graphql::Request::new(request.query.clone()).variables(request.variables());
         if let Some(name) = &request.operation_name {
             gql = gql.operation_name(name);
         }
-        if let Some(document) = self.documents.get(&request.query) {
-            gql.set_parsed_query((*document).clone());
+        if let Some(document) = document {
+            gql.set_parsed_query(Arc::unwrap_or_clone(document));
         }
         self.schema.execute(gql).await
     }
