@@ -18,6 +18,9 @@ pub struct Event {
     pub published_at: DateTime<Utc>,
     /// The mutation's result: the object subscribers project their selection sets from.
     pub payload: Value,
+    /// The event's JSON, made once: on a cluster the history and the bus both send it to Redis.
+    #[serde(skip)]
+    json: std::sync::OnceLock<String>,
 }
 
 impl Event {
@@ -28,12 +31,14 @@ impl Event {
             type_name: type_name.to_owned(),
             published_at: Utc::now(),
             payload,
+            json: std::sync::OnceLock::new(),
         }
     }
 
     /// The event as it travels between nodes and sits in Redis.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("an event always serializes")
+    pub fn to_json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(self).expect("an event always serializes"))
     }
 
     /// An event read back from Redis; one that does not parse (another version's, say) is
