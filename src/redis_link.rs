@@ -16,6 +16,9 @@ pub enum RedisLinkError {
     Url(String),
     #[error("Redis is unavailable: {0}")]
     Unavailable(#[from] redis::RedisError),
+    /// The schema asks for routing the Redis bus does not do.
+    #[error("{0}")]
+    Unroutable(String),
 }
 
 /// A connection to Redis and the prefix of every key and channel this API uses.

@@ -147,7 +147,7 @@ impl RedisBus {
         for (name, plan) in &model.subscriptions {
             let args: Vec<String> = plan.args.iter().map(|a| a.name.clone()).collect();
             if args.len() > MAX_FILTER_ARGS {
-                return Err(RedisLinkError::Url(format!(
+                return Err(RedisLinkError::Unroutable(format!(
                     "subscription field {name} has {} arguments; the Redis bus routes at most {MAX_FILTER_ARGS} per field",
                     args.len()
                 )));
