@@ -40,6 +40,7 @@ pub struct Exported {
     pub subscriptions: Gauge,
     pub published: Counter,
     pub deliveries: Counter,
+    /// Kept in step with `slow_consumer_disconnects` at render time.
     pub slow_consumers: Counter,
     auth_failures: Vec<(&'static str, Counter)>,
     /// Publish-to-delivery latency (seconds), one sample per batch written to a connection.

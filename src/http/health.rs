@@ -45,12 +45,18 @@ async fn readiness(app: &App) -> Result<(), String> {
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // Counts kept elsewhere are copied in when scraped, not counted twice on their paths.
     let exported = &app.metrics.exported;
     exported
         .redis_reconnects
         .absolute(crate::pubsub::BusStats::get(
             &app.bus.stats().disconnections,
         ));
+    exported.slow_consumers.absolute(
+        app.metrics
+            .slow_consumer_disconnects
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -162,7 +162,6 @@ impl Session {
                 _ = kicked.cancelled() => self.emit(Reply::Fault(Fault::Closing(Closing::Kicked))).await,
                 _ = overflowed.cancelled() => {
                     self.app.metrics.slow_consumer_disconnects.fetch_add(1, Ordering::Relaxed);
-                    self.app.metrics.exported.slow_consumers.increment(1);
                     tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
                     self.emit(Reply::Fault(Fault::Closing(Closing::SlowConsumer))).await
                 }
