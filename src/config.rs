@@ -142,13 +142,49 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
-    /// Open WebSocket connections allowed from one client address.
+    /// Open WebSocket connections allowed from one client address (behind a trusted proxy, the
+    /// forwarded client's).
     #[arg(
         long,
         env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
         default_value_t = 10_000
     )]
     pub max_connections_per_address: usize,
+
+    /// Connections still speaking HTTP (requests, not yet upgraded WebSockets) allowed from one
+    /// client address; past it a new connection is answered 429 and closed. Trusted proxies
+    /// are exempt (their clients are limited by their own addresses).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_HTTP_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_http_connections_per_address: usize,
+
+    /// Connections (HTTP and WebSocket) the node holds in all; past it a new connection is
+    /// answered 503 and closed. Default: the open-file limit less a reserve.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// How long a request body may take to arrive, from the end of its headers; past it the
+    /// request is answered 408 and the connection closed.
+    #[arg(long, env = "SWITCHBOARD_REQUEST_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_body_timeout: Duration,
+
+    /// The slowest a request body may arrive, in bytes per second averaged since the headers
+    /// (checked from the first second on); a slower one is answered 408. 0 turns it off.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REQUEST_BODY_MIN_RATE",
+        default_value_t = 1024
+    )]
+    pub request_body_min_rate: u64,
+
+    /// Proxies (CIDR blocks or addresses, comma-separated) whose `X-Forwarded-For` or
+    /// `Forwarded` header names the client for per-address limits and logs. None by default:
+    /// the TCP peer is the client.
+    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::proxies::parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Failed authentications allowed per client address per minute; past it, requests from
     /// that address are refused without being checked until the minute is over.
@@ -163,6 +199,11 @@ pub struct Settings {
     /// WebSocket gets a close frame within it; the process exits when it passes regardless.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,
+
+    /// After a shutdown starts, how long an idle HTTP keep-alive connection stays open for a
+    /// request already on its way (it is answered, with `Connection: close`).
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DRAIN_WINDOW", default_value = "500ms", value_parser = parse_duration)]
+    pub shutdown_drain_window: Duration,
 
     /// Log lines as `text` or `json` (one object per line); both go to stderr, and `RUST_LOG`
     /// filters them.
@@ -222,8 +263,9 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_MAX_PAYLOAD_BYTES", default_value_t = 240 * 1024)]
     pub max_payload_bytes: usize,
 
-    /// Largest `POST /graphql` body, in bytes.
-    #[arg(long, env = "SWITCHBOARD_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
+    /// Largest `POST /graphql` body, in bytes; a larger `Content-Length` is answered 413
+    /// before the body is read.
+    #[arg(long, alias = "max-body-bytes", env = "SWITCHBOARD_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
     pub max_request_bytes: usize,
 
     /// Active subscriptions allowed on one connection.

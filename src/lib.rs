@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod open_files;
 pub mod operation;
 pub mod protocol;
+pub mod proxies;
 pub mod pubsub;
 pub mod redis_link;
 pub mod schema;

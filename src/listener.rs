@@ -1,16 +1,20 @@
 //! The accept loop: TCP (optionally TLS) connections served as HTTP/1.1 by hyper, with
 //! WebSocket upgrades, into the axum router. axum's own `serve` has no TLS; this loop is that
-//! plus a TLS handshake, and two things every request gets before routing: the peer address and
-//! a path with doubled slashes collapsed (an endpoint configured with a trailing `/` makes
-//! clients dial `/graphql//realtime`).
+//! plus a TLS handshake, the connection limits (per client address and for the node, answered
+//! 429 / 503 instead of hanging), a drain on shutdown, and two things every request gets before
+//! routing: the client's address (the peer, or whom a trusted proxy names) and a path with
+//! doubled slashes collapsed (an endpoint configured with a trailing `/` makes clients dial
+//! `/graphql//realtime`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, Uri};
+use axum::http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,20 +25,69 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::Instrument;
 
+use crate::limits::{AddressLimits, ConnectionSlot, Refused};
+use crate::proxies::TrustedProxies;
+
 /// How long a client may take over its TLS handshake or its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts connections until `shutdown`, each served on its own task in `connections`.
+/// How long a refused connection may take to send the request its refusal answers.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the accept loop needs to admit connections and tell clients apart.
+#[derive(Clone)]
+pub struct Admission {
+    /// Per-address and node-wide connection counts.
+    pub limits: Arc<AddressLimits>,
+    /// Whose `X-Forwarded-For` names the client.
+    pub proxies: TrustedProxies,
+    /// How long idle keep-alive connections stay open once a shutdown starts.
+    pub drain_window: Duration,
+}
+
+/// Accepts connections until `shutdown`, each served on its own task in `connections`. On
+/// shutdown it stops accepting, but still serves the connections already waiting in the
+/// kernel's accept queue: their clients may have sent a request already.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
+    admission: Admission,
     shutdown: CancellationToken,
     connections: TaskTracker,
 ) {
+    let spawn = |tcp: TcpStream, remote: SocketAddr| {
+        // Statuses are small and latency matters: no Nagle delay on any socket.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        let (router, tls, admission, shutdown) = (
+            router.clone(),
+            tls.clone(),
+            admission.clone(),
+            shutdown.clone(),
+        );
+        connections.spawn(async move {
+            let counted = (!admission.proxies.trusts(remote.ip())).then_some(remote.ip());
+            let slot = admission.limits.admit(counted);
+            let peer = Peer {
+                remote,
+                admission,
+                shutdown,
+            };
+            match tls {
+                None => serve_connection(tcp, peer, router, slot).await,
+                Some(acceptor) => {
+                    if let Some(stream) = handshake(&acceptor, tcp, remote).await {
+                        serve_connection(stream, peer, router, slot).await;
+                    }
+                }
+            }
+        });
+    };
     loop {
         let (tcp, remote) = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -46,22 +99,30 @@ pub async fn serve(
                 }
             },
         };
-        // Statuses are small and latency matters: no Nagle delay on any socket.
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-        let (router, tls, shutdown) = (router.clone(), tls.clone(), shutdown.clone());
-        connections.spawn(async move {
-            match tls {
-                None => serve_connection(tcp, remote, router, shutdown).await,
-                Some(acceptor) => {
-                    if let Some(stream) = handshake(&acceptor, tcp, remote).await {
-                        serve_connection(stream, remote, router, shutdown).await;
-                    }
-                }
-            }
-        });
+        spawn(tcp, remote);
     }
+    for (tcp, remote) in accept_queue(listener) {
+        spawn(tcp, remote);
+    }
+}
+
+/// Takes every connection still in the listener's accept queue without waiting, and closes
+/// the listener.
+fn accept_queue(listener: TcpListener) -> Vec<(TcpStream, SocketAddr)> {
+    let Ok(listener) = listener.into_std() else {
+        return Vec::new();
+    };
+    let mut queued = Vec::new();
+    while let Ok((tcp, remote)) = listener.accept() {
+        let tcp = tcp
+            .set_nonblocking(true)
+            .and_then(|()| TcpStream::from_std(tcp));
+        match tcp {
+            Ok(tcp) => queued.push((tcp, remote)),
+            Err(error) => tracing::debug!(%error, "cannot serve a queued connection"),
+        }
+    }
+    queued
 }
 
 async fn handshake(
@@ -93,47 +154,125 @@ fn request_id<B>(request: &Request<B>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
-/// Serves one connection's requests; on shutdown, lets the request in flight finish.
-async fn serve_connection<I>(io: I, remote: SocketAddr, router: Router, shutdown: CancellationToken)
-where
+/// One accepted connection, as its requests see it.
+struct Peer {
+    remote: SocketAddr,
+    admission: Admission,
+    shutdown: CancellationToken,
+}
+
+impl Peer {
+    /// The client a request comes from: the TCP peer, or whom a trusted proxy names. Handlers
+    /// read it as `ConnectInfo`, so every limit and log line uses the same address.
+    fn client(&self, headers: &HeaderMap) -> SocketAddr {
+        let client = self.admission.proxies.client(self.remote.ip(), headers);
+        if client == self.remote.ip() {
+            self.remote
+        } else {
+            SocketAddr::new(client, 0)
+        }
+    }
+}
+
+/// Serves one connection's requests, or, when `slot` says it may not be admitted, answers its
+/// first request with 429 (its address holds too many) or 503 (the node does) and closes. On
+/// shutdown, every response says `Connection: close`, idle connections get the drain window
+/// for a request already on its way, and the request in flight finishes.
+async fn serve_connection<I>(
+    io: I,
+    peer: Peer,
+    router: Router,
+    slot: Result<ConnectionSlot, Refused>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        collapse_slashes(request.uri_mut());
-        request.extensions_mut().insert(ConnectInfo(remote));
-        let router = router.clone();
-        let id = request_id(&request);
-        // Everything logged while handling the request (and, for an upgrade, by the WebSocket
-        // session it starts) carries this span's id.
-        let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-        async move {
-            let mut response = router
-                .oneshot(request)
-                .instrument(span)
-                .await
-                .unwrap_or_else(|e| match e {});
-            if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
-                response.headers_mut().insert("x-request-id", value);
+    let refused = slot.as_ref().err().copied();
+    let peer = Arc::new(peer);
+    let service = {
+        let peer = peer.clone();
+        hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            collapse_slashes(request.uri_mut());
+            let client = peer.client(request.headers());
+            request.extensions_mut().insert(ConnectInfo(client));
+            let router = router.clone();
+            let id = request_id(&request);
+            let shutdown = peer.shutdown.clone();
+            // Everything logged while handling the request (and, for an upgrade, by the
+            // WebSocket session it starts) carries this span's id.
+            let span = tracing::info_span!("request", request_id = %id, client = %client.ip(), method = %request.method(), path = %request.uri().path());
+            async move {
+                let mut response = match refused {
+                    Some(refused) => refusal(refused),
+                    None => router
+                        .oneshot(request)
+                        .instrument(span)
+                        .await
+                        .unwrap_or_else(|e| match e {}),
+                };
+                if let Ok(value) = HeaderValue::from_str(&id) {
+                    response.headers_mut().insert("x-request-id", value);
+                }
+                if refused.is_some() || shutdown.is_cancelled() {
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
             }
-            Ok::<_, Infallible>(response)
-        }
-    });
+        })
+    };
+    let header_timeout = if refused.is_some() {
+        REFUSAL_TIMEOUT
+    } else {
+        HANDSHAKE_TIMEOUT
+    };
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
+        _ = peer.shutdown.cancelled() => {
+            // A request may be on its way on an idle keep-alive connection: give it the drain
+            // window to arrive (it is answered with `Connection: close`), then close.
+            tokio::select! {
+                result = connection.as_mut() => result,
+                _ = tokio::time::sleep(peer.admission.drain_window) => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
         }
     };
+    drop(slot);
     if let Err(error) = result {
-        tracing::debug!(%remote, %error, "HTTP connection ended with an error");
+        tracing::debug!(remote = %peer.remote, %error, "HTTP connection ended with an error");
     }
+}
+
+/// The answer to a connection that was not admitted, in AppSync's error shape.
+fn refusal(refused: Refused) -> Response<axum::body::Body> {
+    let (status, error_type, message) = match refused {
+        Refused::Address => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            "Too many connections from this address.",
+        ),
+        Refused::Node => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The server holds as many connections as it may; retry shortly.",
+        ),
+    };
+    let body = serde_json::json!({"errors": [{"errorType": error_type, "message": message}]});
+    let mut response = Response::new(axum::body::Body::from(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// `//graphql//realtime` -> `/graphql/realtime`; the query string is kept as it is.

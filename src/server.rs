@@ -1,7 +1,7 @@
 //! Assembling a node from its settings, and running it: the shared [`App`] state, the listener,
 //! and a clean shutdown that closes every WebSocket with a proper close frame.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,14 +10,15 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{AuthSetupError, Authenticator};
+use crate::auth::{AuthSetupError, Authenticator, Credentials};
 use crate::config::Settings;
 use crate::config::StoreKind;
 use crate::history::{History, MemoryHistory, RedisHistory};
-use crate::limits::AddressLimits;
+use crate::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
 use crate::pubsub::{Broker, Bus, LocalBus, RedisBus, SubscriptionIndex};
 use crate::redis_link::{RedisLink, RedisLinkError};
+use crate::schema::access::{AccessPolicy, OwnerRule};
 use crate::schema::{Api, DEFAULT_SDL, SchemaError, SchemaLimits, SchemaModel};
 use crate::session::Connections;
 use crate::store::{ConnectionStore, MemoryStore, RedisStore, StoreError};
@@ -69,8 +70,12 @@ pub struct App {
     /// This node's id, written into connection records.
     pub node_id: String,
     pub metrics: Metrics,
-    /// Cancelled to shut the node down; every session watches it.
+    /// Cancelled to shut the node down: the listener stops accepting and HTTP connections
+    /// drain; `/ready` answers 503 from then on.
     pub shutdown: CancellationToken,
+    /// Cancelled once the HTTP connections have drained: every session closes (1001) and the
+    /// background tasks end.
+    pub closing: CancellationToken,
     /// The session tasks, so shutdown can wait for their close frames to go out.
     pub sessions: TaskTracker,
 }
@@ -100,6 +105,7 @@ impl App {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let shutdown = CancellationToken::new();
+        let closing = CancellationToken::new();
         let index = Arc::new(SubscriptionIndex::new());
         let connections = Arc::new(Connections::default());
         let cluster = &settings.cluster;
@@ -122,7 +128,7 @@ impl App {
                         catchup_ttl: cluster.redis_catchup_ttl,
                         inbox: cluster.redis_inbox,
                     },
-                    shutdown.clone(),
+                    closing.clone(),
                 )
                 .await?;
                 let history = RedisHistory::new(
@@ -157,20 +163,24 @@ impl App {
             max_complexity: settings.max_query_complexity,
             parsed_documents: settings.parsed_document_cache,
         };
-        let api = Api::new(model, broker, limits)?;
         let (auth, generated) = Authenticator::new(
             &settings,
             crate::http_client::client().map_err(ServerError::HttpClient)?,
         )
         .await?;
-        let limits = Arc::new(AddressLimits::new(
-            settings.max_connections_per_address,
-            settings.max_auth_failures_per_minute,
-        ));
+        let api = Api::new(model, broker, limits, access_policy(&settings, &auth))?;
+        let limits = Arc::new(AddressLimits::new(LimitSettings {
+            websockets_per_address: settings.max_connections_per_address,
+            http_per_address: settings.max_http_connections_per_address,
+            connections: settings
+                .max_connections
+                .unwrap_or_else(crate::open_files::connection_ceiling),
+            auth_failures_per_minute: settings.max_auth_failures_per_minute,
+        }));
         tokio::spawn(heartbeat(
             store.clone(),
             settings.cluster.heartbeat,
-            shutdown.clone(),
+            closing.clone(),
         ));
         let app = App {
             node_id,
@@ -185,9 +195,35 @@ impl App {
             limits,
             metrics,
             shutdown,
+            closing,
             sessions: TaskTracker::new(),
         };
         Ok((Arc::new(app), generated))
+    }
+}
+
+/// The access check's settings: the default mode, the owner rule, the admin group.
+fn access_policy(settings: &Settings, auth: &Authenticator) -> AccessPolicy {
+    AccessPolicy {
+        default_mode: auth.default_mode,
+        owner: settings.owner_arg.as_ref().map(|arg| OwnerRule {
+            arg: arg.clone(),
+            claim: settings.owner_claim.clone(),
+            trusted_modes: settings.trusted_modes.clone(),
+        }),
+        admin_group: settings.admin_group.clone(),
+    }
+}
+
+impl App {
+    /// Counts a failed authentication from `address`: towards its lockout, and in
+    /// `switchboard_auth_failures_total` by the mode the credentials were checked as. Every
+    /// door (HTTP, each WebSocket protocol, the admin API) reports failures here.
+    pub fn auth_failed(&self, address: IpAddr, credentials: &Credentials) {
+        self.limits.failed(address);
+        self.metrics
+            .exported
+            .auth_failed(self.auth.mode_of(credentials));
     }
 }
 
@@ -290,23 +326,32 @@ impl Server {
         self.generated_key.as_deref()
     }
 
-    /// Serves until [`App::shutdown`] is cancelled, then lets in-flight requests finish,
-    /// closes every WebSocket and returns.
+    /// Serves until [`App::shutdown`] is cancelled, then answers every request already
+    /// received, closes every WebSocket and returns.
     pub async fn run(self) -> Result<(), ServerError> {
         let app = self.app.clone();
         let router = crate::http::router(app.clone());
         let connections = TaskTracker::new();
+        let admission = crate::listener::Admission {
+            limits: app.limits.clone(),
+            proxies: crate::proxies::TrustedProxies::new(app.settings.trusted_proxies.clone()),
+            drain_window: app.settings.shutdown_drain_window,
+        };
         crate::listener::serve(
             self.listener,
             router,
             self.tls,
+            admission,
             app.shutdown.clone(),
             connections.clone(),
         )
         .await;
+        // Every HTTP request already received is answered (publishes included) before the
+        // WebSockets close, so a status published during the drain still reaches them.
         connections.close();
         connections.wait().await;
-        // Upgraded sockets belong to their sessions, which see the same token and close
+        app.closing.cancel();
+        // Upgraded sockets belong to their sessions, which watch `closing` and close
         // themselves with a close frame.
         app.sessions.close();
         app.sessions.wait().await;

@@ -319,3 +319,40 @@ async fn repeated_auth_failures_lock_the_address_out_for_a_minute() {
     client.init(json!({"x-api-key": KEY})).await;
     assert_eq!(client.expect_close().await.0, 4429);
 }
+
+#[tokio::test]
+async fn history_reads_pass_the_owner_rule_too() {
+    let server = directive_server(&[
+        "--owner-arg",
+        "userId",
+        "--owner-claim",
+        "sub",
+        "--admin-group",
+        "admins",
+    ])
+    .await;
+    server.publish("u2", "j", "secret_of_u2").await;
+    let read = |credentials: Json| {
+        let server = &server;
+        async move {
+            let body = json!({"query": "query H($u: ID!) { statusHistory(userId: $u) { userId status } }", "variables": {"u": "u2"}});
+            auth::post_as(server, &credentials, &body).await
+        }
+    };
+    let (status, body) = read(json!({"Authorization": oidc("u1")})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["errorType"], "Unauthorized", "{body}");
+    assert_eq!(body["data"], Json::Null, "nothing of u2's leaks: {body}");
+    assert!(!body.to_string().contains("secret_of_u2"));
+    for allowed in [
+        json!({"Authorization": cognito("boss", &["admins"])}),
+        json!({"Authorization": oidc("u2")}),
+        json!({"x-api-key": KEY}),
+    ] {
+        let (_, body) = read(allowed).await;
+        assert_eq!(
+            body["data"]["statusHistory"][0]["status"], "secret_of_u2",
+            "{body}"
+        );
+    }
+}

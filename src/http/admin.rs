@@ -8,11 +8,12 @@
 //! Callers present an admin key (`--admin-api-key`, in `x-api-key`) or a verified token of a
 //! member of `--admin-group`. Errors use AppSync's error shape, like the rest of the HTTP API.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -21,13 +22,20 @@ use serde_json::json;
 use crate::auth::{AuthRequest, Credentials, Signed};
 use crate::server::App;
 
-fn error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    let body = json!({"errors": [{"errorType": error_type, "message": message}]});
-    (status, Json(body)).into_response()
-}
+use super::errors::appsync_error as error;
 
-/// Whether the caller may use the admin API; the refusal to send when not.
-async fn authorize(app: &App, headers: &HeaderMap, path: &str) -> Result<(), Response> {
+/// Whether the caller may use the admin API; the refusal to send when not. A wrong admin key
+/// or token counts towards the address's lockout like any other failed authentication, and a
+/// locked-out address is refused before anything is checked.
+async fn authorize(
+    app: &App,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<(), Response> {
+    if let Some(remaining) = app.limits.locked_out(remote.ip()) {
+        return Err(super::errors::locked_out(remaining));
+    }
     let admin_keys = &app.settings.cluster.admin_api_keys;
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
         && admin_keys
@@ -47,25 +55,20 @@ async fn authorize(app: &App, headers: &HeaderMap, path: &str) -> Result<(), Res
         operation: None,
     };
     match app.auth.authenticate(request).await {
-        Ok(identity)
-            if app
-                .settings
-                .admin_group
-                .as_ref()
-                .is_some_and(|group| identity.groups.contains(group)) =>
-        {
-            Ok(())
-        }
+        Ok(identity) if app.api.policy.is_admin(&identity) => Ok(()),
         Ok(_) => Err(error(
             StatusCode::FORBIDDEN,
             "UnauthorizedException",
             "The admin API needs an admin API key or membership of the admin group.",
         )),
-        Err(_) => Err(error(
-            StatusCode::UNAUTHORIZED,
-            "UnauthorizedException",
-            "You are not authorized to make this call.",
-        )),
+        Err(_) => {
+            app.auth_failed(remote.ip(), &credentials);
+            Err(error(
+                StatusCode::UNAUTHORIZED,
+                "UnauthorizedException",
+                "You are not authorized to make this call.",
+            ))
+        }
     }
 }
 
@@ -77,10 +80,11 @@ pub struct ByUser {
 
 pub async fn list(
     State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Query(query): Query<ByUser>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = authorize(&app, &headers, "/admin/connections").await {
+    if let Err(refusal) = authorize(&app, remote, &headers, "/admin/connections").await {
         return refusal;
     }
     let Some(user) = query.user_id.filter(|u| !u.is_empty()) else {
@@ -102,10 +106,12 @@ pub async fn list(
 
 pub async fn kick(
     State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = authorize(&app, &headers, &format!("/admin/connections/{id}")).await {
+    let path = format!("/admin/connections/{id}");
+    if let Err(refusal) = authorize(&app, remote, &headers, &path).await {
         return refusal;
     }
     let record = match app.store.get(&id).await {

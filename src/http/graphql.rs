@@ -3,75 +3,93 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json_, json};
 
-use crate::auth::{AuthRequest, Credentials, Signed};
+use super::body::{self, BodyLimits};
+use super::errors;
+use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Signed};
 use crate::operation::GraphqlRequest;
 use crate::server::App;
 
-/// An error response in AppSync's shape: `{"errors":[{"errorType":..,"message":..}]}`.
-fn appsync_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    let body = json!({"errors": [{"errorType": error_type, "message": message}]});
-    (status, Json(body)).into_response()
-}
-
+/// `POST /graphql`. Cheap refusals come first and read nothing: a locked-out address, a
+/// declared body over the limit, missing or wrong credentials that the headers alone decide
+/// (API keys, tokens). Only then is the body read, within its bounds. IAM callers sign the
+/// body and the Lambda authorizer is shown the operation, so those are verified once it is
+/// read.
 pub async fn execute(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    if app.limits.locked_out(remote.ip()) {
-        return appsync_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequestsException",
-            "Too many failed authentication attempts; try again in a minute.",
-        );
+    if let Some(remaining) = app.limits.locked_out(remote.ip()) {
+        return errors::locked_out(remaining);
     }
-    let request: Result<GraphqlRequest, _> = serde_json::from_slice(&body);
-    let credentials = Credentials::from_http(&headers);
-    let auth = AuthRequest {
-        credentials: &credentials,
-        signed: Signed::Http {
-            path: "/graphql",
-            query: query.as_deref().unwrap_or_default(),
-            body: &body,
-        },
-        operation: request.as_ref().ok(),
+    let limits = BodyLimits {
+        max_bytes: app.settings.max_request_bytes,
+        timeout: app.settings.request_body_timeout,
+        min_rate: app.settings.request_body_min_rate,
     };
-    let identity = match app.auth.authenticate(auth).await {
-        Ok(identity) => identity,
-        Err(error) => {
-            app.limits.failed(remote.ip());
-            app.metrics
-                .exported
-                .auth_failed(app.auth.mode_of(&credentials));
-            return appsync_error(
-                StatusCode::UNAUTHORIZED,
-                "UnauthorizedException",
-                &error.to_string(),
-            );
+    if let Err(error) = body::check_declared_length(&headers, &limits) {
+        return error.response();
+    }
+    let credentials = Credentials::from_http(&headers);
+    let needs_body = matches!(
+        app.auth.mode_of(&credentials),
+        Some(AuthMode::Iam | AuthMode::Lambda)
+    );
+    let early = if needs_body {
+        None
+    } else {
+        let auth = AuthRequest {
+            credentials: &credentials,
+            signed: Signed::Nothing,
+            operation: None,
+        };
+        match app.auth.authenticate(auth).await {
+            Ok(identity) => Some(identity),
+            Err(error) => return unauthorized(&app, remote, &credentials, &error),
+        }
+    };
+    let body = match body::read(body, &limits).await {
+        Ok(body) => body,
+        Err(error) => return error.response(),
+    };
+    let request: Result<GraphqlRequest, _> = serde_json::from_slice(&body);
+    let identity = match early {
+        Some(identity) => identity,
+        None => {
+            let auth = AuthRequest {
+                credentials: &credentials,
+                signed: Signed::Http {
+                    path: "/graphql",
+                    query: query.as_deref().unwrap_or_default(),
+                    body: &body,
+                },
+                operation: request.as_ref().ok(),
+            };
+            match app.auth.authenticate(auth).await {
+                Ok(identity) => identity,
+                Err(error) => return unauthorized(&app, remote, &credentials, &error),
+            }
         }
     };
     let request = match request {
         Ok(request) => request,
         Err(error) => {
-            return appsync_error(
+            return errors::appsync_error(
                 StatusCode::BAD_REQUEST,
                 "MalformedHttpRequestException",
                 &format!("the body must be a JSON object with a `query` string: {error}"),
             );
         }
     };
-    let document = match app
-        .api
-        .authorize(&request, &identity, app.auth.default_mode)
-    {
+    let document = match app.api.authorize(&request, &identity) {
         Ok(document) => document,
         Err(denied) => {
             let body = json!({"data": null, "errors": [{"errorType": denied.error_type, "message": denied.message}]});
@@ -93,6 +111,21 @@ pub async fn execute(
         StatusCode::OK
     };
     (status, Json(body)).into_response()
+}
+
+/// A refused authentication: counted against the address and in the metrics, answered 401.
+fn unauthorized(
+    app: &App,
+    remote: std::net::SocketAddr,
+    credentials: &Credentials,
+    error: &AuthError,
+) -> Response {
+    app.auth_failed(remote.ip(), credentials);
+    errors::appsync_error(
+        StatusCode::UNAUTHORIZED,
+        "UnauthorizedException",
+        &error.to_string(),
+    )
 }
 
 /// Moves `extensions.errorType` to the top level of a GraphQL error, where AppSync puts it.

@@ -3,6 +3,8 @@
 //! (`graphiql`). Handlers translate between HTTP and the rest; they hold no business logic.
 
 mod admin;
+mod body;
+mod errors;
 mod graphiql;
 mod graphql;
 mod health;

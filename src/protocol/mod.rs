@@ -134,6 +134,8 @@ pub enum Fault {
 pub enum Closing {
     /// A frame larger than the maximum frame size.
     FrameTooLarge,
+    /// A text message that is not UTF-8 (RFC 6455 §8.1).
+    InvalidUtf8,
     /// The outbound queue overflowed: the client does not read fast enough.
     SlowConsumer,
     /// The server is shutting down.
@@ -148,6 +150,7 @@ impl Closing {
     fn encode(self) -> Encoded {
         match self {
             Self::FrameTooLarge => Encoded::close(1009, "Message too big"),
+            Self::InvalidUtf8 => Encoded::close(1007, "text message is not valid UTF-8"),
             Self::SlowConsumer => Encoded::close(1008, "slow consumer: outbound queue full"),
             Self::ShuttingDown => Encoded::close(1001, "server shutting down"),
             Self::LifetimeReached => Encoded::close(1000, "connection lifetime reached"),

@@ -48,6 +48,8 @@ impl SchemaError {
 /// The served API: the model (routing, plans) and the executable schema.
 pub struct Api {
     pub model: Arc<SchemaModel>,
+    /// The default mode and the owner rule: what [`Api::authorize`] checks beside directives.
+    pub policy: access::AccessPolicy,
     pub schema: Schema,
     /// Parsed operations by their text, shared by the auth check and execution.
     pub documents: documents::Documents,
@@ -58,34 +60,30 @@ impl Api {
         model: Arc<SchemaModel>,
         broker: Arc<Broker>,
         limits: SchemaLimits,
+        policy: access::AccessPolicy,
     ) -> Result<Self, SchemaError> {
         let schema = build::build(&model, broker, limits)?;
         Ok(Self {
             model,
+            policy,
             schema,
             documents: documents::Documents::new(limits.parsed_documents),
         })
     }
 
-    /// Checks an operation against the schema's auth directives for `caller`. Returns the
-    /// parsed document, so execution does not look it up again; `None` when it does not parse
-    /// (it passes: execution reports the syntax error).
+    /// The one access check: every query, mutation and subscription, from every door, passes
+    /// here before it runs (see [`access`]). Returns the parsed document, so execution does not
+    /// look it up again; `None` when it does not parse (it passes: execution reports the syntax
+    /// error).
     pub fn authorize(
         &self,
         request: &crate::operation::GraphqlRequest,
         caller: &crate::auth::Identity,
-        default: crate::auth::AuthMode,
     ) -> Result<Option<Arc<ExecutableDocument>>, crate::operation::GraphqlError> {
         let Some(document) = self.documents.get(&request.query) else {
             return Ok(None);
         };
-        access::authorize(
-            &self.model,
-            &document,
-            request.operation_name.as_deref(),
-            caller,
-            default,
-        )?;
+        access::authorize(&self.model, &document, request, caller, &self.policy)?;
         Ok(Some(document))
     }
 

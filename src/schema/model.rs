@@ -116,6 +116,24 @@ pub struct MutationPlan {
 }
 
 impl MutationPlan {
+    /// Whether the result type has a field called `name`.
+    pub fn has_result_field(&self, name: &str) -> bool {
+        self.result_fields.iter().any(|f| f.as_str() == name)
+    }
+
+    /// The value the caller supplied for result field `name` (before the server fills
+    /// anything): what the access check reads to see whose data a publish is.
+    pub fn supplied<'a>(&self, args: &'a IndexMap<Name, Value>, name: &str) -> Option<&'a Value> {
+        match &self.source {
+            ResultSource::ScalarArgument(_) => None,
+            ResultSource::InputObject(input) => match args.get(input.as_str()) {
+                Some(Value::Object(fields)) => fields.get(name),
+                _ => None,
+            },
+            ResultSource::Arguments => args.get(name),
+        }
+    }
+
     /// Builds the mutation's result from its coerced arguments.
     pub fn result(&self, args: &IndexMap<Name, Value>) -> Value {
         let object = match &self.source {

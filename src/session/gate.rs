@@ -1,7 +1,7 @@
-//! The session's door: who the connection is (checked at `connection_init`), who each
-//! subscription is (AppSync lets every `start` carry its own credentials), whether the schema's
-//! auth directives let them select what they select, and the owner rule that binds a
-//! subscription argument such as `userId` to the caller's own identity.
+//! The session's door: who the connection is (checked at `connection_init`) and who each
+//! subscription is (AppSync lets every `start` carry its own credentials); what that identity
+//! may subscribe to is the API's one access check (`schema::access`: directives, then the owner
+//! rule), the same that `POST /graphql` runs.
 
 use serde_json::Value as Json;
 
@@ -9,7 +9,6 @@ use super::Session;
 use crate::auth::{AuthMode, AuthRequest, Credentials, Identity, Signed};
 use crate::operation::{GraphqlError, GraphqlRequest};
 use crate::protocol::Fault;
-use crate::subscription::Prepared;
 
 impl Session {
     /// Authenticates the connection with the `connection_init` payload's credentials, then the
@@ -22,7 +21,7 @@ impl Session {
             Ok(credentials) => credentials,
             Err(error) => return Err(Fault::BadHandshake(error.to_string())),
         };
-        if self.app.limits.locked_out(self.peer.remote.ip()) {
+        if self.app.limits.locked_out(self.peer.remote.ip()).is_some() {
             return Err(Fault::TooManyRequests(
                 "too many failed authentication attempts from this address".to_owned(),
             ));
@@ -44,15 +43,15 @@ impl Session {
         })
     }
 
-    /// The identity a subscription runs as: its own credentials when it carries them (AppSync's
-    /// `extensions.authorization`, with `data` the signed body), else the connection's. Then the
-    /// schema's auth directives must admit it to every field it selects.
-    pub(super) async fn subscription_identity(
+    /// Whether a subscription may run. It runs as its own credentials when it carries them
+    /// (AppSync's `extensions.authorization`, with `data` the signed body), else as the
+    /// connection; that identity must pass the API's access check.
+    pub(super) async fn authorize_subscription(
         &self,
         authorization: Option<&Json>,
         data: Option<&str>,
         request: &GraphqlRequest,
-    ) -> Result<Identity, GraphqlError> {
+    ) -> Result<(), GraphqlError> {
         let identity = match authorization {
             Some(authorization) => {
                 let credentials = Credentials::from_json(authorization).unwrap_or_default();
@@ -73,77 +72,13 @@ impl Session {
                 )
             })?,
         };
-        self.app
-            .api
-            .authorize(request, &identity, self.app.auth.default_mode)?;
-        Ok(identity)
+        self.app.api.authorize(request, &identity)?;
+        Ok(())
     }
 
     /// Counts a failed authentication against the address and in the metrics.
     fn auth_failed(&self, credentials: &Credentials) {
-        self.app.limits.failed(self.peer.remote.ip());
-        self.app
-            .metrics
-            .exported
-            .auth_failed(self.app.auth.mode_of(credentials));
-    }
-
-    /// With `--owner-arg`, a caller signed in by token or authorizer may subscribe only with
-    /// that argument equal to its own `--owner-claim`; trusted modes and the admin group may
-    /// subscribe to anyone.
-    pub(super) fn check_owner(
-        &self,
-        identity: &Identity,
-        prepared: &Prepared,
-    ) -> Result<(), GraphqlError> {
-        let settings = &self.app.settings;
-        let Some(owner_arg) = &settings.owner_arg else {
-            return Ok(());
-        };
-        let field_has_owner = self
-            .app
-            .api
-            .model
-            .subscriptions
-            .get(&prepared.field)
-            .is_some_and(|plan| plan.args.iter().any(|a| &a.name == owner_arg));
-        if !field_has_owner
-            || settings.trusted_modes.contains(&identity.mode)
-            || settings
-                .admin_group
-                .as_ref()
-                .is_some_and(|g| identity.in_group(g))
-        {
-            return Ok(());
-        }
-        let supplied = prepared
-            .filter
-            .iter()
-            .find(|(name, _)| name == owner_arg)
-            .and_then(|(_, value)| match value {
-                async_graphql::Value::String(s) => Some(s.clone()),
-                async_graphql::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            });
-        let own = identity.claim(&settings.owner_claim);
-        if supplied.is_some() && supplied == own {
-            return Ok(());
-        }
-        let root = self
-            .app
-            .api
-            .model
-            .roots
-            .subscription
-            .as_deref()
-            .unwrap_or("Subscription");
-        Err(GraphqlError::new(
-            Some("Unauthorized"),
-            format!(
-                "Not Authorized to access {} on type {root}: {owner_arg} must be the caller's own {}",
-                prepared.field, settings.owner_claim
-            ),
-        ))
+        self.app.auth_failed(self.peer.remote.ip(), credentials);
     }
 
     /// The user a connection record names: the verified identity's owner claim for token and

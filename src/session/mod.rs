@@ -152,7 +152,7 @@ impl Session {
         let every = self.protocol.keepalive(settings);
         let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let shutdown = self.app.shutdown.clone();
+        let shutdown = self.app.closing.clone();
         let overflowed = self.mailbox.overflowed().clone();
         let kicked = self.kicked.clone();
         loop {
@@ -219,16 +219,20 @@ impl Session {
             None => return Flow::Closed,
             Some(Ok(message)) => message,
             Some(Err(error)) => {
-                let too_large = error
-                    .into_inner()
-                    .downcast::<tungstenite::Error>()
-                    .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
-                if too_large {
-                    return self
-                        .emit(Reply::Fault(Fault::Closing(Closing::FrameTooLarge)))
-                        .await;
-                }
-                return Flow::Closed;
+                // RFC 6455: a frame over the size limit closes with 1009, text that is not
+                // UTF-8 with 1007; anything else broke the connection itself.
+                let closing = match error.into_inner().downcast::<tungstenite::Error>() {
+                    Ok(error) => match *error {
+                        tungstenite::Error::Capacity(_) => Some(Closing::FrameTooLarge),
+                        tungstenite::Error::Utf8(_) => Some(Closing::InvalidUtf8),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                };
+                return match closing {
+                    Some(closing) => self.emit(Reply::Fault(Fault::Closing(closing))).await,
+                    None => Flow::Closed,
+                };
             }
         };
         self.seen_since_touch = true;
@@ -331,20 +335,17 @@ impl Session {
         if !self.acknowledged {
             return self.emit(Reply::Fault(Fault::NotAcknowledged { id })).await;
         }
-        let identity = match self
-            .subscription_identity(authorization.as_ref(), data.as_deref(), &request)
+        if let Err(error) = self
+            .authorize_subscription(authorization.as_ref(), data.as_deref(), &request)
             .await
         {
-            Ok(identity) => identity,
-            Err(error) => {
-                return self
-                    .emit(Reply::OperationError {
-                        id: &id,
-                        errors: &[error],
-                    })
-                    .await;
-            }
-        };
+            return self
+                .emit(Reply::OperationError {
+                    id: &id,
+                    errors: &[error],
+                })
+                .await;
+        }
         if self.active.contains_key(&id) {
             if !self.protocol.replaces_duplicate_ids() {
                 return self.emit(Reply::Fault(Fault::DuplicateId(id))).await;
@@ -381,14 +382,6 @@ impl Session {
                     .await;
             }
         };
-        if let Err(error) = self.check_owner(&identity, &prepared) {
-            return self
-                .emit(Reply::OperationError {
-                    id: &id,
-                    errors: &[error],
-                })
-                .await;
-        }
         // Live in the index before the client hears that it is: a status published the moment
         // the acknowledgement arrives is delivered.
         let registration = self.app.index.subscribe(
