@@ -186,14 +186,20 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::proxies::parse_net)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
-    /// Failed authentications allowed per client address per minute; past it, requests from
-    /// that address are refused without being checked until the minute is over.
+    /// Failed authentications allowed per client address per `--auth-failure-window` (a minute
+    /// by default); past it, requests from that address are refused without being checked until
+    /// the window is over. Every door counts: HTTP, each WebSocket protocol, the admin API.
     #[arg(
         long,
         env = "SWITCHBOARD_MAX_AUTH_FAILURES_PER_MINUTE",
         default_value_t = 60
     )]
     pub max_auth_failures_per_minute: u32,
+
+    /// The window failed authentications are counted in, and how long an address that used
+    /// them up is refused (429 with `Retry-After`).
+    #[arg(long, env = "SWITCHBOARD_AUTH_FAILURE_WINDOW", default_value = "1m", value_parser = parse_duration)]
+    pub auth_failure_window: Duration,
 
     /// How long a shutdown (SIGTERM, Ctrl-C) may take: in-flight requests finish and every
     /// WebSocket gets a close frame within it; the process exits when it passes regardless.

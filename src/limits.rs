@@ -15,9 +15,6 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-/// The window failed authentications are counted in.
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-
 /// Open connections of one kind per address, capped.
 #[derive(Debug)]
 struct SlotTable {
@@ -71,6 +68,8 @@ pub struct AddressLimits {
     open: AtomicUsize,
     max_open: usize,
     max_failures: u32,
+    /// The window failed authentications are counted in, and how long a lockout lasts.
+    failure_window: Duration,
     /// Failures per address: the window's start and the count in it.
     failures: DashMap<IpAddr, (Instant, u32)>,
 }
@@ -97,7 +96,8 @@ pub struct LimitSettings {
     pub websockets_per_address: usize,
     pub http_per_address: usize,
     pub connections: usize,
-    pub auth_failures_per_minute: u32,
+    pub auth_failures_per_window: u32,
+    pub auth_failure_window: Duration,
 }
 
 impl AddressLimits {
@@ -107,7 +107,8 @@ impl AddressLimits {
             http: SlotTable::new(settings.http_per_address),
             open: AtomicUsize::new(0),
             max_open: settings.connections,
-            max_failures: settings.auth_failures_per_minute,
+            max_failures: settings.auth_failures_per_window,
+            failure_window: settings.auth_failure_window,
             failures: DashMap::new(),
         }
     }
@@ -156,26 +157,27 @@ impl AddressLimits {
     }
 
     /// How long `address` stays locked out, when it has used up its failed authentications
-    /// for this minute.
+    /// for this window.
     pub fn locked_out(&self, address: IpAddr) -> Option<Duration> {
         let entry = self.failures.get(&address)?;
         let elapsed = entry.0.elapsed();
-        (elapsed < FAILURE_WINDOW && entry.1 >= self.max_failures).then(|| FAILURE_WINDOW - elapsed)
+        (elapsed < self.failure_window && entry.1 >= self.max_failures)
+            .then(|| self.failure_window - elapsed)
     }
 
     /// Counts a failed authentication from `address`.
     pub fn failed(&self, address: IpAddr) {
         let now = Instant::now();
         let mut entry = self.failures.entry(address).or_insert((now, 0));
-        if entry.0.elapsed() >= FAILURE_WINDOW {
+        if entry.0.elapsed() >= self.failure_window {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
         drop(entry);
         // Keep the table from growing with addresses that stopped failing long ago.
         if self.failures.len() > 100_000 {
-            self.failures
-                .retain(|_, entry| entry.0.elapsed() < FAILURE_WINDOW);
+            let window = self.failure_window;
+            self.failures.retain(|_, entry| entry.0.elapsed() < window);
         }
     }
 }
@@ -196,12 +198,15 @@ impl Drop for ConnectionSlot {
 mod tests {
     use super::*;
 
+    const WINDOW: Duration = Duration::from_secs(60);
+
     fn limits(websockets: usize, http: usize, connections: usize) -> Arc<AddressLimits> {
         Arc::new(AddressLimits::new(LimitSettings {
             websockets_per_address: websockets,
             http_per_address: http,
             connections,
-            auth_failures_per_minute: 3,
+            auth_failures_per_window: 3,
+            auth_failure_window: WINDOW,
         }))
     }
 
@@ -219,7 +224,7 @@ mod tests {
             limits.failed(a);
         }
         let left = limits.locked_out(a).unwrap();
-        assert!(left <= FAILURE_WINDOW && left > FAILURE_WINDOW - Duration::from_secs(5));
+        assert!(left <= WINDOW && left > WINDOW - Duration::from_secs(5));
         assert!(limits.locked_out("127.0.0.2".parse().unwrap()).is_none());
     }
 

@@ -67,9 +67,10 @@ pub async fn serve(
             admission.clone(),
             shutdown.clone(),
         );
+        // Counted as it is accepted, in order, so the ceiling holds however tasks are scheduled.
+        let counted = (!admission.proxies.trusts(remote.ip())).then_some(remote.ip());
+        let slot = admission.limits.admit(counted);
         connections.spawn(async move {
-            let counted = (!admission.proxies.trusts(remote.ip())).then_some(remote.ip());
-            let slot = admission.limits.admit(counted);
             let peer = Peer {
                 remote,
                 admission,

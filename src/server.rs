@@ -175,7 +175,8 @@ impl App {
             connections: settings
                 .max_connections
                 .unwrap_or_else(crate::open_files::connection_ceiling),
-            auth_failures_per_minute: settings.max_auth_failures_per_minute,
+            auth_failures_per_window: settings.max_auth_failures_per_minute,
+            auth_failure_window: settings.auth_failure_window,
         }));
         tokio::spawn(heartbeat(
             store.clone(),
