@@ -49,3 +49,92 @@ async fn sigterm_closes_every_subscriber_and_exits_zero_within_the_deadline() {
     );
     publisher.abort();
 }
+
+/// A publish request for status `n`, as raw HTTP/1.1 with the test key.
+fn publish_request(addr: std::net::SocketAddr, n: usize) -> String {
+    let body = serde_json::json!({
+        "query": "mutation P($i: StatusInput!) { publishStatus(input: $i) { status } }",
+        "variables": {"i": {"userId": "u1", "jobId": "j", "status": format!("s{n}")}}
+    })
+    .to_string();
+    format!(
+        "POST /graphql HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        support::KEY,
+        body.len()
+    )
+}
+
+/// The status code of the response on `stream`, or `None` if the connection ended without one.
+async fn status_of(stream: &mut tokio::net::TcpStream) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 512];
+    while !head.windows(2).any(|w| w == b"\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+            .await
+            .expect("an answer or a close in time")
+            .unwrap_or(0);
+        if read == 0 {
+            return None;
+        }
+        head.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn sigterm_during_a_burst_answers_every_request_already_sent() {
+    use tokio::io::AsyncWriteExt;
+    let mut node = ProcessNode::start(&["--shutdown-deadline".into(), "5s".into()]).await;
+    let addr = node.addr;
+    let mut subscriber = WsClient::ready_at(addr, Proto::TransportWs).await;
+    subscriber.subscribe_live("s", "u1").await;
+    // 200 connections, each with one publish; half are sent before the signal, half just after
+    // it (already connected: the node accepted them, or they wait in its accept queue).
+    let mut streams = Vec::new();
+    for _ in 0..200 {
+        streams.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let mut requests = Vec::new();
+    for (n, mut stream) in streams.into_iter().enumerate() {
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+        requests.push((
+            sent_rx,
+            tokio::spawn(async move {
+                if n >= 100 {
+                    // The second half goes out once the signal has been sent.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                stream
+                    .write_all(publish_request(addr, n).as_bytes())
+                    .await
+                    .unwrap();
+                let _ = sent_tx.send(());
+                status_of(&mut stream).await
+            }),
+        ));
+    }
+    let signalled = Instant::now();
+    node.signal("TERM");
+    let mut statuses = Vec::new();
+    for (sent, answer) in requests {
+        sent.await.unwrap();
+        statuses.push(answer.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| matches!(s, Some(200 | 503))),
+        "every request gets an answer: {statuses:?}"
+    );
+    let published = statuses.iter().filter(|s| **s == Some(200)).count();
+    // Every status acknowledged to its publisher reached the subscriber before its 1001.
+    let (delivered, code) = subscriber.data_until_close().await;
+    assert_eq!(delivered, published, "{statuses:?}");
+    assert_eq!(code, 1001);
+    let status = node.wait().await;
+    assert!(status.success(), "exit status {status}");
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+}

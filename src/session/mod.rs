@@ -158,7 +158,7 @@ impl Session {
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => self.emit(Reply::Fault(Fault::Closing(Closing::ShuttingDown))).await,
+                _ = shutdown.cancelled() => Box::pin(self.shut_down()).await,
                 _ = kicked.cancelled() => self.emit(Reply::Fault(Fault::Closing(Closing::Kicked))).await,
                 _ = overflowed.cancelled() => {
                     self.app.metrics.slow_consumer_disconnects.fetch_add(1, Ordering::Relaxed);
@@ -177,6 +177,18 @@ impl Session {
                 return;
             }
         }
+    }
+
+    /// The node is stopping: statuses already in the mailbox (published before the HTTP drain
+    /// ended, so their publishers were told they went out) are written, then the close frame.
+    async fn shut_down(&mut self) -> Flow {
+        while let Ok(delivery) = self.inbox.try_recv() {
+            if self.deliver(delivery).await == Flow::Closed {
+                return Flow::Closed;
+            }
+        }
+        self.emit(Reply::Fault(Fault::Closing(Closing::ShuttingDown)))
+            .await
     }
 
     /// Encodes a reply and writes it. A reply that closes the connection gets [`CLOSE_GRACE`] to

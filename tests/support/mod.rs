@@ -481,6 +481,29 @@ impl WsClient {
         }
     }
 
+    /// Counts the data messages that arrive until the server closes; returns the count and the
+    /// close code (1005 without one, 1006 for a broken connection).
+    pub async fn data_until_close(&mut self) -> (usize, u16) {
+        let mut data = 0;
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("data or a close in time");
+            match next {
+                Some(Ok(Message::Close(frame))) => {
+                    return (data, frame.map_or(1005, |f| f.code.into()));
+                }
+                Some(Ok(Message::Text(text)))
+                    if text.contains(&format!("\"{}\"", self.proto.data_type())) =>
+                {
+                    data += 1;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return (data, 1006),
+            }
+        }
+    }
+
     /// The next frame of any kind, or `None` once the connection has ended (closed or broken).
     pub async fn try_next(&mut self) -> Option<Message> {
         match self.ws.next().await {
