@@ -136,6 +136,8 @@ pub enum Closing {
     FrameTooLarge,
     /// A text message that is not UTF-8 (RFC 6455 §8.1).
     InvalidUtf8,
+    /// A frame that breaks RFC 6455 (reserved bits, an unmasked frame, a bad control frame).
+    ProtocolError,
     /// The outbound queue overflowed: the client does not read fast enough.
     SlowConsumer,
     /// The server is shutting down.
@@ -151,6 +153,7 @@ impl Closing {
         match self {
             Self::FrameTooLarge => Encoded::close(1009, "Message too big"),
             Self::InvalidUtf8 => Encoded::close(1007, "text message is not valid UTF-8"),
+            Self::ProtocolError => Encoded::close(1002, "WebSocket protocol error"),
             Self::SlowConsumer => Encoded::close(1008, "slow consumer: outbound queue full"),
             Self::ShuttingDown => Encoded::close(1001, "server shutting down"),
             Self::LifetimeReached => Encoded::close(1000, "connection lifetime reached"),

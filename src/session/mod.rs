@@ -232,11 +232,13 @@ impl Session {
             Some(Ok(message)) => message,
             Some(Err(error)) => {
                 // RFC 6455: a frame over the size limit closes with 1009, text that is not
-                // UTF-8 with 1007; anything else broke the connection itself.
+                // UTF-8 with 1007, a malformed frame with 1002; anything else (I/O) broke the
+                // connection itself.
                 let closing = match error.into_inner().downcast::<tungstenite::Error>() {
                     Ok(error) => match *error {
                         tungstenite::Error::Capacity(_) => Some(Closing::FrameTooLarge),
                         tungstenite::Error::Utf8(_) => Some(Closing::InvalidUtf8),
+                        tungstenite::Error::Protocol(_) => Some(Closing::ProtocolError),
                         _ => None,
                     },
                     Err(_) => None,
