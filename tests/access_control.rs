@@ -175,15 +175,7 @@ async fn a_cognito_group_rule_admits_only_that_group() {
 
 #[tokio::test]
 async fn subscribers_may_only_listen_to_themselves_unless_admins() {
-    let server = directive_server(&[
-        "--owner-arg",
-        "userId",
-        "--owner-claim",
-        "sub",
-        "--admin-group",
-        "admins",
-    ])
-    .await;
+    let server = directive_server(&auth::OWNER_ARGS).await;
     for proto in Proto::EVERY {
         let mut thief = subscribe_as(&server, proto, &oidc("u1"), "onStatusUpdate", "u2").await;
         let denied = expect_denied(&mut thief).await;
@@ -322,15 +314,7 @@ async fn repeated_auth_failures_lock_the_address_out_for_a_minute() {
 
 #[tokio::test]
 async fn history_reads_pass_the_owner_rule_too() {
-    let server = directive_server(&[
-        "--owner-arg",
-        "userId",
-        "--owner-claim",
-        "sub",
-        "--admin-group",
-        "admins",
-    ])
-    .await;
+    let server = directive_server(&auth::OWNER_ARGS).await;
     server.publish("u2", "j", "secret_of_u2").await;
     let read = |credentials: Json| {
         let server = &server;

@@ -12,7 +12,7 @@ mod support;
 
 use async_graphql::parser::types::{BaseType, Type};
 use serde_json::{Map, Value as Json, json};
-use support::auth::{self, HS256_SECRET, claims, hs256};
+use support::auth::{self, claims, hs256};
 use support::{KEY, Proto, TestServer, WsClient};
 use switchboard::schema::model::{SchemaModel, TypeDef, base_name};
 
@@ -315,22 +315,7 @@ async fn every_root_field_is_checked(sdl: Option<&str>, expected: &[Expect]) {
         "switchboard-every-{}.graphql",
         uuid::Uuid::new_v4()
     ));
-    let mut args = vec![
-        "--auth-default",
-        "oidc",
-        "--auth-additional",
-        "api-key",
-        "--jwt-hs256-secret",
-        HS256_SECRET,
-        "--jwt-issuer",
-        auth::ISSUER,
-        "--owner-arg",
-        "userId",
-        "--owner-claim",
-        "sub",
-        "--admin-group",
-        "admins",
-    ];
+    let mut args = [&auth::OIDC_ARGS[..], &auth::OWNER_ARGS[..]].concat();
     if let Some(sdl) = sdl {
         std::fs::write(&path, sdl).unwrap();
         args.extend(["--schema", path.to_str().unwrap()]);

@@ -264,30 +264,22 @@ async fn forwarded_clients_are_limited_apart_only_behind_trusted_proxies() {
     let behind =
         TestServer::with_args(&[&limits[..], &["--trusted-proxies", "127.0.0.5/32"]].concat())
             .await;
-    // Through the trusted proxy: 203.0.113.1 uses up its failures, 203.0.113.2 still has its own.
-    assert_eq!(
-        fail_as(behind.addr, "127.0.0.5", "203.0.113.1", 3).await,
-        429
-    );
-    assert_eq!(
-        fail_as(behind.addr, "127.0.0.5", "203.0.113.2", 0).await,
-        401
-    );
-    // A chain: the client forged the first entry; the proxy appended the real one.
-    assert_eq!(
-        fail_as(behind.addr, "127.0.0.5", "203.0.113.1, 203.0.113.3", 0).await,
-        401
-    );
-    // From a peer that is not trusted the header is ignored: the peer itself is limited.
-    assert_eq!(
-        fail_as(behind.addr, "127.0.0.6", "203.0.113.7", 3).await,
-        429
-    );
-    assert_eq!(
-        fail_as(behind.addr, "127.0.0.6", "203.0.113.8", 0).await,
-        429
-    );
-    // The limits see the forwarded address, not the proxy's, for WebSockets too.
+    // (peer, X-Forwarded-For, failures first, the status of one more attempt)
+    let cases = [
+        // Through the trusted proxy: 203.0.113.1 uses up its failures, .2 still has its own.
+        ("127.0.0.5", "203.0.113.1", 3, 429),
+        ("127.0.0.5", "203.0.113.2", 0, 401),
+        // A chain: the client forged the first entry; the proxy appended the real one.
+        ("127.0.0.5", "203.0.113.1, 203.0.113.3", 0, 401),
+        // From a peer that is not trusted the header is ignored: the peer itself is limited.
+        ("127.0.0.6", "203.0.113.7", 3, 429),
+        ("127.0.0.6", "203.0.113.8", 0, 429),
+    ];
+    for (peer, forwarded, failures, expected) in cases {
+        let status = fail_as(behind.addr, peer, forwarded, failures).await;
+        assert_eq!(status, expected, "from {peer} for {forwarded}");
+    }
+    // The lockout is the forwarded client's, not the proxy's.
     let address: IpAddr = "203.0.113.1".parse().unwrap();
     assert!(behind.app.limits.locked_out(address).is_some());
     let proxy: IpAddr = "127.0.0.5".parse().unwrap();

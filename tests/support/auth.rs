@@ -62,6 +62,16 @@ pub const OIDC_ARGS: [&str; 10] = [
     AUDIENCE,
 ];
 
+/// The owner rule on `userId` bound to `sub`, with `admins` as the admin group.
+pub const OWNER_ARGS: [&str; 6] = [
+    "--owner-arg",
+    "userId",
+    "--owner-claim",
+    "sub",
+    "--admin-group",
+    "admins",
+];
+
 /// Opens a connection of `proto` presenting `credentials` (a JSON object of headers) the way
 /// that protocol's clients do, and sends `connection_init`; the answer is the caller's to read.
 pub async fn connect_as(server: &TestServer, proto: Proto, credentials: &Json) -> WsClient {
