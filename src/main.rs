@@ -165,9 +165,12 @@ fn check_schema(args: CheckArgs) {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A closed stderr (`switchboard 2>&1 | head`) must not turn a log line into a panic: the
+    // default would report the failed write with `eprintln!`, which panics on EPIPE.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match settings.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs
@@ -177,7 +180,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .init(),
     }
     match switchboard::open_files::raise_to_hard_limit() {
-        Ok(capacity) => tracing::warn!(
+        Ok(capacity) => tracing::info!(
             capacity,
             "open-file limit raised to the hard limit: at most about {capacity} connections"
         ),
@@ -192,23 +195,38 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     } else {
         ("http", "ws")
     };
-    println!("Switchboard is listening");
-    println!("  HTTP       {http}://{addr}/graphql");
-    println!("  WebSocket  {ws}://{addr}/graphql          (graphql-transport-ws, Apollo legacy)");
-    println!(
-        "             {ws}://{addr}/graphql/realtime (AppSync: Amplify, Apollo's AppSync link)"
+    // Installed before the banner: once a caller has read it, a signal is handled.
+    let mut signals = StopSignals::install()?;
+    let mut banner = format!(
+        "Switchboard is listening\n  HTTP       {http}://{addr}/graphql\n  WebSocket  {ws}://{addr}/graphql          (graphql-transport-ws, Apollo legacy)\n             {ws}://{addr}/graphql/realtime (AppSync: Amplify, Apollo's AppSync link)\n"
     );
     if let Some(key) = server.generated_key() {
-        println!("  API key    {key}   (generated for this run; pass --api-key to choose one)");
+        banner.push_str(&format!(
+            "  API key    {key}   (generated for this run; pass --api-key to choose one)\n"
+        ));
+    }
+    // Written, not `println!`ed: a closed stdout is no reason to stop serving.
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout();
+        let _ = stdout
+            .write_all(banner.as_bytes())
+            .and_then(|()| stdout.flush());
     }
     let shutdown = server.app().shutdown.clone();
     let deadline = server.app().settings.shutdown_deadline;
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            wait_for_signal().await;
-            tracing::info!(?deadline, "shutting down");
+            signals.next().await;
+            // Cancel first: nothing (a log write included) stands between the signal and the
+            // shutdown.
             shutdown.cancel();
+            tracing::info!(?deadline, "shutting down");
+            // A second signal means now.
+            signals.next().await;
+            tracing::warn!("second signal: exiting at once");
+            std::process::exit(130);
         }
     });
     // Stop accepting, let in-flight requests finish and close every WebSocket with a close
@@ -222,16 +240,37 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT (Ctrl-C), installed once: a signal that arrives while the first one is
+/// being handled is kept for the next wait, not lost.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("installing a SIGTERM handler")?,
+                interrupt: signal(SignalKind::interrupt())
+                    .context("installing a SIGINT handler")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -138,3 +138,83 @@ async fn sigterm_during_a_burst_answers_every_request_already_sent() {
     assert!(status.success(), "exit status {status}");
     assert!(signalled.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn sigterm_with_closed_output_pipes_still_shuts_down_and_a_second_signal_exits_at_once() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    for second_signal in [false, true] {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["--listen", "127.0.0.1:0", "--api-key", support::KEY])
+            .args(["--shutdown-deadline", "3s"])
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // As `switchboard 2>&1 | head -2`: two lines read, then both pipes closed.
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(10), stdout.next_line())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.as_deref(), Some("Switchboard is listening"));
+        // A request whose body never comes holds the shutdown until the deadline.
+        let port: u16 = first_port(&mut stdout).await;
+        let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nhost: x\r\nx-api-key: {}\r\ncontent-length: 100\r\n\r\n",
+            support::KEY
+        );
+        tokio::io::AsyncWriteExt::write_all(&mut stalled, head.as_bytes())
+            .await
+            .unwrap();
+        drop(stdout);
+        drop(child.stderr.take());
+        // The banner is printed once the signal handlers are installed.
+        let pid = child.id().unwrap();
+        let kill = |signal: &str| {
+            std::process::Command::new("kill")
+                .args([format!("-{signal}"), pid.to_string()])
+                .status()
+                .unwrap()
+        };
+        let signalled = Instant::now();
+        assert!(kill("TERM").success());
+        if second_signal {
+            assert!(kill("INT").success());
+        }
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .expect("the node exits within its deadline")
+            .unwrap();
+        let took = signalled.elapsed();
+        if second_signal {
+            assert_eq!(status.code(), Some(130), "a second signal exits at once");
+            assert!(took < Duration::from_secs(2), "{took:?}");
+        } else {
+            assert!(status.success(), "{status}");
+            assert!(
+                took < Duration::from_secs(4),
+                "within the 3 s deadline: {took:?}"
+            );
+        }
+        drop(stalled);
+    }
+}
+
+/// The port in the banner's `HTTP` line, the next line of `lines`.
+async fn first_port(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> u16 {
+    let line = lines.next_line().await.unwrap().unwrap();
+    let url = line.trim().strip_prefix("HTTP").unwrap().trim();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/graphql")
+        .parse()
+        .unwrap();
+    addr.port()
+}
