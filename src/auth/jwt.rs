@@ -293,8 +293,9 @@ pub fn ec_p256_jwk(kid: &str, public_key_raw: &[u8]) -> Result<Json, JwtError> {
 }
 
 /// The header fields we read before choosing a key.
+/// Public for the fuzz targets (`fuzz/`), as the type [`read_header`] returns.
 #[derive(Deserialize)]
-struct RawHeader {
+pub struct RawHeader {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
@@ -303,7 +304,8 @@ struct RawHeader {
     crit: Option<Json>,
 }
 
-fn read_header(token: &str) -> Result<RawHeader, JwtError> {
+/// Public for the fuzz targets (`fuzz/`).
+pub fn read_header(token: &str) -> Result<RawHeader, JwtError> {
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -343,7 +345,8 @@ fn refusal(error: jsonwebtoken::errors::Error) -> JwtError {
     }
 }
 
-fn strip_bearer(token: &str) -> &str {
+/// Public for the fuzz targets (`fuzz/`).
+pub fn strip_bearer(token: &str) -> &str {
     let token = token.trim();
     match token.get(..7) {
         Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => token[7..].trim_start(),

@@ -260,8 +260,9 @@ pub struct SignedRequest<'a> {
 }
 
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
+/// Public for the fuzz targets (`fuzz/`), as the type [`parse_authorization`] returns.
 #[derive(Debug)]
-struct Authorization<'h> {
+pub struct Authorization<'h> {
     access_key_id: &'h str,
     /// `yyyymmdd`, from the credential scope.
     date: &'h str,
@@ -277,7 +278,8 @@ struct Authorization<'h> {
 /// Amplify, aws-sdk-js and aws-sigv4 write `, ` between components, the AWS docs sometimes `,`,
 /// hand-written ones extra spaces; no component value can contain `,` or whitespace, so any run
 /// of them separates. Components may come in any order; each must appear exactly once.
-fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigV4Error> {
+/// Public for the fuzz targets (`fuzz/`).
+pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigV4Error> {
     use SigV4Error::MalformedAuthorization as Malformed;
     if value.len() > MAX_AUTHORIZATION_LEN {
         return Err(Malformed("too long"));
@@ -397,7 +399,8 @@ fn is_header_name(name: &str) -> bool {
 
 /// Parses `x-amz-date` (`YYYYMMDDTHHMMSSZ`, UTC). The shape is checked byte by byte first:
 /// chrono's parser alone would accept signs and other widths.
-fn parse_amz_date(value: &str) -> Result<SystemTime, SigV4Error> {
+/// Public for the fuzz targets (`fuzz/`).
+pub fn parse_amz_date(value: &str) -> Result<SystemTime, SigV4Error> {
     let bytes = value.as_bytes();
     let shaped = bytes.len() == 16
         && bytes[8] == b'T'
