@@ -165,20 +165,23 @@ impl AddressLimits {
             .then(|| self.failure_window - elapsed)
     }
 
-    /// Counts a failed authentication from `address`.
-    pub fn failed(&self, address: IpAddr) {
+    /// Counts a failed authentication from `address`; returns how many it has made in this
+    /// window and whether that locks it out.
+    pub fn failed(&self, address: IpAddr) -> (u32, bool) {
         let now = Instant::now();
         let mut entry = self.failures.entry(address).or_insert((now, 0));
         if entry.0.elapsed() >= self.failure_window {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
+        let count = entry.1;
         drop(entry);
         // Keep the table from growing with addresses that stopped failing long ago.
         if self.failures.len() > 100_000 {
             let window = self.failure_window;
             self.failures.retain(|_, entry| entry.0.elapsed() < window);
         }
+        (count, count == self.max_failures)
     }
 }
 

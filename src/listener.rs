@@ -6,10 +6,11 @@
 //! doubled slashes collapsed (an endpoint configured with a trailing `/` makes clients dial
 //! `/graphql//realtime`).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -43,6 +44,8 @@ pub struct Admission {
     pub proxies: TrustedProxies,
     /// How long idle keep-alive connections stay open once a shutdown starts.
     pub drain_window: Duration,
+    /// Who dialled TLS on a plain port, and when they were last told.
+    pub misdials: Arc<Misdials>,
 }
 
 /// Accepts connections until `shutdown`, each served on its own task in `connections`. On
@@ -76,13 +79,20 @@ pub async fn serve(
                 admission,
                 shutdown,
             };
-            match tls {
-                None => serve_connection(tcp, peer, router, slot).await,
-                Some(acceptor) => {
+            // One port for both: a TLS ClientHello starts with a handshake record (0x16), an
+            // HTTP request with a method's letter. Amplify dials `wss://` even for an `http://`
+            // endpoint, so a local server that has a certificate serves both on one port.
+            let Some(first) = first_byte(&tcp).await else {
+                return; // nothing sent within the handshake timeout
+            };
+            match (tls, first == TLS_HANDSHAKE) {
+                (_, false) => serve_connection(tcp, peer, router, slot).await,
+                (Some(acceptor), true) => {
                     if let Some(stream) = handshake(&acceptor, tcp, remote).await {
                         serve_connection(stream, peer, router, slot).await;
                     }
                 }
+                (None, true) => peer.admission.misdials.tls_on_plain_port(remote.ip()),
             }
         });
     };
@@ -104,6 +114,58 @@ pub async fn serve(
     }
     for (tcp, remote) in accept_queue(listener) {
         spawn(tcp, remote);
+    }
+}
+
+/// The first byte of a TLS connection: a handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// The first byte the client sent, without consuming it; `None` if it sent nothing within the
+/// handshake timeout or closed.
+async fn first_byte(tcp: &TcpStream) -> Option<u8> {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut byte)).await {
+        Ok(Ok(1)) => Some(byte[0]),
+        _ => None,
+    }
+}
+
+/// Clients that dialled TLS on a port without a certificate: each address is told about once
+/// per [`MISDIAL_NOTICE_EVERY`], so a retrying client is one warning, not a flood.
+#[derive(Default)]
+pub struct Misdials {
+    told: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+/// How often one address's TLS attempts on a plain port are logged.
+pub const MISDIAL_NOTICE_EVERY: Duration = Duration::from_secs(60);
+
+/// The most addresses remembered; past it the memory starts over.
+const MISDIALS_KEPT: usize = 10_000;
+
+impl Misdials {
+    /// Logs, at most once per address and interval, what to do about a TLS client on a plain
+    /// port; the connection is then closed.
+    fn tls_on_plain_port(&self, address: IpAddr) {
+        let mut told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        if told
+            .get(&address)
+            .is_some_and(|at| at.elapsed() < MISDIAL_NOTICE_EVERY)
+        {
+            return;
+        }
+        if told.len() >= MISDIALS_KEPT {
+            told.clear();
+        }
+        told.insert(address, Instant::now());
+        drop(told);
+        tracing::warn!(
+            client = %address,
+            "a client tried TLS (https:// or wss://) on this port, which has no certificate: start \
+             the server with --tls-self-signed DIR (and trust DIR/ca.pem in the client) or \
+             --tls-cert/--tls-key, or give the client a ws:// endpoint (Amplify: \
+             generateClient's endpoint); the connection was closed"
+        );
     }
 }
 

@@ -170,6 +170,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colours_on_stderr())
         .log_internal_errors(false);
     match settings.log_format {
         LogFormat::Text => logs.init(),
@@ -186,6 +187,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ),
         Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
     }
+    let tls_dir = settings.tls_self_signed.clone();
     let server = Server::bind(settings)
         .await
         .context("starting Switchboard")?;
@@ -200,6 +202,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut banner = format!(
         "Switchboard is listening\n  HTTP       {http}://{addr}/graphql\n  WebSocket  {ws}://{addr}/graphql          (graphql-transport-ws, Apollo legacy)\n             {ws}://{addr}/graphql/realtime (AppSync: Amplify, Apollo's AppSync link)\n"
     );
+    if server.is_tls() {
+        banner.push_str("             (the same port speaks plain http:// and ws:// too)\n");
+    }
+    banner.push_str(&format!(
+        "  GraphiQL   {http}://{addr}/graphql   (in a browser)\n  Status     {http}://{addr}/?userId=u1\n"
+    ));
+    if let Some(dir) = &tls_dir {
+        banner.push_str(&format!(
+            "  CA         {}   (trust it: NODE_EXTRA_CA_CERTS, or the browser's certificate store)\n",
+            dir.join("ca.pem").display()
+        ));
+    }
     if let Some(key) = server.generated_key() {
         banner.push_str(&format!(
             "  API key    {key}   (generated for this run; pass --api-key to choose one)\n"
@@ -238,6 +252,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// ANSI colours only for a person at a terminal: not in files, pipes or journald, and not when
+/// `NO_COLOR` is set (no-color.org).
+fn colours_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// SIGTERM and SIGINT (Ctrl-C), installed once: a signal that arrives while the first one is

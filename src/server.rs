@@ -220,11 +220,18 @@ impl App {
     /// Counts a failed authentication from `address`: towards its lockout, and in
     /// `switchboard_auth_failures_total` by the mode the credentials were checked as. Every
     /// door (HTTP, each WebSocket protocol, the admin API) reports failures here.
+    /// Logged at `info` the first time in a window and when the address is locked out, so a
+    /// flood of bad credentials is a few lines, not one per attempt; no credential is logged.
     pub fn auth_failed(&self, address: IpAddr, credentials: &Credentials) {
-        self.limits.failed(address);
-        self.metrics
-            .exported
-            .auth_failed(self.auth.mode_of(credentials));
+        let mode = self.auth.mode_of(credentials);
+        let (failures, locked_out) = self.limits.failed(address);
+        self.metrics.exported.auth_failed(mode);
+        let mode = mode.map_or("none", crate::auth::AuthMode::name);
+        if locked_out {
+            tracing::warn!(client = %address, mode, failures, "credentials refused; address locked out");
+        } else if failures == 1 {
+            tracing::info!(client = %address, mode, "credentials refused");
+        }
     }
 }
 
@@ -337,6 +344,7 @@ impl Server {
             limits: app.limits.clone(),
             proxies: crate::proxies::TrustedProxies::new(app.settings.trusted_proxies.clone()),
             drain_window: app.settings.shutdown_drain_window,
+            misdials: Default::default(),
         };
         crate::listener::serve(
             self.listener,

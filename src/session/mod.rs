@@ -33,9 +33,7 @@ use crate::subscription;
 /// How long a closing write (the close frame) may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Deliveries written per flush when the mailbox has a backlog.
-const DELIVERY_BATCH: usize = 64;
-
+mod delivery;
 mod gate;
 mod registry;
 
@@ -88,6 +86,9 @@ pub struct Session {
     seen_since_touch: bool,
     /// Cancelled when an administrator closes this connection.
     kicked: tokio_util::sync::CancellationToken,
+    /// How the connection ended, for the closing log line: the close code and reason sent or
+    /// received; `None` until then (a connection that just drops logs 1006).
+    ended: Option<(u16, String)>,
 }
 
 /// Serves one upgraded WebSocket until it closes.
@@ -110,6 +111,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
         active: HashMap::new(),
         client_ids: HashMap::new(),
         seen_since_touch: false,
+        ended: None,
     };
     let span = tracing::info_span!("connection", conn_id = %session.id, protocol = protocol.name());
     async move {
@@ -125,12 +127,25 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
             .connections(session.protocol)
             .clone();
         protocol_gauge.increment(1);
+        let opened = Instant::now();
+        tracing::info!(remote = %session.peer.remote, "connection opened");
         if let Some(refusal) = session.peer.refusal.take() {
             session.emit(Reply::Fault(refusal)).await;
         } else {
             session.serve(stream).await;
         }
         Box::pin(session.close()).await;
+        let (code, reason) = session
+            .ended
+            .take()
+            .unwrap_or((1006, "connection dropped".to_owned()));
+        tracing::info!(
+            remote = %session.peer.remote,
+            duration_ms = u64::try_from(opened.elapsed().as_millis()).unwrap_or(u64::MAX),
+            code,
+            reason,
+            "connection closed"
+        );
         session
             .app
             .metrics
@@ -201,6 +216,9 @@ impl Session {
 
     async fn write(&mut self, Encoded { frames, close }: Encoded) -> Flow {
         let closing = close.is_some();
+        if let Some(close) = &close {
+            self.ended = Some((close.code, close.reason.to_string()));
+        }
         let sink = &mut self.sink;
         let write = async {
             for frame in frames {
@@ -262,7 +280,14 @@ impl Session {
             }
             // The WebSocket layer has queued the reply to the client's close frame; flushing
             // sends it, so the client sees a clean close rather than a dropped connection.
-            Message::Close(_) => {
+            Message::Close(frame) => {
+                self.ended = Some(match frame {
+                    Some(frame) => (
+                        frame.code,
+                        format!("closed by the client: {}", frame.reason),
+                    ),
+                    None => (1005, "closed by the client".to_owned()),
+                });
                 let _ = tokio::time::timeout(CLOSE_GRACE, self.sink.flush()).await;
                 Flow::Closed
             }
@@ -304,6 +329,7 @@ impl Session {
             ClientMessage::Ping { payload } => self.emit(Reply::Pong(payload.as_ref())).await,
             ClientMessage::Pong => Flow::Continue,
             ClientMessage::Terminate => {
+                self.ended = Some((1005, "connection_terminate from the client".to_owned()));
                 let _ =
                     tokio::time::timeout(CLOSE_GRACE, self.sink.send(Message::Close(None))).await;
                 Flow::Closed
@@ -439,6 +465,7 @@ impl Session {
         self.client_ids.insert(registration.id, id.clone());
         self.active.insert(id.clone(), Active { registration });
         self.app.metrics.exported.subscriptions.increment(1);
+        tracing::info!(id = %id, field = %prepared.field, "subscription started");
         self.emit(Reply::Subscribed(&id)).await
     }
 
@@ -456,82 +483,13 @@ impl Session {
         let Some(active) = self.active.remove(id) else {
             return false;
         };
+        tracing::info!(id, "subscription stopped");
         self.leave(&active.registration);
         self.client_ids.remove(&active.registration.id);
         if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
             self.store_failed(error);
         }
         true
-    }
-
-    /// Writes a delivery and whatever else is already queued, in one flush.
-    async fn deliver(&mut self, first: Delivery) -> Flow {
-        let published_at = first.published_at;
-        let mut frames = Vec::new();
-        let mut ended = Vec::new();
-        self.render(first, &mut frames, &mut ended);
-        while frames.len() < DELIVERY_BATCH {
-            match self.inbox.try_recv() {
-                Ok(delivery) => self.render(delivery, &mut frames, &mut ended),
-                Err(_) => break,
-            }
-        }
-        for id in &ended {
-            Box::pin(self.forget(id)).await;
-        }
-        if frames.is_empty() {
-            return Flow::Continue;
-        }
-        let count = frames.len() as u64;
-        let flow = self
-            .write(Encoded {
-                frames,
-                close: None,
-            })
-            .await;
-        let exported = &self.app.metrics.exported;
-        exported.deliveries.increment(count);
-        // One latency sample per batch: the oldest delivery in it, when it reached the socket.
-        let latency = (chrono::Utc::now() - published_at)
-            .to_std()
-            .unwrap_or_default();
-        exported.latency.record(latency.as_secs_f64());
-        flow
-    }
-
-    /// Renders one delivery for its subscription. A payload over `--max-payload-bytes` is not
-    /// sent: the subscriber gets an error instead and the subscription ends (its id goes into
-    /// `ended`), so the client knows rather than silently missing a status.
-    fn render(&self, delivery: Delivery, frames: &mut Vec<Message>, ended: &mut Vec<String>) {
-        let Some(id) = self.client_ids.get(&delivery.subscriber) else {
-            return;
-        };
-        if ended.contains(id) {
-            return;
-        }
-        let body = &delivery.body;
-        let limit = self.app.settings.max_payload_bytes;
-        if body.len() > limit {
-            self.app
-                .metrics
-                .oversized_payloads
-                .fetch_add(1, Ordering::Relaxed);
-            let errors = [GraphqlError::new(
-                Some("PayloadTooLargeError"),
-                format!(
-                    "A subscription payload of {} bytes exceeds the limit of {limit} bytes and was not sent; the subscription has ended.",
-                    body.len()
-                ),
-            )];
-            let reply = Reply::OperationError {
-                id,
-                errors: &errors,
-            };
-            frames.extend(self.protocol.encode(reply).frames);
-            ended.push(id.clone());
-            return;
-        }
-        frames.extend(self.protocol.encode(Reply::Data { id, body }).frames);
     }
 
     async fn keep_alive(&mut self) -> Flow {

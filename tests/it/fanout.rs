@@ -2,7 +2,7 @@
 //! protocol; a subscription is live as soon as the server has processed it; and a publish costs
 //! only the matching subscribers.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Proto, TestServer, WsClient, assert_status};

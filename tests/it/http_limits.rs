@@ -3,7 +3,7 @@
 //! keys, and forged `X-Forwarded-For` headers. Each is answered (413, 401, 408, 429 with
 //! `Retry-After`) rather than left hanging, and clients on other addresses are not held up.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! query parameter, HTTP headers), with the leniency real clients need. Every failure is
 //! reported in-band after the upgrade, never as an HTTP error.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

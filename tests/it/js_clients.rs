@@ -1,14 +1,14 @@
 //! End-to-end tests with real third-party JavaScript clients, unmodified: `graphql-ws` (protocol
 //! graphql-transport-ws), Apollo's `subscriptions-transport-ws` (legacy subprotocol
 //! `graphql-ws`), and the AppSync clients `aws-amplify` (v6, over TLS and over `ws://`) and
-//! `aws-appsync-subscription-link` with Apollo Client. The Rust clients in `tests/support` speak the protocols as we read their specs;
+//! `aws-appsync-subscription-link` with Apollo Client. The Rust clients in `tests/it/support` speak the protocols as we read their specs;
 //! these prove that the clients people actually use agree.
 //!
 //! Needs `node` (20+) and `npm` on the `PATH`. The tests are `tests/clients/*.test.mjs`, run by
 //! node's built-in test runner; their dependencies are pinned in `tests/clients/package-lock.json`
 //! and installed with `npm ci` when `tests/clients/node_modules` is missing or stale.
 
-mod support;
+use crate::support;
 
 use support::node::{describe, installed, run, test_files};
 use tokio::process::Command;

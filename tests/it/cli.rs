@@ -1,7 +1,7 @@
 //! The `switchboard` binary: `serve` prints a working endpoint and key; `publish` and
 //! `subscribe` talk to a running server.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! `data`, `stop` -> `complete`, per-subscription credentials, and every error in AppSync's
 //! shape (`errors` an array of `{errorType, message}`, with the id wherever AppSync sends one).
 
-mod support;
+use crate::support;
 
 use serde_json::{Value as Json, json};
 use support::{KEY, Proto, STATUS_QUERY, TestServer, WsClient, assert_status};

@@ -3,7 +3,7 @@
 //! (HS256 locally; RS256/ES256 against a JWKS in `auth_jwks.rs`), the Lambda-style authorizer
 //! (denial, and one call per token within its TTL). IAM is in `auth_iam.rs`.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::auth::{

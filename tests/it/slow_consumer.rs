@@ -1,7 +1,7 @@
 //! A consumer that never reads is disconnected once its queue fills; a fast subscriber for the
 //! same user receives every status and nobody waits.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -13,7 +13,7 @@
 //! (`http://127.0.0.1:PORT`), `SWITCHBOARD_API_KEY` and `SWITCHBOARD_ARTIFACTS` (a directory for
 //! screenshots).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! or audience, an expired token are refused; a token with an unknown `kid` is refused until the
 //! JWKS gains that key, then accepted without a restart.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,8 +13,8 @@ use serde_json::{Value as Json, json};
 use support::TestServer;
 use support::auth::{AUDIENCE, ISSUER, accepted_everywhere, claims, now, refused_everywhere};
 
-const RSA_PRIVATE: &str = include_str!("fixtures/jwt/test-only-rsa-private.pem");
-const RSA_JWKS: &str = include_str!("fixtures/jwt/jwks-rsa.json");
+const RSA_PRIVATE: &str = include_str!("../fixtures/jwt/test-only-rsa-private.pem");
+const RSA_JWKS: &str = include_str!("../fixtures/jwt/jwks-rsa.json");
 
 /// A PEM block's DER (jsonwebtoken is built without PEM support).
 fn pem_body(pem: &str) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! connection and by user the same way; shared stores must also let records of a silent node
 //! expire while a heartbeat keeps live ones.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! a Redis outage fails publishes loudly and heals by itself; a node whose link was cut catches
 //! up; a killed node's records expire; the admin API sees and closes connections anywhere.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

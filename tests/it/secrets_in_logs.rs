@@ -2,7 +2,7 @@
 //! bad API keys, tokens and SigV4 signatures over HTTP and WebSockets, and nothing it printed
 //! contains a key, a token, a secret or a signature.
 
-mod support;
+use crate::support;
 
 use std::time::SystemTime;
 

@@ -1,7 +1,7 @@
 //! SIGTERM during a stream: the node stops accepting, every subscriber gets a close frame, and
 //! the process exits 0 within its deadline.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

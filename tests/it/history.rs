@@ -1,6 +1,6 @@
 //! `statusHistory`: the user's last statuses, newest last, filtered by job, at most `limit`.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value as Json, json};
 use support::TestServer;

@@ -5,7 +5,7 @@
 //! test suite's fuzzing client, which checks the same cases, needs Python 2 and does not
 //! install here.)
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

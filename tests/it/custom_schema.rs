@@ -1,7 +1,7 @@
 //! `--schema` serves another AppSync pub/sub schema end to end with no code change; AWS scalars
 //! are validated; a schema whose mutation results cannot be filled is refused at start-up.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! API keys: HTTP answers 401 in AppSync's shape; each WebSocket protocol rejects in its own way.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{KEY, Proto, TestServer, WsClient};

@@ -8,7 +8,7 @@
 //! owner rule binds the field (`userId` argument, or a mutation whose result has `userId`), a
 //! token for `u1` naming `u2` is refused, naming `u1` is not, and an admin may name anyone.
 
-mod support;
+use crate::support;
 
 use async_graphql::parser::types::{BaseType, Type};
 use serde_json::{Map, Value as Json, json};

@@ -2,7 +2,7 @@
 //! caller's own identity, browser origins, and per-address limits, over HTTP and every
 //! WebSocket protocol.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value as Json, json};
 use support::auth::{self, HS256_SECRET, claims, hs256};

@@ -1,7 +1,7 @@
 //! `/health` says the process serves; `/ready` says the node can do its job, which on a cluster
 //! means Redis answers.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

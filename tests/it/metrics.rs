@@ -1,6 +1,6 @@
 //! `/metrics` in Prometheus text: each metric has the value a scripted run implies.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Bad input gets each protocol's documented answer, and the server keeps serving everyone else.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Connection records: present with their subscriptions while connected, gone after stop and
 //! after disconnect, findable by user id.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! local CA kept in DIR, which a client that trusts `DIR/ca.pem` (and nothing else) accepts; the
 //! CA survives a restart. The same listener serves `POST /graphql` and the AppSync WebSocket.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -137,6 +137,35 @@ async fn https_and_wss_with_a_local_ca() {
         data["payload"]["data"]["onStatusUpdate"]["status"],
         "complete"
     );
+    // The same port speaks plain HTTP too (Amplify: `http://` endpoint, forced `wss://`).
+    server.publish("tls", "j", "plain_on_the_same_port").await;
+    let data = next_message(&mut ws).await;
+    assert_eq!(
+        data["payload"]["data"]["onStatusUpdate"]["status"],
+        "plain_on_the_same_port"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn tls_on_a_plain_port_is_explained_once_per_address_and_interval() {
+    use crate::support::cluster::ProcessNode;
+    let node = ProcessNode::start_logging(&[], "warn").await;
+    let dir = scratch_dir();
+    // A CA for the client to trust (another server creates it); this node has no certificate.
+    let _other = TestServer::with_args(&["--tls-self-signed", dir.to_str().unwrap()]).await;
+    for _ in 0..3 {
+        let tcp = TcpStream::connect(node.addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        assert!(connector(&dir).connect(name, tcp).await.is_err());
+    }
+    // Plain HTTP on the same port is unaffected.
+    let (status, _) = support::cluster::publish_at(node.addr, "u1", "j", "validating").await;
+    assert_eq!(status, 200);
+    let (_, logs) = node.stop_and_read().await;
+    let told = logs.matches("a client tried TLS").count();
+    assert_eq!(told, 1, "{logs}");
+    assert!(logs.contains("--tls-self-signed DIR"), "{logs}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -1,7 +1,7 @@
 //! Connection life: clean close handshakes, keep-alives on each protocol's schedule, and a
 //! shutdown that closes every socket with a reason.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

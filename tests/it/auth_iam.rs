@@ -5,7 +5,7 @@
 //! botocore, `@smithy/signature-v4`, Amplify and the AppSync auth link are verified in the
 //! module's unit tests.)
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,0 +1,87 @@
+//! Writing deliveries: what the mailbox holds goes out in batches of up to [`DELIVERY_BATCH`]
+//! frames with one flush, each rendered for its subscription and checked against
+//! `--max-payload-bytes`.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::Message;
+
+use super::{Flow, Session};
+use crate::operation::GraphqlError;
+use crate::protocol::{Encoded, Reply};
+use crate::pubsub::Delivery;
+
+/// Deliveries written per flush when the mailbox has a backlog.
+const DELIVERY_BATCH: usize = 64;
+
+impl Session {
+    /// Writes a delivery and whatever else is already queued, in one flush.
+    pub(super) async fn deliver(&mut self, first: Delivery) -> Flow {
+        let published_at = first.published_at;
+        let mut frames = Vec::new();
+        let mut ended = Vec::new();
+        self.render(first, &mut frames, &mut ended);
+        while frames.len() < DELIVERY_BATCH {
+            match self.inbox.try_recv() {
+                Ok(delivery) => self.render(delivery, &mut frames, &mut ended),
+                Err(_) => break,
+            }
+        }
+        for id in &ended {
+            Box::pin(self.forget(id)).await;
+        }
+        if frames.is_empty() {
+            return Flow::Continue;
+        }
+        let count = frames.len() as u64;
+        let flow = self
+            .write(Encoded {
+                frames,
+                close: None,
+            })
+            .await;
+        let exported = &self.app.metrics.exported;
+        exported.deliveries.increment(count);
+        // One latency sample per batch: the oldest delivery in it, when it reached the socket.
+        let latency = (chrono::Utc::now() - published_at)
+            .to_std()
+            .unwrap_or_default();
+        exported.latency.record(latency.as_secs_f64());
+        flow
+    }
+
+    /// Renders one delivery for its subscription. A payload over `--max-payload-bytes` is not
+    /// sent: the subscriber gets an error instead and the subscription ends (its id goes into
+    /// `ended`), so the client knows rather than silently missing a status.
+    fn render(&self, delivery: Delivery, frames: &mut Vec<Message>, ended: &mut Vec<String>) {
+        let Some(id) = self.client_ids.get(&delivery.subscriber) else {
+            return;
+        };
+        if ended.contains(id) {
+            return;
+        }
+        let body = &delivery.body;
+        let limit = self.app.settings.max_payload_bytes;
+        if body.len() > limit {
+            self.app
+                .metrics
+                .oversized_payloads
+                .fetch_add(1, Ordering::Relaxed);
+            let errors = [GraphqlError::new(
+                Some("PayloadTooLargeError"),
+                format!(
+                    "A subscription payload of {} bytes exceeds the limit of {limit} bytes and was not sent; the subscription has ended.",
+                    body.len()
+                ),
+            )];
+            let reply = Reply::OperationError {
+                id,
+                errors: &errors,
+            };
+            frames.extend(self.protocol.encode(reply).frames);
+            ended.push(id.clone());
+            return;
+        }
+        frames.extend(self.protocol.encode(Reply::Data { id, body }).frames);
+    }
+}

@@ -1,0 +1,35 @@
+//! Switchboard's integration tests, as one binary (linked once, not once per file): each module
+//! drives real servers on `127.0.0.1:0` with real clients, a concern per module; `support` holds
+//! the servers, clients, Redis instances and auth helpers they share.
+
+mod support;
+
+mod access_control;
+mod appsync_handshake;
+mod appsync_messages;
+mod auth;
+mod auth_iam;
+mod auth_jwks;
+mod auth_modes;
+mod bad_input;
+mod browser;
+mod cli;
+mod cluster;
+mod custom_schema;
+mod every_root_field;
+mod fanout;
+mod health;
+mod history;
+mod http_limits;
+mod js_clients;
+mod lifecycle;
+mod logs;
+mod metrics;
+mod records;
+mod schema_check;
+mod secrets_in_logs;
+mod shutdown;
+mod slow_consumer;
+mod store_suite;
+mod tls;
+mod websocket_conformance;
