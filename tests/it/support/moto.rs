@@ -13,7 +13,7 @@ pub struct MotoServer {
     log: PathBuf,
 }
 
-const INSTALL: &str = "pip install 'moto[server]==5.2.5' (the line in .ci/requirements.txt)";
+const INSTALL: &str = "run ./test, which installs moto (.ci/requirements.txt) in target/test-venv";
 
 impl MotoServer {
     /// Starts `python3 -m moto.server` and waits until it answers HTTP.
