@@ -1,9 +1,17 @@
 //! The client side of the CLI: `switchboard publish` and `switchboard subscribe` against a running
 //! server, over the same HTTP and graphql-transport-ws protocols any client uses.
 
+use std::sync::Arc;
+
 use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::ServerName;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -27,6 +35,8 @@ pub enum ClientError {
     Closed(String),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
+    #[error("cannot connect: {0}")]
+    Connect(#[from] std::io::Error),
 }
 
 /// A `StatusInput` of the default schema.
@@ -42,17 +52,23 @@ pub struct StatusInput {
     pub message: Option<String>,
 }
 
+/// A running server, as the CLI reaches it.
+pub struct Endpoint {
+    /// `http(s)://host:port/graphql` (`ws(s)://` for the WebSocket is derived from it).
+    pub url: String,
+    pub api_key: String,
+    /// What `https://` and `wss://` trust (`http_client::cli_tls`).
+    pub tls: Arc<ClientConfig>,
+}
+
 /// Runs `publishStatus` and returns the published `Status`.
-pub async fn publish_status(
-    url: &str,
-    api_key: &str,
-    input: &StatusInput,
-) -> Result<Json, ClientError> {
+pub async fn publish_status(endpoint: &Endpoint, input: &StatusInput) -> Result<Json, ClientError> {
+    let (url, api_key) = (&endpoint.url, &endpoint.api_key);
     let body = json!({
         "query": format!("mutation Publish($input: StatusInput!) {{ publishStatus(input: $input) {{ {STATUS_FIELDS} }} }}"),
         "variables": {"input": input},
     });
-    let response = crate::http_client::client()
+    let response = crate::http_client::with_tls(endpoint.tls.clone())
         .map_err(ClientError::HttpClient)?
         .post(url)
         .header("x-api-key", api_key)
@@ -95,64 +111,123 @@ pub fn websocket_url(url: &str) -> Result<String, ClientError> {
     Ok(format!("{scheme}://{rest}"))
 }
 
-/// Subscribes to `onStatusUpdate(userId)` and calls `on_status` with each `Status`, until `count`
-/// have arrived (or forever).
+/// Subscribes to `onStatusUpdate(userId)` over graphql-transport-ws (`wss://` for an `https://`
+/// endpoint), calls `on_subscribed` once the server has the subscription, then `on_status` with
+/// each `Status`, until `count` have arrived (or forever).
 pub async fn subscribe_status(
-    url: &str,
-    api_key: &str,
+    endpoint: &Endpoint,
     user_id: &str,
     count: Option<usize>,
-    mut on_status: impl FnMut(Json),
+    on_subscribed: impl FnOnce(),
+    on_status: impl FnMut(Json),
 ) -> Result<(), ClientError> {
-    let mut request = websocket_url(url)?.into_client_request()?;
+    let url = websocket_url(&endpoint.url)?;
+    let mut request = url.as_str().into_client_request()?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
-    let init = json!({"type": "connection_init", "payload": {"x-api-key": api_key}});
-    ws.send(Message::text(init.to_string())).await?;
-    let subscribe = json!({
-        "id": "1",
-        "type": "subscribe",
-        "payload": {
-            "query": format!("subscription OnStatus($userId: ID!) {{ onStatusUpdate(userId: $userId) {{ {STATUS_FIELDS} }} }}"),
-            "variables": {"userId": user_id},
-        },
-    });
-    let mut received = 0;
-    while count.is_none_or(|n| received < n) {
-        let Some(message) = ws.next().await else {
-            return Err(ClientError::Closed("end of stream".to_owned()));
-        };
-        let text = match message? {
-            Message::Text(text) => text,
-            Message::Close(frame) => {
-                return Err(ClientError::Closed(
-                    frame
-                        .map(|f| format!("{} {}", u16::from(f.code), f.reason))
-                        .unwrap_or_default(),
-                ));
-            }
-            _ => continue,
-        };
-        let message: Json = serde_json::from_str(&text).unwrap_or_default();
-        match message["type"].as_str() {
-            Some("connection_ack") => ws.send(Message::text(subscribe.to_string())).await?,
-            Some("ping") => ws.send(Message::text(r#"{"type":"pong"}"#)).await?,
-            Some("next") => {
-                received += 1;
-                on_status(message["payload"]["data"]["onStatusUpdate"].clone());
-            }
-            Some("error") => return Err(ClientError::Graphql(message["payload"].to_string())),
-            Some("complete") => return Ok(()),
-            _ => {}
-        }
+    let parsed = url::Url::parse(&url).map_err(|_| ClientError::Url(url.clone()))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| ClientError::Url(url.clone()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| ClientError::Url(url.clone()))?;
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    let subscription = Subscription {
+        api_key: &endpoint.api_key,
+        user_id,
+        count,
+    };
+    if parsed.scheme() == "wss" {
+        let name = ServerName::try_from(host).map_err(|_| ClientError::Url(url.clone()))?;
+        let tls = TlsConnector::from(endpoint.tls.clone())
+            .connect(name, tcp)
+            .await?;
+        let (ws, _) = tokio_tungstenite::client_async(request, tls).await?;
+        subscription.run(ws, on_subscribed, on_status).await
+    } else {
+        let (ws, _) = tokio_tungstenite::client_async(request, tcp).await?;
+        subscription.run(ws, on_subscribed, on_status).await
     }
-    ws.send(Message::text(r#"{"type":"complete","id":"1"}"#))
-        .await?;
-    ws.close(None).await?;
-    Ok(())
+}
+
+/// One `onStatusUpdate` subscription, whatever stream carries it.
+struct Subscription<'a> {
+    api_key: &'a str,
+    user_id: &'a str,
+    count: Option<usize>,
+}
+
+impl Subscription<'_> {
+    async fn run<S>(
+        self,
+        mut ws: WebSocketStream<S>,
+        on_subscribed: impl FnOnce(),
+        mut on_status: impl FnMut(Json),
+    ) -> Result<(), ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let init = json!({"type": "connection_init", "payload": {"x-api-key": self.api_key}});
+        ws.send(Message::text(init.to_string())).await?;
+        let subscribe = json!({
+            "id": "1",
+            "type": "subscribe",
+            "payload": {
+                "query": format!("subscription OnStatus($userId: ID!) {{ onStatusUpdate(userId: $userId) {{ {STATUS_FIELDS} }} }}"),
+                "variables": {"userId": self.user_id},
+            },
+        });
+        let mut on_subscribed = Some(on_subscribed);
+        let mut received = 0;
+        while self.count.is_none_or(|n| received < n) {
+            let Some(message) = ws.next().await else {
+                return Err(ClientError::Closed("end of stream".to_owned()));
+            };
+            let text = match message? {
+                Message::Text(text) => text,
+                Message::Close(frame) => {
+                    return Err(ClientError::Closed(
+                        frame
+                            .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+                            .unwrap_or_default(),
+                    ));
+                }
+                _ => continue,
+            };
+            let message: Json = serde_json::from_str(&text).unwrap_or_default();
+            match message["type"].as_str() {
+                Some("connection_ack") => {
+                    ws.send(Message::text(subscribe.to_string())).await?;
+                    // The server answers frames in order and files a subscription before it
+                    // reads the next one: the pong means the subscription is live.
+                    ws.send(Message::text(r#"{"type":"ping"}"#)).await?;
+                }
+                Some("pong") => {
+                    if let Some(subscribed) = on_subscribed.take() {
+                        subscribed();
+                    }
+                }
+                Some("ping") => ws.send(Message::text(r#"{"type":"pong"}"#)).await?,
+                Some("next") => {
+                    received += 1;
+                    on_status(message["payload"]["data"]["onStatusUpdate"].clone());
+                }
+                Some("error") => return Err(ClientError::Graphql(message["payload"].to_string())),
+                Some("complete") => return Ok(()),
+                _ => {}
+            }
+        }
+        ws.send(Message::text(r#"{"type":"complete","id":"1"}"#))
+            .await?;
+        ws.close(None).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -67,6 +67,22 @@ struct Target {
     /// The API key to send as `x-api-key`.
     #[arg(long, env = "SWITCHBOARD_CLIENT_API_KEY")]
     api_key: String,
+    /// A CA certificate (PEM) to trust for `https://` and `wss://`, besides the system's: a
+    /// local server's `--tls-self-signed DIR/ca.pem`.
+    #[arg(long, env = "SWITCHBOARD_CA_FILE")]
+    ca_file: Option<PathBuf>,
+}
+
+impl Target {
+    fn endpoint(self) -> anyhow::Result<client::Endpoint> {
+        let tls = switchboard::http_client::cli_tls(self.ca_file.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        Ok(client::Endpoint {
+            url: self.url,
+            api_key: self.api_key,
+            tls,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -98,9 +114,20 @@ struct SubscribeArgs {
     count: Option<usize>,
 }
 
+/// Errors are one line on stderr (the cause chain joined by `: `), never a backtrace.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "switchboard: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(settings)) => serve(*settings).await,
@@ -112,17 +139,17 @@ async fn main() -> anyhow::Result<()> {
                 agent_name: args.agent_name,
                 message: args.message,
             };
-            let status =
-                client::publish_status(&args.target.url, &args.target.api_key, &input).await?;
+            let status = client::publish_status(&args.target.endpoint()?, &input).await?;
             println!("{status}");
             Ok(())
         }
         Some(Command::Subscribe(args)) => {
+            let endpoint = args.target.endpoint()?;
             let subscription = client::subscribe_status(
-                &args.target.url,
-                &args.target.api_key,
+                &endpoint,
                 &args.user_id,
                 args.count,
+                || eprintln!("subscribed to onStatusUpdate(userId: {:?})", args.user_id),
                 |status| println!("{status}"),
             );
             tokio::select! {

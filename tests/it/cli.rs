@@ -54,74 +54,71 @@ async fn serve_generates_and_prints_a_key_that_works() {
     child.kill().await.unwrap();
 }
 
-#[tokio::test]
-async fn publish_prints_the_status_and_subscribe_prints_each_one() {
-    let server = TestServer::start().await;
-    let url = server.http_url();
-    let subscriber = switchboard()
-        .args([
-            "subscribe",
-            "--url",
-            &url,
-            "--api-key",
-            KEY,
-            "--user-id",
-            "u1",
-            "--count",
-            "2",
-        ])
+/// `subscribe --count 2` then two `publish`es against `url`, with `extra` arguments on both;
+/// checks the subscriber says when it is live and prints both statuses.
+async fn subscribe_then_publish_twice(url: &str, extra: &[&str]) {
+    let common = |command: &str| {
+        let mut args = vec![command, "--url", url, "--api-key", KEY, "--user-id", "u1"];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let mut subscriber = switchboard()
+        .args(common("subscribe"))
+        .args(["--count", "2"])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-
-    // The subscriber gives no signal when it is live, so publish until it has heard two.
-    let publisher = async {
-        for n in 0.. {
-            let output = switchboard()
-                .args([
-                    "publish",
-                    "--url",
-                    &url,
-                    "--api-key",
-                    KEY,
-                    "--user-id",
-                    "u1",
-                    "--job-id",
-                    "j1",
-                ])
-                .args(["--status", &format!("s{n}"), "--agent-name", "geo_agent"])
-                .output()
-                .await
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let status: Json = serde_json::from_slice(&output.stdout).unwrap();
-            assert_eq!(status["agentName"], "geo_agent");
-            assert!(status["timestamp"].as_str().unwrap().ends_with('Z'));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    let output = tokio::select! {
-        output = subscriber.wait_with_output() => output.unwrap(),
-        _ = publisher => unreachable!(),
-        _ = tokio::time::sleep(Duration::from_secs(20)) => panic!("the subscriber did not finish"),
-    };
+    // It says on stderr once the server has the subscription.
+    let mut stderr = BufReader::new(subscriber.stderr.take().unwrap()).lines();
+    let said = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+        .await
+        .expect("the subscriber says it is live")
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(said, "subscribed to onStatusUpdate(userId: \"u1\")");
+    for n in 0..2 {
+        let output = switchboard()
+            .args(common("publish"))
+            .args(["--job-id", "j1", "--status", &format!("s{n}")])
+            .args(["--agent-name", "geo_agent"])
+            .output()
+            .await
+            .unwrap();
+        let errors = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{errors}");
+        let status: Json = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(status["agentName"], "geo_agent");
+        assert!(status["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    let output = tokio::time::timeout(Duration::from_secs(10), subscriber.wait_with_output())
+        .await
+        .expect("the subscriber finishes")
+        .unwrap();
     assert!(output.status.success());
     let lines: Vec<Json> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2);
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["s0", "s1"]);
     assert!(
         lines
             .iter()
             .all(|s| s["userId"] == "u1" && s["jobId"] == "j1")
     );
+}
 
+#[tokio::test]
+async fn publish_prints_the_status_and_subscribe_prints_each_one() {
+    let server = TestServer::start().await;
+    let url = server.http_url();
+    subscribe_then_publish_twice(&url, &[]).await;
+    // A refusal is one line on stderr, even with RUST_BACKTRACE set.
     let refused = switchboard()
         .args([
             "publish",
@@ -131,14 +128,35 @@ async fn publish_prints_the_status_and_subscribe_prints_each_one() {
             "wrong",
             "--user-id",
             "u",
-            "--job-id",
-            "j",
-            "--status",
-            "x",
         ])
+        .args(["--job-id", "j", "--status", "x"])
+        .env("RUST_BACKTRACE", "1")
         .output()
         .await
         .unwrap();
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("UnauthorizedException"));
+    let errors = String::from_utf8_lossy(&refused.stderr);
+    assert!(errors.contains("UnauthorizedException"), "{errors}");
+    assert_eq!(errors.trim_end().lines().count(), 1, "{errors}");
+    assert!(errors.starts_with("switchboard: "), "{errors}");
+}
+
+#[tokio::test]
+async fn the_cli_speaks_tls_with_a_ca_file() {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-tls-{}", uuid::Uuid::new_v4()));
+    let server = TestServer::with_args(&["--tls-self-signed", dir.to_str().unwrap()]).await;
+    let url = format!("https://localhost:{}/graphql", server.addr.port());
+    let ca = dir.join("ca.pem");
+    subscribe_then_publish_twice(&url, &["--ca-file", ca.to_str().unwrap()]).await;
+    // Without the CA the certificate is not trusted: a one-line error.
+    let untrusted = switchboard()
+        .args(["publish", "--url", &url, "--api-key", KEY, "--user-id", "u"])
+        .args(["--job-id", "j", "--status", "x"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!untrusted.status.success());
+    let errors = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(errors.trim_end().lines().count(), 1, "{errors}");
+    std::fs::remove_dir_all(&dir).ok();
 }
