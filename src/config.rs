@@ -27,109 +27,156 @@ pub enum LogFormat {
 #[command(name = "switchboard")]
 pub struct Settings {
     /// Address to listen on for HTTP and WebSocket.
-    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:4000")]
+    #[arg(
+        help_heading = "Serving",
+        long,
+        env = "SWITCHBOARD_LISTEN",
+        default_value = "127.0.0.1:4000"
+    )]
     pub listen: SocketAddr,
 
     /// AppSync schema (SDL) to serve; the embedded status schema when absent.
-    #[arg(long, env = "SWITCHBOARD_SCHEMA")]
+    #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_SCHEMA")]
     pub schema: Option<PathBuf>,
 
     /// The auth mode that applies wherever the schema has no auth directive: `api-key`,
     /// `oidc`, `cognito`, `lambda` or `iam`.
-    #[arg(long, env = "SWITCHBOARD_AUTH_DEFAULT", default_value = "api-key")]
+    #[arg(
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_AUTH_DEFAULT",
+        default_value = "api-key"
+    )]
     pub auth_default: AuthMode,
 
     /// Further auth modes, usable where the schema's directives allow them (comma-separated).
-    #[arg(long, env = "SWITCHBOARD_AUTH_ADDITIONAL", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_AUTH_ADDITIONAL",
+        value_delimiter = ','
+    )]
     pub auth_additional: Vec<AuthMode>,
 
     /// An accepted API key, optionally with an expiry: `KEY` or `KEY@2027-01-01T00:00:00Z`
     /// (repeatable; comma-separated in the environment). With no key at all in `api-key` mode,
     /// one is generated at start-up and printed.
-    #[arg(long = "api-key", env = "SWITCHBOARD_API_KEY", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Auth",
+        long = "api-key",
+        env = "SWITCHBOARD_API_KEY",
+        value_delimiter = ','
+    )]
     pub api_keys: Vec<String>,
 
     /// A file of API keys, one `KEY[@RFC3339-EXPIRY]` per line (`#` starts a comment).
-    #[arg(long, env = "SWITCHBOARD_API_KEYS_FILE")]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_API_KEYS_FILE")]
     pub api_keys_file: Option<PathBuf>,
 
     /// JWKS document (JSON) with the keys that sign OIDC / Cognito tokens.
-    #[arg(long, env = "SWITCHBOARD_JWKS_FILE")]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_FILE")]
     pub jwks_file: Option<PathBuf>,
 
     /// URL of the JWKS; without it (and without `--jwks-file`) the issuer's
     /// `/.well-known/openid-configuration` names it.
-    #[arg(long, env = "SWITCHBOARD_JWKS_URL")]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_URL")]
     pub jwks_url: Option<String>,
 
     /// The `iss` tokens must carry (e.g. `https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc`).
-    #[arg(long, env = "SWITCHBOARD_JWT_ISSUER")]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
 
     /// An accepted `aud` (ID tokens) or `client_id` (Cognito access tokens); repeatable. None:
     /// no audience check.
-    #[arg(long, env = "SWITCHBOARD_JWT_AUDIENCE", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_JWT_AUDIENCE",
+        value_delimiter = ','
+    )]
     pub jwt_audience: Vec<String>,
 
     /// Shared secret for HS256 tokens, for local development (verified under `oidc`).
-    #[arg(long, env = "SWITCHBOARD_JWT_HS256_SECRET", hide_env_values = true)]
+    #[arg(
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_JWT_HS256_SECRET",
+        hide_env_values = true
+    )]
     pub jwt_hs256_secret: Option<String>,
 
     /// Clock skew tolerated on a token's `exp`, `nbf` and `iat`.
-    #[arg(long, env = "SWITCHBOARD_JWT_LEEWAY", default_value = "60s", value_parser = parse_duration)]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWT_LEEWAY", default_value = "60s", value_parser = parse_duration)]
     pub jwt_leeway: Duration,
 
     /// How often the JWKS is read again.
-    #[arg(long, env = "SWITCHBOARD_JWKS_REFRESH", default_value = "1h", value_parser = parse_duration)]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_REFRESH", default_value = "1h", value_parser = parse_duration)]
     pub jwks_refresh: Duration,
 
     /// The least time between two reloads of the JWKS caused by an unknown `kid`.
-    #[arg(long, env = "SWITCHBOARD_JWKS_MIN_REFETCH", default_value = "30s", value_parser = parse_duration)]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_MIN_REFETCH", default_value = "30s", value_parser = parse_duration)]
     pub jwks_min_refetch: Duration,
 
     /// URL that receives AppSync's Lambda authorizer request (a POST) in `lambda` mode.
-    #[arg(long, env = "SWITCHBOARD_AUTHORIZER_URL")]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_AUTHORIZER_URL")]
     pub authorizer_url: Option<String>,
 
     /// How long an authorizer's answer is cached per token when it sets no `ttlOverride`.
-    #[arg(long, env = "SWITCHBOARD_AUTHORIZER_TTL", default_value = "300s", value_parser = parse_duration)]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_AUTHORIZER_TTL", default_value = "300s", value_parser = parse_duration)]
     pub authorizer_ttl: Duration,
 
     /// How long the authorizer may take to answer.
-    #[arg(long, env = "SWITCHBOARD_AUTHORIZER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_AUTHORIZER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub authorizer_timeout: Duration,
 
-    /// The `apiId` and `accountId` the authorizer is told.
-    #[arg(long, env = "SWITCHBOARD_API_ID", default_value = "switchboard")]
+    /// The `apiId` the authorizer is told (AppSync's `requestContext.apiId`).
+    #[arg(
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_API_ID",
+        default_value = "switchboard"
+    )]
     pub api_id: String,
 
-    #[arg(long, env = "SWITCHBOARD_ACCOUNT_ID", default_value = "000000000000")]
+    /// The `accountId` the authorizer is told (AppSync's `requestContext.accountId`).
+    #[arg(
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_ACCOUNT_ID",
+        default_value = "000000000000"
+    )]
     pub account_id: String,
 
     /// JSON file of IAM access key pairs accepted in `iam` mode:
     /// `[{"accessKeyId": "...", "secretAccessKey": "...", "sessionToken"?: "...", "name"?: "..."}]`.
-    #[arg(long, env = "SWITCHBOARD_IAM_CREDENTIALS")]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_IAM_CREDENTIALS")]
     pub iam_credentials: Option<PathBuf>,
 
     /// How far a SigV4 `x-amz-date` may be from now.
-    #[arg(long, env = "SWITCHBOARD_IAM_MAX_SKEW", default_value = "5m", value_parser = parse_duration)]
+    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_IAM_MAX_SKEW", default_value = "5m", value_parser = parse_duration)]
     pub iam_max_skew: Duration,
 
     /// A subscription argument bound to the caller's identity (e.g. `userId`): a caller who
     /// signed in by token or authorizer may only subscribe with it equal to its `--owner-claim`.
-    #[arg(long, env = "SWITCHBOARD_OWNER_ARG")]
+    #[arg(help_heading = "Access", long, env = "SWITCHBOARD_OWNER_ARG")]
     pub owner_arg: Option<String>,
 
     /// The claim (or authorizer `resolverContext` key) the owner argument must equal.
-    #[arg(long, env = "SWITCHBOARD_OWNER_CLAIM", default_value = "sub")]
+    #[arg(
+        help_heading = "Access",
+        long,
+        env = "SWITCHBOARD_OWNER_CLAIM",
+        default_value = "sub"
+    )]
     pub owner_claim: String,
 
     /// Members of this group (`cognito:groups`, or `groups`) may subscribe to anyone.
-    #[arg(long, env = "SWITCHBOARD_ADMIN_GROUP")]
+    #[arg(help_heading = "Access", long, env = "SWITCHBOARD_ADMIN_GROUP")]
     pub admin_group: Option<String>,
 
     /// Modes whose callers may subscribe to any owner (AppSync's behaviour for these).
     #[arg(
+        help_heading = "Access",
         long,
         env = "SWITCHBOARD_TRUSTED_MODES",
         value_delimiter = ',',
@@ -139,12 +186,18 @@ pub struct Settings {
 
     /// Origins allowed to open WebSockets and call `POST /graphql` from a browser
     /// (comma-separated, e.g. `https://app.example.com`); `*` or none: any origin (local use).
-    #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Access",
+        long,
+        env = "SWITCHBOARD_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Open WebSocket connections allowed from one client address (behind a trusted proxy, the
     /// forwarded client's).
     #[arg(
+        help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
         default_value_t = 10_000
@@ -155,6 +208,7 @@ pub struct Settings {
     /// client address; past it a new connection is answered 429 and closed. Trusted proxies
     /// are exempt (their clients are limited by their own addresses).
     #[arg(
+        help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_HTTP_CONNECTIONS_PER_ADDRESS",
         default_value_t = 256
@@ -163,17 +217,18 @@ pub struct Settings {
 
     /// Connections (HTTP and WebSocket) the node holds in all; past it a new connection is
     /// answered 503 and closed. Default: the open-file limit less a reserve.
-    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
+    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
     /// How long a request body may take to arrive, from the end of its headers; past it the
     /// request is answered 408 and the connection closed.
-    #[arg(long, env = "SWITCHBOARD_REQUEST_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_REQUEST_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub request_body_timeout: Duration,
 
     /// The slowest a request body may arrive, in bytes per second averaged since the headers
     /// (checked from the first second on); a slower one is answered 408. 0 turns it off.
     #[arg(
+        help_heading = "Limits",
         long,
         env = "SWITCHBOARD_REQUEST_BODY_MIN_RATE",
         default_value_t = 1024
@@ -183,13 +238,14 @@ pub struct Settings {
     /// Proxies (CIDR blocks or addresses, comma-separated) whose `X-Forwarded-For` or
     /// `Forwarded` header names the client for per-address limits and logs. None by default:
     /// the TCP peer is the client.
-    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::proxies::parse_net)]
+    #[arg(help_heading = "Access", long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::proxies::parse_net)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Failed authentications allowed per client address per `--auth-failure-window` (a minute
     /// by default); past it, requests from that address are refused without being checked until
     /// the window is over. Every door counts: HTTP, each WebSocket protocol, the admin API.
     #[arg(
+        help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_AUTH_FAILURES_PER_MINUTE",
         default_value_t = 60
@@ -198,30 +254,35 @@ pub struct Settings {
 
     /// The window failed authentications are counted in, and how long an address that used
     /// them up is refused (429 with `Retry-After`).
-    #[arg(long, env = "SWITCHBOARD_AUTH_FAILURE_WINDOW", default_value = "1m", value_parser = parse_duration)]
+    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_AUTH_FAILURE_WINDOW", default_value = "1m", value_parser = parse_duration)]
     pub auth_failure_window: Duration,
 
     /// How long a shutdown (SIGTERM, Ctrl-C) may take: in-flight requests finish and every
     /// WebSocket gets a close frame within it; the process exits when it passes regardless.
-    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,
 
     /// After a shutdown starts, how long an idle HTTP keep-alive connection stays open for a
     /// request already on its way (it is answered, with `Connection: close`).
-    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DRAIN_WINDOW", default_value = "500ms", value_parser = parse_duration)]
+    #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_SHUTDOWN_DRAIN_WINDOW", default_value = "500ms", value_parser = parse_duration)]
     pub shutdown_drain_window: Duration,
 
     /// Log lines as `text` or `json` (one object per line); both go to stderr, and `RUST_LOG`
     /// filters them.
-    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Accept backlog of the listening socket (the kernel caps it at `net.core.somaxconn`).
-    #[arg(long, env = "SWITCHBOARD_LISTEN_BACKLOG", default_value_t = 4096)]
+    #[arg(
+        help_heading = "Serving",
+        long,
+        env = "SWITCHBOARD_LISTEN_BACKLOG",
+        default_value_t = 4096
+    )]
     pub listen_backlog: u32,
 
     /// This node's id in connection records; a random one when absent.
-    #[arg(long, env = "SWITCHBOARD_NODE_ID")]
+    #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_NODE_ID")]
     pub node_id: Option<String>,
 
     #[command(flatten)]
@@ -229,53 +290,59 @@ pub struct Settings {
 
     /// Interval between keep-alives on graphql-transport-ws (a WebSocket ping) and AppSync
     /// (`ka`). At most 60 s: Amplify marks a connection as disrupted after 65 s without one.
-    #[arg(long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_keepalive)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_keepalive)]
     pub keepalive: Duration,
 
     /// The `connectionTimeoutMs` AppSync clients are told in `connection_ack`: how long they wait
     /// without a keep-alive before they reconnect. AppSync's value; must exceed `--keepalive`.
-    #[arg(long, env = "SWITCHBOARD_CONNECTION_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_CONNECTION_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
     pub connection_timeout: Duration,
 
     /// How long one WebSocket connection may live before the server closes it normally (1000);
     /// clients reconnect. AppSync's limit is 24 hours.
-    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTION_LIFETIME", default_value = "24h", value_parser = parse_duration)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_MAX_CONNECTION_LIFETIME", default_value = "24h", value_parser = parse_duration)]
     pub max_connection_lifetime: Duration,
 
     /// Interval between `ka` messages on the legacy subscriptions-transport-ws protocol. Apollo's
     /// legacy client drops a connection that hears no `ka` for 30 s (its default `timeout`), so
     /// this stays well below that.
-    #[arg(long, env = "SWITCHBOARD_LEGACY_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_LEGACY_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
     pub legacy_keepalive: Duration,
 
     /// How long a new WebSocket may take to send `connection_init`.
-    #[arg(long, env = "SWITCHBOARD_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub connection_init_timeout: Duration,
 
     /// How long validating and registering a subscription may take before it is refused.
-    #[arg(long, env = "SWITCHBOARD_SUBSCRIBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_SUBSCRIBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub subscribe_timeout: Duration,
 
     /// Messages queued per connection before it is closed as a slow consumer.
-    #[arg(long, env = "SWITCHBOARD_OUTBOUND_QUEUE", default_value_t = 1024)]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "SWITCHBOARD_OUTBOUND_QUEUE",
+        default_value_t = 1024
+    )]
     pub outbound_queue: usize,
 
     /// Largest WebSocket message or frame a client may send, in bytes.
-    #[arg(long, env = "SWITCHBOARD_MAX_FRAME_BYTES", default_value_t = 256 * 1024)]
+    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_MAX_FRAME_BYTES", default_value_t = 256 * 1024)]
     pub max_frame_bytes: usize,
 
     /// Largest rendered subscription payload sent to a client, in bytes (AppSync: 240 KB). A
     /// larger one is not sent: the subscriber gets an error and the subscription ends.
-    #[arg(long, env = "SWITCHBOARD_MAX_PAYLOAD_BYTES", default_value_t = 240 * 1024)]
+    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_MAX_PAYLOAD_BYTES", default_value_t = 240 * 1024)]
     pub max_payload_bytes: usize,
 
     /// Largest `POST /graphql` body, in bytes; a larger `Content-Length` is answered 413
     /// before the body is read.
-    #[arg(long, alias = "max-body-bytes", env = "SWITCHBOARD_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(help_heading = "Limits", long, alias = "max-body-bytes", env = "SWITCHBOARD_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
     pub max_request_bytes: usize,
 
     /// Active subscriptions allowed on one connection.
     #[arg(
+        help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION",
         default_value_t = 100
@@ -283,16 +350,27 @@ pub struct Settings {
     pub max_subscriptions_per_connection: usize,
 
     /// Deepest selection nesting an operation may have.
-    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_DEPTH", default_value_t = 16)]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "SWITCHBOARD_MAX_QUERY_DEPTH",
+        default_value_t = 16
+    )]
     pub max_query_depth: usize,
 
     /// Highest complexity (selected fields, weighted) an operation may have.
-    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY", default_value_t = 1000)]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY",
+        default_value_t = 1000
+    )]
     pub max_query_complexity: usize,
 
     /// Parsed operations kept by their text (publishers repeat the same mutation text); 0 keeps
     /// none.
     #[arg(
+        help_heading = "History",
         long,
         env = "SWITCHBOARD_PARSED_DOCUMENT_CACHE",
         default_value_t = 1000
@@ -300,11 +378,17 @@ pub struct Settings {
     pub parsed_document_cache: usize,
 
     /// Events kept per history topic (per userId in the status schema); the oldest go first.
-    #[arg(long, env = "SWITCHBOARD_HISTORY_PER_TOPIC", default_value_t = 100)]
+    #[arg(
+        help_heading = "History",
+        long,
+        env = "SWITCHBOARD_HISTORY_PER_TOPIC",
+        default_value_t = 100
+    )]
     pub history_per_topic: usize,
 
     /// History topics kept; past it the least recently written topic is dropped.
     #[arg(
+        help_heading = "History",
         long,
         env = "SWITCHBOARD_HISTORY_MAX_TOPICS",
         default_value_t = 100_000
@@ -312,34 +396,54 @@ pub struct Settings {
     pub history_max_topics: usize,
 
     /// The subscription argument that names a connection's user in its records.
-    #[arg(long, env = "SWITCHBOARD_USER_ARG", default_value = "userId")]
+    #[arg(
+        help_heading = "Serving",
+        long,
+        env = "SWITCHBOARD_USER_ARG",
+        default_value = "userId"
+    )]
     pub user_arg: String,
 
     /// WebSocket read buffer per connection, in bytes (allocated up front for every socket, so it
     /// is most of an idle connection's memory; larger client messages still arrive, in pieces).
-    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER_BYTES", default_value_t = 2 * 1024)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_READ_BUFFER_BYTES", default_value_t = 2 * 1024)]
     pub ws_read_buffer_bytes: usize,
 
     /// WebSocket bytes buffered before a write goes to the socket.
-    #[arg(long, env = "SWITCHBOARD_WS_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
     pub ws_write_buffer_bytes: usize,
 
     /// Most WebSocket bytes buffered for a socket that does not drain.
-    #[arg(long, env = "SWITCHBOARD_WS_MAX_WRITE_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_MAX_WRITE_BUFFER_BYTES", default_value_t = 1024 * 1024)]
     pub ws_max_write_buffer_bytes: usize,
 
     /// Certificate chain (PEM) to serve HTTPS and WSS with; needs `--tls-key`.
-    #[arg(long, env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
+    #[arg(
+        help_heading = "TLS",
+        long,
+        env = "SWITCHBOARD_TLS_CERT",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// Private key (PEM) of `--tls-cert`.
-    #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
+    #[arg(
+        help_heading = "TLS",
+        long,
+        env = "SWITCHBOARD_TLS_KEY",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// Serve TLS with a certificate for localhost and 127.0.0.1 signed by a local CA kept in this
     /// directory (created on first use; `ca.pem` is what clients trust, e.g. with
     /// `NODE_EXTRA_CA_CERTS`). For local development, where Amplify JS always dials `wss://`.
-    #[arg(long, env = "SWITCHBOARD_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    #[arg(
+        help_heading = "TLS",
+        long,
+        env = "SWITCHBOARD_TLS_SELF_SIGNED",
+        conflicts_with = "tls_cert"
+    )]
     pub tls_self_signed: Option<PathBuf>,
 }
 

@@ -89,16 +89,20 @@ impl Target {
 struct PublishArgs {
     #[command(flatten)]
     target: Target,
+    /// The user whose subscribers receive the status.
     #[arg(long)]
     user_id: String,
+    /// The job the status belongs to.
     #[arg(long)]
     job_id: String,
     /// loading_agents, invoking_<agent>, calling_<tool>, agent_complete_<agent>, validating,
     /// synthesizing, complete or error.
     #[arg(long)]
     status: String,
+    /// The agent reporting it (`geo_agent`).
     #[arg(long)]
     agent_name: Option<String>,
+    /// A human-readable detail (why a job failed, say).
     #[arg(long)]
     message: Option<String>,
 }
@@ -107,6 +111,7 @@ struct PublishArgs {
 struct SubscribeArgs {
     #[command(flatten)]
     target: Target,
+    /// The user whose statuses to print.
     #[arg(long)]
     user_id: String,
     /// Exit after this many statuses.
@@ -320,5 +325,40 @@ impl StopSignals {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument of every command says what it is for, and `serve`'s are grouped.
+    #[test]
+    fn every_argument_has_help_and_serve_has_headings() {
+        fn walk(command: &clap::Command, path: &str) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{path} --{id} has no help text");
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        let cli = Cli::command();
+        walk(&cli, "switchboard");
+        let serve = cli.find_subcommand("serve").unwrap();
+        for arg in serve.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id != "help" {
+                assert!(
+                    arg.get_help_heading().is_some(),
+                    "serve --{id} has no heading"
+                );
+            }
+        }
     }
 }

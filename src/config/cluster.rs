@@ -23,49 +23,65 @@ pub struct ClusterSettings {
     /// Redis to run several nodes over (`redis://host:6379`): events travel between nodes on
     /// its pub/sub, history lives in its streams, and connection records in its keys (unless
     /// `--store` says otherwise). Without it the node stands alone.
-    #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
+    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_URL")]
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key and channel, so several APIs (or test runs) can share a server.
-    #[arg(long, env = "SWITCHBOARD_REDIS_PREFIX", default_value = "switchboard")]
+    #[arg(
+        help_heading = "Cluster",
+        long,
+        env = "SWITCHBOARD_REDIS_PREFIX",
+        default_value = "switchboard"
+    )]
     pub redis_prefix: String,
 
     /// How long a Redis command may take before the call fails (a publish then answers 503).
-    #[arg(long, env = "SWITCHBOARD_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
     /// Events kept per topic in Redis for catching subscribers up after a node's link to Redis
     /// was cut (at least this many; Redis trims in whole blocks).
-    #[arg(long, env = "SWITCHBOARD_REDIS_CATCHUP_LEN", default_value_t = 100)]
+    #[arg(
+        help_heading = "Cluster",
+        long,
+        env = "SWITCHBOARD_REDIS_CATCHUP_LEN",
+        default_value_t = 100
+    )]
     pub redis_catchup_len: usize,
 
     /// How long a topic's catch-up events stay in Redis after its last publish: the longest
     /// link outage a node recovers from without a gap.
-    #[arg(long, env = "SWITCHBOARD_REDIS_CATCHUP_TTL", default_value = "5m", value_parser = parse_duration)]
+    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_CATCHUP_TTL", default_value = "5m", value_parser = parse_duration)]
     pub redis_catchup_ttl: Duration,
 
     /// How long a history topic stays in Redis after its last publish.
-    #[arg(long, env = "SWITCHBOARD_REDIS_HISTORY_TTL", default_value = "24h", value_parser = parse_duration)]
+    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_HISTORY_TTL", default_value = "24h", value_parser = parse_duration)]
     pub redis_history_ttl: Duration,
 
     /// Events from Redis waiting to be dispatched on this node; past it they are dropped,
     /// counted, and recovered from the catch-up streams.
-    #[arg(long, env = "SWITCHBOARD_REDIS_INBOX", default_value_t = 65_536)]
+    #[arg(
+        help_heading = "Cluster",
+        long,
+        env = "SWITCHBOARD_REDIS_INBOX",
+        default_value_t = 65_536
+    )]
     pub redis_inbox: usize,
 
     /// Where connection records live: `memory`, `redis` or `dynamodb`. Default: `redis` when
     /// `--redis-url` is set, else `memory`.
-    #[arg(long, env = "SWITCHBOARD_STORE")]
+    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_STORE")]
     pub store: Option<StoreKind>,
 
     /// How often a node refreshes its connection records; a record expires after three
     /// heartbeats without one, so a crashed node's connections vanish by themselves.
-    #[arg(long, env = "SWITCHBOARD_HEARTBEAT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_HEARTBEAT", default_value = "10s", value_parser = parse_duration)]
     pub heartbeat: Duration,
 
     /// The DynamoDB table of connection records (partition key `user_id`, sort key
     /// `connection_id`, TTL attribute `expires_at`).
     #[arg(
+        help_heading = "Cluster",
         long,
         env = "SWITCHBOARD_DYNAMODB_TABLE",
         default_value = "appsync_connections"
@@ -73,16 +89,22 @@ pub struct ClusterSettings {
     pub dynamodb_table: String,
 
     /// DynamoDB endpoint, for a local DynamoDB-compatible server; AWS's own when absent.
-    #[arg(long, env = "SWITCHBOARD_DYNAMODB_ENDPOINT")]
+    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
 
     /// DynamoDB region.
-    #[arg(long, env = "SWITCHBOARD_DYNAMODB_REGION", default_value = "us-east-1")]
+    #[arg(
+        help_heading = "Cluster",
+        long,
+        env = "SWITCHBOARD_DYNAMODB_REGION",
+        default_value = "us-east-1"
+    )]
     pub dynamodb_region: String,
 
     /// A key that opens the admin API (`/admin/...`), repeatable. Members of `--admin-group`
     /// with a verified token may use it too.
     #[arg(
+        help_heading = "Cluster",
         long = "admin-api-key",
         env = "SWITCHBOARD_ADMIN_API_KEY",
         value_delimiter = ','
