@@ -281,6 +281,15 @@ pub struct Settings {
     )]
     pub listen_backlog: u32,
 
+    /// At start-up, print a ready `amplify_outputs.json` and `Amplify.configure` snippet for
+    /// this server (endpoint, auth mode, API key) after the banner.
+    #[arg(
+        help_heading = "Serving",
+        long,
+        env = "SWITCHBOARD_PRINT_AMPLIFY_CONFIG"
+    )]
+    pub print_amplify_config: bool,
+
     /// This node's id in connection records; a random one when absent.
     #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_NODE_ID")]
     pub node_id: Option<String>,

@@ -4,6 +4,7 @@
 //! pushes each result to exactly the WebSocket subscribers whose subscription matches it. See
 //! `docs/architecture.md` for the modules and the path of one event.
 
+pub mod amplify;
 pub mod auth;
 pub mod client;
 pub mod config;

@@ -220,6 +220,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
     }
     let tls_dir = settings.tls_self_signed.clone();
+    let amplify = settings.print_amplify_config;
     let server = Server::bind(settings)
         .await
         .context("starting Switchboard")?;
@@ -250,6 +251,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         banner.push_str(&format!(
             "  API key    {key}   (generated for this run; pass --api-key to choose one)\n"
         ));
+    }
+    if amplify {
+        let configured = server.app().settings.api_keys.first().map(|k| {
+            // `KEY@EXPIRY`: the key is before the `@`.
+            k.split_once('@').map_or(k.as_str(), |(key, _)| key)
+        });
+        let target = switchboard::amplify::AmplifyTarget {
+            addr,
+            tls: server.is_tls(),
+            default_mode: server.app().auth.default_mode,
+            api_key: configured.or(server.generated_key()),
+        };
+        banner.push('\n');
+        banner.push_str(&target.render());
     }
     // Written, not `println!`ed: a closed stdout is no reason to stop serving.
     {

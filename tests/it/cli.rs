@@ -160,3 +160,40 @@ async fn the_cli_speaks_tls_with_a_ca_file() {
     assert_eq!(errors.trim_end().lines().count(), 1, "{errors}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn serve_prints_a_ready_amplify_config_when_asked() {
+    let mut child = switchboard()
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            "da2-amplify@2099-01-01T00:00:00Z",
+        ])
+        .arg("--print-amplify-config")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    while !printed.contains("const client") {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("the banner and the config")
+            .unwrap()
+            .expect("more output");
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    assert!(
+        printed.contains("\"api_key\": \"da2-amplify\""),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("defaultAuthMode: 'apiKey', apiKey: 'da2-amplify'"),
+        "{printed}"
+    );
+    assert!(printed.contains("endpoint: 'ws://localhost:"), "{printed}");
+    child.kill().await.unwrap();
+}
