@@ -69,7 +69,7 @@ test('the status page shows a user\'s jobs live and fills the gap after a reconn
   assert.ok(BASE && KEY && ARTIFACTS, 'SWITCHBOARD_BASE_URL, SWITCHBOARD_API_KEY and SWITCHBOARD_ARTIFACTS are set');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   t.after(() => browser.close());
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -175,9 +175,39 @@ test('the status page shows a user\'s jobs live and fills the gap after a reconn
     ['j2', 'j1', 'j0'],
   );
 
+  // The time bar: a segment per step that has a next one, as wide as its share of the job.
+  const segments = await j1.locator('.timebar .segment').evaluateAll((spans) =>
+    spans.map((span) => parseFloat(span.style.width)));
+  assert.equal(segments.length, rows.length - 1);
+  assert.ok(Math.abs(segments.reduce((a, b) => a + b, 0) - 100) < 0.5, `${segments}`);
+
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   mkdirSync(ARTIFACTS, { recursive: true });
-  const shot = path.join(ARTIFACTS, 'status-page.png');
-  await page.screenshot({ path: shot, fullPage: true });
-  t.diagnostic(`sockets: ${opened} opened, ${refused} refused while down; screenshot: ${shot}`);
+  const shots = [];
+  // Desktop and phone widths: nothing overflows the viewport, nothing needs sideways scrolling.
+  for (const [name, width, height] of [['status-page.png', 1280, 800], ['status-page-phone.png', 390, 844]]) {
+    await page.setViewportSize({ width, height });
+    const overflow = await page.evaluate(() => {
+      const limit = window.innerWidth + 0.5;
+      const wide = [...document.querySelectorAll('body *')]
+        .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > limit)
+        .map((el) => `${el.tagName.toLowerCase()}.${el.className}`);
+      const scrolled = [...document.querySelectorAll('article.job')]
+        .filter((el) => el.scrollWidth > el.clientWidth + 1)
+        .map((el) => el.dataset.jobId);
+      return { page: document.documentElement.scrollWidth, wide, scrolled };
+    });
+    assert.ok(overflow.page <= width, `${width}px: the page is ${overflow.page}px wide`);
+    assert.deepEqual(overflow.wide, [], `${width}px: elements past the right edge`);
+    assert.deepEqual(overflow.scrolled, [], `${width}px: cards that scroll sideways`);
+    const shot = path.join(ARTIFACTS, name);
+    await page.screenshot({ path: shot, fullPage: true });
+    shots.push(shot);
+  }
+  // On a phone each step is a block: status, time, agent, duration and message all visible.
+  const step = j1.locator('tr.step').nth(2);
+  for (const cell of ['.status', '.time', '.duration', '.agent', '.message']) {
+    assert.ok(await step.locator(cell).isVisible(), `${cell} is visible at 390px`);
+  }
+  t.diagnostic(`sockets: ${opened} opened, ${refused} refused while down; screenshots: ${shots.join(', ')}`);
 });

@@ -5,7 +5,8 @@
 //! `status_page.test.mjs`, the status page at `/`: statuses are published over HTTP and appear
 //! live and in order; the page's WebSocket is cut and held down while more are published, and
 //! after the page reconnects by itself the gap is filled from `statusHistory`, each status once.
-//! The screenshot is kept in `target/browser-artifacts/status-page.png`.
+//! At 1280 and 390 px wide nothing overflows the viewport; the screenshots are kept in
+//! `target/browser-artifacts/status-page.png` and `status-page-phone.png`.
 //!
 //! Needs `node` (20+), `npm` and `/usr/bin/chromium` (or `CHROMIUM_PATH`). The dependencies are
 //! pinned in `tests/browser/package-lock.json` and installed with `npm ci` when
@@ -25,8 +26,10 @@ async fn pages_in_headless_chromium() {
     let dir = installed("browser").await;
 
     let artifacts = artifacts_dir();
-    let screenshot = artifacts.join("status-page.png");
-    std::fs::remove_file(&screenshot).ok();
+    let screenshots = ["status-page.png", "status-page-phone.png"].map(|name| artifacts.join(name));
+    for screenshot in &screenshots {
+        std::fs::remove_file(screenshot).ok();
+    }
     let mut failures = Vec::new();
     // One server per file, so the files' users and jobs never meet.
     for file in test_files(&dir) {
@@ -50,11 +53,13 @@ async fn pages_in_headless_chromium() {
         "node --test failed\n{}",
         failures.join("\n")
     );
-    assert!(
-        screenshot.is_file(),
-        "no screenshot at {}",
-        screenshot.display()
-    );
+    for screenshot in &screenshots {
+        assert!(
+            screenshot.is_file(),
+            "no screenshot at {}",
+            screenshot.display()
+        );
+    }
 }
 
 /// The status page and its assets, embedded in the binary, with their content types.

@@ -335,6 +335,8 @@
     badge.title = `current state: ${latest.status}`;
     head.append(title, badge);
 
+    const bar = timeBar(job.statuses, elapsed);
+
     const table = node('table', 'timeline');
     const header = node('tr');
     for (const name of ['time', 'since previous', 'status', 'agent', 'message']) {
@@ -362,8 +364,31 @@
       body.append(row);
     });
     table.append(body);
-    article.append(head, table);
+    article.append(head);
+    if (bar) article.append(bar);
+    article.append(table);
     return article;
+  }
+
+  // Each step's share of the job's time so far, as one bar: where a person would rather look
+  // than read. A step lasts until the next one; the last has no length yet.
+  function timeBar(statuses, total) {
+    if (statuses.length < 2 || total <= 0) return null;
+    const bar = node('div', 'timebar');
+    bar.setAttribute('role', 'img');
+    const parts = [];
+    for (let i = 0; i + 1 < statuses.length; i += 1) {
+      const length = statuses[i + 1].at - statuses[i].at;
+      const share = (100 * length) / total;
+      const segment = node('span', `segment ${i % 2 ? 'odd' : 'even'}`);
+      segment.style.width = `${share}%`;
+      segment.title = `${statuses[i].status}: ${duration(length)} (${Math.round(share)}%)`;
+      segment.dataset.status = statuses[i].status;
+      bar.append(segment);
+      parts.push(segment.title);
+    }
+    bar.setAttribute('aria-label', `time per step: ${parts.join(', ')}`);
+    return bar;
   }
 
   function node(tag, className, text) {
