@@ -9,11 +9,8 @@ use std::time::Duration;
 use switchboard::auth::jwt::{JwtSettings, JwtVerifier};
 use switchboard::auth::sigv4::IamCredentials;
 use switchboard::auth::{AuthMode, Identity};
-use switchboard::history::MemoryHistory;
-use switchboard::pubsub::{Broker, LocalBus, SubscriptionIndex};
 use switchboard::schema::access::{AccessPolicy, OwnerRule};
-use switchboard::schema::{Api, DEFAULT_SDL, SchemaLimits, SchemaModel};
-use switchboard::session::Connections;
+use switchboard::schema::{Api, DEFAULT_SDL, SchemaModel};
 
 /// The HS256 secret of [`Fixtures::jwt`]; `fuzz/corpus/jwt_header/` has tokens signed with it,
 /// so the fuzzer starts from tokens that pass and mutates from there.
@@ -87,28 +84,10 @@ fn build() -> Fixtures {
     }
 }
 
-/// The default schema served as the server would serve it, with a broker that goes nowhere
-/// (as `switchboard schema check` builds it): validation never publishes.
+/// The default schema served as the server would serve it (with the owner rule on), over a
+/// broker that goes nowhere (`schema check`'s): validation never publishes.
 fn default_api() -> Api {
     let model = Arc::new(SchemaModel::parse(DEFAULT_SDL).expect("the default schema parses"));
-    let bus = LocalBus::new(
-        Arc::new(SubscriptionIndex::new()),
-        Arc::new(model.routes.clone()),
-        Arc::new(Connections::default()),
-    );
-    let broker = Broker::new(
-        Arc::new(bus),
-        Arc::new(MemoryHistory::new(1, 1)),
-        model.history.clone(),
-        metrics::Counter::noop(),
-    );
-    // The server's defaults (`--max-query-depth`, `--max-query-complexity`); no document cache,
-    // so every input is parsed afresh.
-    let limits = SchemaLimits {
-        max_depth: 16,
-        max_complexity: 1000,
-        parsed_documents: 0,
-    };
     let policy = AccessPolicy {
         default_mode: AuthMode::ApiKey,
         owner: Some(OwnerRule {
@@ -118,7 +97,7 @@ fn default_api() -> Api {
         }),
         admin_group: Some("admins".to_owned()),
     };
-    Api::new(model, Arc::new(broker), limits, policy).expect("the default schema serves")
+    switchboard::schema::check::detached_api(model, policy).expect("the default schema serves")
 }
 
 /// The test vectors' `credentials` array, as an `--iam-credentials` file holds it.

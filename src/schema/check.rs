@@ -9,18 +9,30 @@ use std::sync::Arc;
 use async_graphql::Pos;
 use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinition};
 
-use super::access::AccessRule;
+use super::access::{AccessPolicy, AccessRule};
 use super::model::{ArgDef, SchemaModel, TypeDef};
-use super::{SchemaError, SchemaLimits, build};
+use super::{Api, SchemaError, SchemaLimits};
 use crate::auth::AuthMode;
 use crate::history::MemoryHistory;
 use crate::pubsub::{Broker, LocalBus, SubscriptionIndex};
 use crate::session::Connections;
 
 /// Checks `sdl` as the server does at start-up: the model, then the executable schema.
-pub fn servable(sdl: &str) -> Result<SchemaModel, SchemaError> {
-    let model = SchemaModel::parse(sdl)?;
-    // A broker that goes nowhere: building the schema only registers it with the resolvers.
+pub fn servable(sdl: &str) -> Result<Arc<SchemaModel>, SchemaError> {
+    let model = Arc::new(SchemaModel::parse(sdl)?);
+    let policy = AccessPolicy {
+        default_mode: AuthMode::ApiKey,
+        owner: None,
+        admin_group: None,
+    };
+    detached_api(model.clone(), policy)?;
+    Ok(model)
+}
+
+/// The API as the server builds it from `model` (its default query limits, no document cache),
+/// over a broker that goes nowhere: nothing is published or kept. What `schema check` builds,
+/// and what the fuzz targets validate against.
+pub fn detached_api(model: Arc<SchemaModel>, policy: AccessPolicy) -> Result<Api, SchemaError> {
     let bus = LocalBus::new(
         Arc::new(SubscriptionIndex::new()),
         Arc::new(model.routes.clone()),
@@ -37,8 +49,7 @@ pub fn servable(sdl: &str) -> Result<SchemaModel, SchemaError> {
         max_complexity: 1000,
         parsed_documents: 0,
     };
-    build::build(&model, Arc::new(broker), limits)?;
-    Ok(model)
+    Api::new(model, Arc::new(broker), limits, policy)
 }
 
 /// The error as `FILE:LINE:COLUMN: error: message` (`FILE: error: message` when the position is
