@@ -3,7 +3,7 @@
 //! AppSync IAM clients sign a `POST` to the GraphQL endpoint: the real `POST /graphql` for HTTP;
 //! for the WebSocket, a *virtual* request carried in the auth object — `POST <endpoint>/connect`
 //! with body `{}` for the connect, `POST <endpoint>` with body = the exact `payload.data` string
-//! for each `start` (AppSync real-time protocol notes, §2.3). Both sign `accept`,
+//! for each `start` (AppSync's real-time WebSocket client guide, "IAM" authorization). Both sign `accept`,
 //! `content-encoding`, `content-type`, `host`, `x-amz-date` and, with temporary credentials,
 //! `x-amz-security-token`.
 //!

@@ -1,7 +1,7 @@
 //! The schema as Switchboard understands it: types, roots, and the plans derived from AppSync's
 //! directives.
 //!
-//! async-graphql's dynamic schema drops custom directives (rust-stack §1.3), so everything the
+//! async-graphql's dynamic schema drops custom directives (it keeps none of the SDL's), so everything the
 //! directives mean lives here, read from the parsed SDL: which subscription fields each mutation
 //! fires (`@aws_subscribe`), how each pass-through mutation builds its result, and which queries
 //! read the history. The model is checked once at start-up; a schema Switchboard cannot serve is

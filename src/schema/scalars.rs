@@ -1,8 +1,8 @@
 //! AppSync's AWS scalars: their names, their wire formats, and the values the server generates.
 //!
 //! AppSync schemas use these scalars without declaring them, so the schema loader registers all of
-//! them. Each validator follows the formats in AppSync's documentation (see
-//! `shared/appsync-realtime.md` §8). A value that fails validation is rejected by async-graphql's
+//! them. Each validator follows the formats in AppSync's documentation ("AWS AppSync scalar
+//! types"). A value that fails validation is rejected by async-graphql's
 //! validation with a message that names the argument path and the scalar, for example
 //! `Invalid value for argument "input.at", expected type "AWSDateTime"`.
 

@@ -1,5 +1,6 @@
 //! AWS AppSync's real-time protocol, as Amplify JS, Apollo's AppSync link, gql and the mobile
-//! SDKs speak it (`../shared/appsync-realtime.md` in the project notes):
+//! SDKs speak it (AppSync's "Building a real-time WebSocket client" guide; `docs/protocols.md`
+//! says how Switchboard answers):
 //!
 //! - `start` carries the GraphQL request as a JSON *string* in `payload.data`, and its own
 //!   credentials in `payload.extensions.authorization`;
