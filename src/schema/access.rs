@@ -174,6 +174,16 @@ impl AccessPolicy {
     }
 }
 
+/// The user an owner or user argument names: a string, or a number as its text (an `ID` may be
+/// sent as either). The owner rule and the connection record read it the same way.
+pub fn user_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Checks a whole request: directives on every selected field, then the owner rule on every
 /// root field. A document that does not parse or names no operation passes: the executor
 /// reports that in its own words. `variables` are the request's, read only where an owner
@@ -340,11 +350,7 @@ impl Walk<'_> {
             }
             self.arguments(def, field).swap_remove(rule.arg.as_str())
         };
-        let named = named.and_then(|value| match value {
-            Value::String(s) => Some(s),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
+        let named = named.as_ref().and_then(user_of);
         if named.is_some() && named == self.caller.claim(&rule.claim) {
             return Ok(());
         }

@@ -453,10 +453,7 @@ impl Session {
                 .filter
                 .iter()
                 .find(|(name, _)| name == user_arg)
-                .and_then(|(_, value)| match value {
-                    async_graphql::Value::String(s) => Some(s.clone()),
-                    _ => None,
-                }),
+                .and_then(|(_, value)| crate::schema::access::user_of(value)),
             arguments: prepared.filter_json(),
         };
         if let Err(error) = self.app.store.subscribe(&self.id, record).await {

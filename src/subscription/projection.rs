@@ -24,6 +24,36 @@ pub struct Projection {
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Fields(Vec<ProjectedField>);
 
+impl Fields {
+    /// Adds a selected field. A response key selected again is the same field (validation
+    /// guarantees it): what is selected on it merges into the first selection, at every depth,
+    /// as GraphQL's field merging says.
+    fn add(&mut self, field: ProjectedField) {
+        match self
+            .0
+            .iter_mut()
+            .find(|f| f.response_key == field.response_key)
+        {
+            Some(existing) => {
+                if let (
+                    Source::Field {
+                        nested: Some(into), ..
+                    },
+                    Source::Field {
+                        nested: Some(more), ..
+                    },
+                ) = (&mut existing.source, field.source)
+                {
+                    for field in more.0 {
+                        into.add(field);
+                    }
+                }
+            }
+            None => self.0.push(field),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct ProjectedField {
     /// The response key as JSON text, quotes included.
@@ -132,31 +162,11 @@ impl<'a> CompileContext<'a> {
                     nested,
                 }
             };
-            match out.0.iter_mut().find(|f| f.response_key == response_key) {
-                // A repeated response key selects the same field; merge what is selected on it.
-                Some(existing) => {
-                    if let (
-                        Source::Field {
-                            nested: Some(a), ..
-                        },
-                        Source::Field {
-                            nested: Some(b), ..
-                        },
-                    ) = (&mut existing.source, source)
-                    {
-                        for field in b.0 {
-                            if !a.0.iter().any(|f| f.response_key == field.response_key) {
-                                a.0.push(field);
-                            }
-                        }
-                    }
-                }
-                None => out.0.push(ProjectedField {
-                    key: json_string(&response_key),
-                    response_key,
-                    source,
-                }),
-            }
+            out.add(ProjectedField {
+                key: json_string(&response_key),
+                response_key,
+                source,
+            });
         }
         out
     }
@@ -244,4 +254,80 @@ fn write_selected(out: &mut String, value: &Value, fields: &Fields) {
 fn write_value(out: &mut String, value: &Value) {
     // async-graphql's Value serializes as its JSON form (enums as strings).
     out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SDL: &str = r#"
+        type Query { q: String }
+        type Mutation { put(v: String): Outer }
+        type Subscription { on: Outer @aws_subscribe(mutations: ["put"]) }
+        type Outer { a: Middle id: ID }
+        type Middle { b: Inner c: String }
+        type Inner { x: String y: String }
+    "#;
+
+    /// Compiles `query`'s subscription field with `variables` and renders `payload` with it.
+    fn render(
+        query: &str,
+        variables: serde_json::Value,
+        payload: serde_json::Value,
+    ) -> serde_json::Value {
+        let model = SchemaModel::parse(SDL).unwrap();
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let Selection::Field(root) = &operation.node.selection_set.node.items[0].node else {
+            panic!("a field at the root")
+        };
+        let variables = Variables::from_json(variables);
+        let ctx = CompileContext {
+            model: &model,
+            fragments: &document.fragments,
+            variables: &variables,
+        };
+        let projection = Projection::compile(&ctx, &root.node, "Outer");
+        let text = projection.render(&Value::from_json(payload).unwrap());
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn payload() -> serde_json::Value {
+        json!({"id": "1", "a": {"c": "c", "b": {"x": "x", "y": "y"}}})
+    }
+
+    #[test]
+    fn repeated_keys_merge_at_every_depth() {
+        let data = render(
+            "subscription { on { a { b { x } } a { b { y } } } }",
+            json!({}),
+            payload(),
+        );
+        assert_eq!(
+            data,
+            json!({"data": {"on": {"a": {"b": {"x": "x", "y": "y"}}}}})
+        );
+        let fragments =
+            "subscription { on { ...F a { c b { x } } } } fragment F on Outer { a { b { y } } }";
+        let data = render(fragments, json!({}), payload());
+        assert_eq!(
+            data,
+            json!({"data": {"on": {"a": {"b": {"y": "y", "x": "x"}, "c": "c"}}}})
+        );
+    }
+
+    #[test]
+    fn skip_and_include_follow_their_variables() {
+        let query = "subscription S($skip: Boolean!, $with: Boolean!) { on { id @skip(if: $skip) a @include(if: $with) { c } } }";
+        let data = render(query, json!({"skip": true, "with": true}), payload());
+        assert_eq!(data, json!({"data": {"on": {"a": {"c": "c"}}}}));
+        let data = render(query, json!({"skip": false, "with": false}), payload());
+        assert_eq!(data, json!({"data": {"on": {"id": "1"}}}));
+        let inline = "subscription { on { ... @skip(if: true) { id } a { c } } }";
+        assert_eq!(
+            render(inline, json!({}), payload()),
+            json!({"data": {"on": {"a": {"c": "c"}}}})
+        );
+    }
 }

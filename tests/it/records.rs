@@ -90,3 +90,21 @@ async fn a_dropped_socket_removes_its_record() {
         "its subscription left the index too"
     );
 }
+
+#[tokio::test]
+async fn a_numeric_user_id_names_the_same_user_as_the_owner_rule_reads() {
+    let server = TestServer::start().await;
+    let mut client = WsClient::ready(&server, Proto::TransportWs).await;
+    // `ID` takes a number too; the record and the owner rule both read it as "42".
+    client
+        .subscribe(
+            "n",
+            "subscription S($u: ID!) { onStatusUpdate(userId: $u) { status } }",
+            json!({"u": 42}),
+        )
+        .await;
+    client.barrier().await;
+    let records = server.app.store.by_user("42").await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].subscriptions[0].user_id.as_deref(), Some("42"));
+}
