@@ -5,7 +5,7 @@
 //! are registered once, up front, and updated directly on the paths that matter; labels are few
 //! and fixed (protocol, auth mode), so cardinality stays low whatever the traffic.
 
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::AtomicU64;
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -18,17 +18,11 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// The node's figures: the exported ones, and the one count tests also read directly.
 pub struct Metrics {
-    /// WebSocket connections open now.
-    pub connections_open: AtomicI64,
-    /// Connections closed because their outbound queue overflowed.
+    /// Connections closed because their outbound queue overflowed (exported as
+    /// `switchboard_slow_consumers_dropped_total`, copied in at scrape time).
     pub slow_consumer_disconnects: AtomicU64,
-    /// Frames a client sent that could not be decoded.
-    pub invalid_messages: AtomicU64,
-    /// Subscription payloads not sent because they exceeded `--max-payload-bytes`.
-    pub oversized_payloads: AtomicU64,
-    /// Connection-store writes that failed (the connection carries on).
-    pub store_errors: AtomicU64,
     /// The exported figures.
     pub exported: Exported,
     recorder: PrometheusRecorder,
@@ -47,6 +41,12 @@ pub struct Exported {
     pub latency: Histogram,
     /// Times the link to Redis dropped (kept in step with the bus's own count at render time).
     pub redis_reconnects: Counter,
+    /// Frames a client sent that could not be decoded.
+    pub invalid_messages: Counter,
+    /// Subscription payloads not sent because they exceeded `--max-payload-bytes`.
+    pub oversized_payloads: Counter,
+    /// Connection-store writes that failed (the connection carries on).
+    pub store_errors: Counter,
 }
 
 impl Exported {
@@ -102,8 +102,10 @@ impl Default for Metrics {
                 vec![Label::new("protocol", p.name())],
             )
         });
-        let auth_failures = ["api-key", "oidc", "cognito", "lambda", "iam", "none"]
+        let auth_failures = AuthMode::ALL
+            .map(AuthMode::name)
             .into_iter()
+            .chain(["none"])
             .map(|mode| {
                 (
                     mode,
@@ -126,13 +128,12 @@ impl Default for Metrics {
                 &meta,
             ),
             redis_reconnects: counter("switchboard_redis_reconnects_total", vec![]),
+            invalid_messages: counter("switchboard_invalid_messages_total", vec![]),
+            oversized_payloads: counter("switchboard_oversized_payloads_total", vec![]),
+            store_errors: counter("switchboard_store_errors_total", vec![]),
         };
         Self {
-            connections_open: AtomicI64::new(0),
             slow_consumer_disconnects: AtomicU64::new(0),
-            invalid_messages: AtomicU64::new(0),
-            oversized_payloads: AtomicU64::new(0),
-            store_errors: AtomicU64::new(0),
             exported,
             recorder,
         }

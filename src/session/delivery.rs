@@ -2,8 +2,6 @@
 //! frames with one flush, each rendered for its subscription and checked against
 //! `--max-payload-bytes`.
 
-use std::sync::atomic::Ordering;
-
 use axum::extract::ws::Message;
 
 use super::{Flow, Session};
@@ -63,10 +61,7 @@ impl Session {
         let body = &delivery.body;
         let limit = self.app.settings.max_payload_bytes;
         if body.len() > limit {
-            self.app
-                .metrics
-                .oversized_payloads
-                .fetch_add(1, Ordering::Relaxed);
+            self.app.metrics.exported.oversized_payloads.increment(1);
             let errors = [GraphqlError::new(
                 Some("PayloadTooLargeError"),
                 format!(

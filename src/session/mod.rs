@@ -115,11 +115,6 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
     };
     let span = tracing::info_span!("connection", conn_id = %session.id, protocol = protocol.name());
     async move {
-        session
-            .app
-            .metrics
-            .connections_open
-            .fetch_add(1, Ordering::Relaxed);
         let protocol_gauge = session
             .app
             .metrics
@@ -146,11 +141,6 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
             reason,
             "connection closed"
         );
-        session
-            .app
-            .metrics
-            .connections_open
-            .fetch_sub(1, Ordering::Relaxed);
         protocol_gauge.decrement(1);
     }
     .instrument(span)
@@ -297,10 +287,7 @@ impl Session {
     }
 
     async fn invalid(&mut self, fault: Fault) -> Flow {
-        self.app
-            .metrics
-            .invalid_messages
-            .fetch_add(1, Ordering::Relaxed);
+        self.app.metrics.exported.invalid_messages.increment(1);
         self.emit(Reply::Fault(fault)).await
     }
 
@@ -535,10 +522,7 @@ impl Session {
     }
 
     fn store_failed(&self, error: crate::store::StoreError) {
-        self.app
-            .metrics
-            .store_errors
-            .fetch_add(1, Ordering::Relaxed);
+        self.app.metrics.exported.store_errors.increment(1);
         tracing::warn!(%error, "connection store write failed");
     }
 }

@@ -86,6 +86,13 @@ async fn each_metric_counts_what_happened() {
             .0,
         401
     );
+    // Two frames that do not decode, on a connection that stays open (the legacy protocol
+    // answers them with `error`). The test clients' barriers are undecodable too: count from here.
+    let invalid_before = value(&scrape(&server).await, "switchboard_invalid_messages_total");
+    for _ in 0..2 {
+        clients[2].send_text("not json").await;
+        assert_eq!(clients[2].next_json().await["type"], "error");
+    }
     // One subscriber leaves.
     let leaving = clients.remove(1);
     leaving.close().await;
@@ -118,6 +125,12 @@ async fn each_metric_counts_what_happened() {
         1.0
     );
     assert_eq!(value(&metrics, "switchboard_statuses_published_total"), 3.0);
+    assert_eq!(
+        value(&metrics, "switchboard_invalid_messages_total") - invalid_before,
+        2.0
+    );
+    assert_eq!(value(&metrics, "switchboard_oversized_payloads_total"), 0.0);
+    assert_eq!(value(&metrics, "switchboard_store_errors_total"), 0.0);
     assert_eq!(value(&metrics, "switchboard_deliveries_total"), 9.0);
     assert_eq!(
         value(&metrics, "switchboard_slow_consumers_dropped_total"),
