@@ -39,7 +39,7 @@ async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
 
 #[tokio::test]
 async fn three_nodes_deliver_each_status_to_exactly_its_users_subscribers_once_in_order() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let prefix = prefix();
     let mut nodes = Vec::new();
     for i in 1..=3 {
@@ -103,7 +103,7 @@ async fn three_nodes_deliver_each_status_to_exactly_its_users_subscribers_once_i
 
 #[tokio::test]
 async fn a_node_with_no_subscribers_left_stops_listening() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let prefix = prefix();
     let subscriber_node = node(&redis.url(), &prefix, "n1", &[]).await;
     let mut client = WsClient::ready(&subscriber_node, Proto::TransportWs).await;
@@ -131,7 +131,7 @@ async fn a_node_with_no_subscribers_left_stops_listening() {
 
 #[tokio::test]
 async fn a_redis_restart_fails_publishes_with_503_and_heals_by_itself() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start().await;
     let prefix = prefix();
     let subscriber_node = node(&redis.url(), &prefix, "n1", &[]).await;
     let publisher = node(&redis.url(), &prefix, "n2", &[]).await;
@@ -157,7 +157,7 @@ async fn a_redis_restart_fails_publishes_with_503_and_heals_by_itself() {
     );
     assert!(body["data"].is_null() || body["data"]["publishStatus"].is_null());
 
-    redis.restart();
+    redis.restart().await;
     let restarted = Instant::now();
     // The publisher's link comes back by itself.
     loop {
@@ -185,7 +185,7 @@ async fn a_redis_restart_fails_publishes_with_503_and_heals_by_itself() {
 
 #[tokio::test]
 async fn a_node_whose_link_was_cut_catches_up_once_it_returns() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let prefix = prefix();
     let proxy = LinkProxy::start(redis.port).await;
     let cut_node = node(&proxy.url(), &prefix, "behind-proxy", &[]).await;
@@ -237,7 +237,7 @@ async fn a_node_whose_link_was_cut_catches_up_once_it_returns() {
 
 #[tokio::test]
 async fn a_killed_nodes_records_expire_and_the_others_carry_on() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let prefix = prefix();
     let heartbeat = Duration::from_millis(500);
     let mut args = node_args(&redis.url(), &prefix, "doomed");
@@ -293,7 +293,7 @@ async fn a_killed_nodes_records_expire_and_the_others_carry_on() {
 
 #[tokio::test]
 async fn admins_list_and_close_connections_on_any_node() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let prefix = prefix();
     let n1 = node(&redis.url(), &prefix, "n1", &[]).await;
     let n2 = node(&redis.url(), &prefix, "n2", &[]).await;
@@ -346,7 +346,7 @@ async fn admins_list_and_close_connections_on_any_node() {
 
 #[tokio::test]
 async fn history_is_served_by_every_node() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let prefix = prefix();
     let n1 = node(&redis.url(), &prefix, "n1", &["--history-per-topic", "3"]).await;
     let n2 = node(&redis.url(), &prefix, "n2", &["--history-per-topic", "3"]).await;

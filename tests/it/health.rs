@@ -48,7 +48,7 @@ async fn a_standalone_node_is_alive_and_ready() {
 
 #[tokio::test]
 async fn a_cluster_node_is_ready_only_while_redis_answers() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start().await;
     let server = node(&redis.url(), "health-test", "n1", &[]).await;
     assert_eq!(get(&server, "/ready").await.0, 200);
 
@@ -58,6 +58,6 @@ async fn a_cluster_node_is_ready_only_while_redis_answers() {
     assert!(body["reason"].as_str().unwrap().contains("Redis"), "{body}");
     assert_eq!(get(&server, "/health").await.0, 200, "alive all the same");
 
-    redis.restart();
+    redis.restart().await;
     ready_becomes(&server, 200).await;
 }

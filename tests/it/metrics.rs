@@ -167,12 +167,12 @@ async fn each_metric_counts_what_happened() {
 
 #[tokio::test]
 async fn redis_reconnects_are_counted() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start().await;
     let server = node(&redis.url(), "metrics-test", "n1", &[]).await;
     let mut client = WsClient::ready(&server, Proto::TransportWs).await;
     client.subscribe_live("s", "u1").await;
     redis.stop();
-    redis.restart();
+    redis.restart().await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while value(&scrape(&server).await, "switchboard_redis_reconnects_total") < 1.0 {
         assert!(Instant::now() < deadline, "no reconnect counted");

@@ -143,13 +143,13 @@ mod redis {
 
     #[tokio::test]
     async fn redis_store() {
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         records_suite(store(&redis, "node-1", Duration::from_secs(30)).await).await;
     }
 
     #[tokio::test]
     async fn redis_store_expiry() {
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         let ttl = Duration::from_millis(600);
         expiry_suite(
             store(&redis, "node-1", ttl).await,
@@ -184,14 +184,14 @@ mod dynamodb {
 
     #[tokio::test]
     async fn dynamodb_store() {
-        let moto = MotoServer::start();
+        let moto = MotoServer::start().await;
         let (_, store) = setup(&moto).await;
         records_suite(Arc::new(store)).await;
     }
 
     #[tokio::test]
     async fn dynamodb_store_expiry() {
-        let moto = MotoServer::start();
+        let moto = MotoServer::start().await;
         let (settings, _) = setup(&moto).await;
         let client = DynamoStore::client(&settings).await;
         // TTL is in epoch seconds, and moto (Python) answers slowly on a busy machine: 3 s leaves
@@ -212,7 +212,7 @@ mod dynamodb {
 
     #[tokio::test]
     async fn dynamodb_store_without_a_table_fails_to_connect() {
-        let moto = MotoServer::start();
+        let moto = MotoServer::start().await;
         let settings = switchboard::Settings::from_args(["--dynamodb-endpoint", &moto.endpoint()])
             .unwrap()
             .cluster;
@@ -226,7 +226,7 @@ mod dynamodb {
     /// longer names that user: `by_user` does not answer with it.
     #[tokio::test]
     async fn stale_user_items_and_odd_user_names() {
-        let moto = MotoServer::start();
+        let moto = MotoServer::start().await;
         let settings = switchboard::Settings::from_args(["--dynamodb-endpoint", &moto.endpoint()])
             .unwrap()
             .cluster;

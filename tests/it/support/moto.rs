@@ -16,8 +16,9 @@ pub struct MotoServer {
 const INSTALL: &str = "run ./test, which installs moto (.ci/requirements.txt) in target/test-venv";
 
 impl MotoServer {
-    /// Starts `python3 -m moto.server` and waits until it answers HTTP.
-    pub fn start() -> Self {
+    /// Starts `python3 -m moto.server` and waits until it answers HTTP, without blocking the
+    /// test's runtime.
+    pub async fn start() -> Self {
         let port = super::redis::free_port();
         let log = std::env::temp_dir().join(format!("switchboard-moto-{port}.log"));
         let file = std::fs::File::create(&log).expect("a log file for moto");
@@ -36,7 +37,7 @@ impl MotoServer {
             .spawn()
             .unwrap_or_else(|e| panic!("python3 does not run ({e}); then {INSTALL}"));
         let mut server = Self { port, child, log };
-        server.wait();
+        server.wait().await;
         server
     }
 
@@ -45,29 +46,35 @@ impl MotoServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn wait(&mut self) {
+    async fn wait(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 panic!("moto's server exited ({status}); install it: {INSTALL}\n{log}");
             }
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                use std::io::{Read, Write};
-                let mut reply = [0u8; 5];
-                if stream
-                    .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-                    .is_ok()
-                    && stream.read_exact(&mut reply).is_ok()
-                    && &reply == b"HTTP/"
-                {
-                    return;
-                }
+            if answers_http(self.port).await {
+                return;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("moto's server did not answer on port {}", self.port);
     }
+}
+
+/// Whether an HTTP server on `port` answers a request.
+async fn answers_http(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let mut reply = [0u8; 5];
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .is_ok()
+        && stream.read_exact(&mut reply).await.is_ok()
+        && &reply == b"HTTP/"
 }
 
 impl Drop for MotoServer {

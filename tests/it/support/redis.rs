@@ -12,10 +12,10 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    pub fn start() -> Self {
+    pub async fn start() -> Self {
         let port = free_port();
         let mut server = Self { port, child: None };
-        server.restart();
+        server.restart().await;
         server
     }
 
@@ -31,8 +31,9 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server (again) on its port and waits until it answers.
-    pub fn restart(&mut self) {
+    /// Starts the server (again) on its port and waits until it answers, without blocking the
+    /// test's runtime (the nodes under test run on it meanwhile).
+    pub async fn restart(&mut self) {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
@@ -44,17 +45,10 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                use std::io::{Read, Write};
-                let mut reply = [0u8; 7];
-                if stream.write_all(b"PING\r\n").is_ok()
-                    && stream.read_exact(&mut reply).is_ok()
-                    && &reply == b"+PONG\r\n"
-                {
-                    return;
-                }
+            if answers_ping(self.port).await {
+                return;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("redis-server did not answer on port {}", self.port);
     }
@@ -64,6 +58,18 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether a Redis server on `port` answers `PING` with `+PONG`.
+async fn answers_ping(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").await.is_ok()
+        && stream.read_exact(&mut reply).await.is_ok()
+        && &reply == b"+PONG\r\n"
 }
 
 /// A loopback port nobody listens on now.
