@@ -2,6 +2,7 @@
 
 use super::*;
 use serde_json::Value as Json;
+use std::time::UNIX_EPOCH;
 
 const BOTOCORE: &str = include_str!("../../../tests/fixtures/sigv4/botocore.json");
 const NODE: &str = include_str!("../../../tests/fixtures/sigv4/node.json");
