@@ -13,6 +13,7 @@ use super::body::{self, BodyLimits};
 use super::errors;
 use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Signed};
 use crate::operation::GraphqlRequest;
+use crate::pubsub::PublishError;
 use crate::server::App;
 
 /// `POST /graphql`. Cheap refusals come first and read nothing: a locked-out address, a
@@ -97,14 +98,33 @@ pub async fn execute(
         }
     };
     let response = app.api.execute(&request, document).await;
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({"data": null}));
-    let mut unavailable = false;
+    respond(&response)
+}
+
+/// The HTTP answer to an executed operation. A status that could not be published (or a
+/// history that could not be read) is not a success: 503, so the publisher retries; which errors
+/// are that is decided by their type ([`PublishError`] as the source), not their text.
+fn respond(response: &async_graphql::Response) -> Response {
+    let unavailable = response
+        .errors
+        .iter()
+        .any(|error| error.source::<PublishError>().is_some());
+    let mut body = match serde_json::to_value(response) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "cannot serialize a GraphQL response");
+            return errors::appsync_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "The response could not be serialized.",
+            );
+        }
+    };
     if let Some(errors) = body.get_mut("errors").and_then(Json_::as_array_mut) {
         for error in errors {
-            unavailable |= lift_error_type(error) == Some("ServiceUnavailable".to_owned());
+            lift_error_type(error);
         }
     }
-    // A status that could not be published is not a success: the publisher must retry.
     let status = if unavailable {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -129,16 +149,24 @@ fn unauthorized(
 }
 
 /// Moves `extensions.errorType` to the top level of a GraphQL error, where AppSync puts it.
-fn lift_error_type(error: &mut Json_) -> Option<String> {
-    let object = error.as_object_mut()?;
-    let extensions = object.get_mut("extensions")?.as_object_mut()?;
-    let error_type = extensions.remove("errorType")?;
-    if extensions.is_empty() {
+fn lift_error_type(error: &mut Json_) {
+    let Some(object) = error.as_object_mut() else {
+        return;
+    };
+    let Some(error_type) = object
+        .get_mut("extensions")
+        .and_then(Json_::as_object_mut)
+        .and_then(|extensions| extensions.remove("errorType"))
+    else {
+        return;
+    };
+    if object["extensions"]
+        .as_object()
+        .is_some_and(serde_json::Map::is_empty)
+    {
         object.remove("extensions");
     }
-    let text = error_type.as_str().map(str::to_owned);
     object.insert("errorType".to_owned(), error_type);
-    text
 }
 
 #[cfg(test)]
@@ -148,13 +176,25 @@ mod tests {
     #[test]
     fn error_type_moves_to_the_top_level() {
         let mut error = json!({"message": "m", "extensions": {"errorType": "BadRequestException"}});
-        assert_eq!(
-            lift_error_type(&mut error).as_deref(),
-            Some("BadRequestException")
-        );
+        lift_error_type(&mut error);
         assert_eq!(
             error,
             json!({"message": "m", "errorType": "BadRequestException"})
         );
+    }
+
+    #[test]
+    fn a_failed_publish_is_503_by_its_type_not_its_words() {
+        use crate::pubsub::{BusError, PublishError};
+        let failed = async_graphql::Error::new_with_source(PublishError::Bus(
+            BusError::Unavailable("Redis is down".to_owned()),
+        ))
+        .into_server_error(async_graphql::Pos::default());
+        let response = async_graphql::Response::from_errors(vec![failed]);
+        assert_eq!(respond(&response).status(), StatusCode::SERVICE_UNAVAILABLE);
+        // The same words without the type are an ordinary error.
+        let worded = async_graphql::ServerError::new("ServiceUnavailable", None);
+        let response = async_graphql::Response::from_errors(vec![worded]);
+        assert_eq!(respond(&response).status(), StatusCode::OK);
     }
 }

@@ -160,9 +160,12 @@ pub fn typed_error(error_type: &'static str, message: impl Into<String>) -> asyn
     async_graphql::Error::new(message).extend_with(|_, e| e.set("errorType", error_type))
 }
 
+/// A publish (or history read) that failed: the error keeps the [`PublishError`] as its source,
+/// so the HTTP layer answers 503 by its type, not by reading the message.
 fn publish_error(error: PublishError) -> async_graphql::Error {
     tracing::warn!(%error, "publish failed");
-    typed_error("ServiceUnavailable", error.to_string())
+    async_graphql::Error::new_with_source(error)
+        .extend_with(|_, e| e.set("errorType", "ServiceUnavailable"))
 }
 
 fn broker<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Arc<Broker>> {
