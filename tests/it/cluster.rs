@@ -363,3 +363,58 @@ async fn history_is_served_by_every_node() {
         .unwrap();
     assert!(ttl > 0, "history streams expire");
 }
+
+#[tokio::test]
+async fn an_overflowing_inbox_catches_up_from_the_streams() {
+    let redis = RedisServer::start().await;
+    let prefix = prefix();
+    // The smallest inbox: a burst from Redis overflows it.
+    let receiver = node(
+        &redis.url(),
+        &prefix,
+        "small-inbox",
+        &["--redis-inbox", "16"],
+    )
+    .await;
+    let publisher = node(&redis.url(), &prefix, "publisher", &[]).await;
+    let mut client = WsClient::ready(&receiver, Proto::TransportWs).await;
+    client.subscribe_live("s", "A").await;
+    let stats = receiver.app.bus.stats();
+    let mut published = Vec::new();
+    // Bursts of concurrent publishes until one overflows the inbox (the first nearly always does).
+    for burst in 0..5 {
+        let statuses: Vec<String> = (0..100).map(|n| format!("b{burst}-{n}")).collect();
+        let sends = statuses
+            .iter()
+            .map(|status| publish_at(publisher.addr, "A", "j", status));
+        for (code, body) in futures_util::future::join_all(sends).await {
+            assert_eq!(code, 200, "{body}");
+        }
+        published.extend(statuses);
+        if BusStats::get(&stats.inbox_overflows) > 0 {
+            break;
+        }
+    }
+    assert!(
+        BusStats::get(&stats.inbox_overflows) > 0,
+        "no burst overflowed the inbox"
+    );
+    // Every status arrives exactly once: what the inbox dropped came from the streams.
+    let mut received = Vec::new();
+    while received.len() < published.len() {
+        let (_, data) = client.next_data().await;
+        received.push(
+            data["onStatusUpdate"]["status"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    client.expect_silence(Duration::from_millis(300)).await;
+    let mut sorted = received.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), published.len(), "no duplicates: {received:?}");
+    published.sort();
+    assert_eq!(sorted, published);
+}
