@@ -332,12 +332,17 @@ pub fn graphql_request(data: &[u8]) {
         return;
     }
     let fixtures = fixtures::get();
-    let _ = fixtures.api.authorize(&request, &fixtures.caller);
+    let document = fixtures
+        .api
+        .authorize(&request, &fixtures.caller)
+        .ok()
+        .flatten();
     let prepared = fixtures
         .runtime
         .block_on(switchboard::subscription::prepare(
             &fixtures.api,
             &request,
+            document,
             fixtures::SUBSCRIBE_TIMEOUT,
         ));
     match prepared {

@@ -3,6 +3,9 @@
 //! may subscribe to is the API's one access check (`schema::access`: directives, then the owner
 //! rule), the same that `POST /graphql` runs.
 
+use std::sync::Arc;
+
+use async_graphql::parser::types::ExecutableDocument;
 use serde_json::Value as Json;
 
 use super::Session;
@@ -45,13 +48,14 @@ impl Session {
 
     /// Whether a subscription may run. It runs as its own credentials when it carries them
     /// (AppSync's `extensions.authorization`, with `data` the signed body), else as the
-    /// connection; that identity must pass the API's access check.
+    /// connection; that identity must pass the API's access check. Returns the parsed document
+    /// (`None` when it does not parse), so the subscription is not parsed again.
     pub(super) async fn authorize_subscription(
         &self,
         authorization: Option<&Json>,
         data: Option<&str>,
         request: &GraphqlRequest,
-    ) -> Result<(), GraphqlError> {
+    ) -> Result<Option<Arc<ExecutableDocument>>, GraphqlError> {
         let identity = match authorization {
             Some(authorization) => {
                 let credentials = Credentials::from_json(authorization).unwrap_or_default();
@@ -72,8 +76,7 @@ impl Session {
                 )
             })?,
         };
-        self.app.api.authorize(request, &identity)?;
-        Ok(())
+        self.app.api.authorize(request, &identity)
     }
 
     /// Counts a failed authentication against the address and in the metrics.

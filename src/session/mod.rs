@@ -362,17 +362,20 @@ impl Session {
         if !self.acknowledged {
             return self.emit(Reply::Fault(Fault::NotAcknowledged { id })).await;
         }
-        if let Err(error) = self
+        let document = match self
             .authorize_subscription(authorization.as_ref(), data.as_deref(), &request)
             .await
         {
-            return self
-                .emit(Reply::OperationError {
-                    id: &id,
-                    errors: &[error],
-                })
-                .await;
-        }
+            Ok(document) => document,
+            Err(error) => {
+                return self
+                    .emit(Reply::OperationError {
+                        id: &id,
+                        errors: &[error],
+                    })
+                    .await;
+            }
+        };
         if self.active.contains_key(&id) {
             if !self.protocol.replaces_duplicate_ids() {
                 return self.emit(Reply::Fault(Fault::DuplicateId(id))).await;
@@ -395,6 +398,7 @@ impl Session {
         let prepared = match subscription::prepare(
             &self.app.api,
             &request,
+            document,
             self.app.settings.subscribe_timeout,
         )
         .await

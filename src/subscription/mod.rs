@@ -9,6 +9,7 @@
 
 pub mod projection;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::parser::types::{
@@ -45,14 +46,22 @@ impl Prepared {
     }
 }
 
-/// Validates `request` as a subscription of `api`'s schema.
+/// Validates `request` as a subscription of `api`'s schema. `document` is its text already
+/// parsed (by the access check, from the API's document cache): one parse per `start`. `None`
+/// (the text did not parse) parses it again only to report the syntax error.
 pub async fn prepare(
     api: &Api,
     request: &GraphqlRequest,
+    document: Option<Arc<ExecutableDocument>>,
     timeout: Duration,
 ) -> Result<Prepared, Vec<GraphqlError>> {
-    let document = async_graphql::parser::parse_query(&request.query)
-        .map_err(|e| vec![GraphqlError::from(&async_graphql::ServerError::from(e))])?;
+    let document = match document {
+        Some(document) => document,
+        None => Arc::new(
+            async_graphql::parser::parse_query(&request.query)
+                .map_err(|e| vec![GraphqlError::from(&async_graphql::ServerError::from(e))])?,
+        ),
+    };
     let operation = select_operation(&document, request.operation_name.as_deref())?;
     if operation.node.ty != OperationType::Subscription {
         let kind = if operation.node.ty == OperationType::Query {
@@ -86,7 +95,15 @@ pub async fn prepare(
             "A subscription must select exactly one top level field.",
         )]);
     };
-    validate(api, request, &operation.node, &variables, timeout).await?;
+    validate(
+        api,
+        request,
+        &document,
+        &operation.node,
+        &variables,
+        timeout,
+    )
+    .await?;
 
     let field = root.name.node.to_string();
     let plan = api.model.subscriptions.get(&field).ok_or_else(|| {
@@ -176,6 +193,7 @@ fn argument_value(
 async fn validate(
     api: &Api,
     request: &GraphqlRequest,
+    document: &ExecutableDocument,
     operation: &OperationDefinition,
     variables: &Variables,
     timeout: Duration,
@@ -199,6 +217,7 @@ async fn validate(
     if let Some(name) = &request.operation_name {
         gql = gql.operation_name(name);
     }
+    gql.set_parsed_query(document.clone());
     let mut stream = api.schema.execute_stream(gql);
     let outcome = tokio::time::timeout(timeout, async {
         tokio::select! {
