@@ -1,0 +1,139 @@
+//! Starting and stopping a subscription: the access check, validation, filing it in the index
+//! (live before the client hears back), listening on the bus, the connection record; and the
+//! reverse, whatever ends it.
+
+use super::{Active, Flow, Session};
+use crate::operation::{GraphqlError, GraphqlRequest};
+use crate::protocol::{Fault, Reply};
+use crate::store::SubscriptionRecord;
+use crate::subscription;
+
+impl Session {
+    pub(super) async fn subscribe(
+        &mut self,
+        id: String,
+        request: Box<GraphqlRequest>,
+        authorization: Option<serde_json::Value>,
+        data: Option<String>,
+    ) -> Flow {
+        if !self.acknowledged {
+            return self.emit(Reply::Fault(Fault::NotAcknowledged { id })).await;
+        }
+        let document = match self
+            .authorize_subscription(authorization.as_ref(), data.as_deref(), &request)
+            .await
+        {
+            Ok(document) => document,
+            Err(error) => {
+                return self
+                    .emit(Reply::OperationError {
+                        id: &id,
+                        errors: &[error],
+                    })
+                    .await;
+            }
+        };
+        if self.active.contains_key(&id) {
+            if !self.protocol.replaces_duplicate_ids() {
+                return self.emit(Reply::Fault(Fault::DuplicateId(id))).await;
+            }
+            self.forget(&id).await;
+        }
+        let max = self.app.settings.max_subscriptions_per_connection;
+        if self.active.len() >= max {
+            let errors = [GraphqlError::new(
+                Some("MaxSubscriptionsReachedError"),
+                format!("Max number of {max} subscriptions reached"),
+            )];
+            return self
+                .emit(Reply::OperationError {
+                    id: &id,
+                    errors: &errors,
+                })
+                .await;
+        }
+        let prepared = match subscription::prepare(
+            &self.app.api,
+            &request,
+            document,
+            self.app.settings.subscribe_timeout,
+        )
+        .await
+        {
+            Ok(prepared) => prepared,
+            Err(errors) => {
+                return self
+                    .emit(Reply::OperationError {
+                        id: &id,
+                        errors: &errors,
+                    })
+                    .await;
+            }
+        };
+        // Live in the index before the client hears that it is: a status published the moment
+        // the acknowledgement arrives is delivered.
+        let registration = self.app.index.subscribe(
+            &prepared.field,
+            &prepared.filter,
+            prepared.projection.clone(),
+            self.mailbox.clone(),
+        );
+        // On a cluster, live also means this node hears the topic from Redis.
+        if let Err(error) = self.app.bus.listen(registration.key()).await {
+            self.app.index.unsubscribe(&registration);
+            tracing::warn!(%error, "cannot listen to a topic");
+            let errors = [GraphqlError::new(
+                Some("ServiceUnavailable"),
+                "The subscription could not be started: the event bus is unavailable. Retry shortly.",
+            )];
+            return self
+                .emit(Reply::OperationError {
+                    id: &id,
+                    errors: &errors,
+                })
+                .await;
+        }
+        let user_arg = &self.app.settings.user_arg;
+        let record = SubscriptionRecord {
+            id: id.clone(),
+            field: prepared.field.clone(),
+            user_id: prepared
+                .filter
+                .iter()
+                .find(|(name, _)| name == user_arg)
+                .and_then(|(_, value)| crate::schema::access::user_of(value)),
+            arguments: prepared.filter_json(),
+        };
+        if let Err(error) = self.app.store.subscribe(&self.id, record).await {
+            self.store_failed(error);
+        }
+        self.client_ids.insert(registration.id, id.clone());
+        self.active.insert(id.clone(), Active { registration });
+        self.app.metrics.exported.subscriptions.increment(1);
+        tracing::info!(id = %id, field = %prepared.field, "subscription started");
+        self.emit(Reply::Subscribed(&id)).await
+    }
+
+    pub(super) async fn stop(&mut self, id: &str) -> Flow {
+        if !self.forget(id).await {
+            // Stopping what is not running is harmless; there is nothing to answer.
+            return Flow::Continue;
+        }
+        self.emit(Reply::Stopped(id)).await
+    }
+
+    /// Removes a subscription from the index, the session and the store. Deliveries already
+    /// queued for it are dropped when they come out of the mailbox.
+    pub(super) async fn forget(&mut self, id: &str) -> bool {
+        let Some(active) = self.active.remove(id) else {
+            return false;
+        };
+        tracing::info!(id, "subscription stopped");
+        self.leave(&active.registration);
+        self.client_ids.remove(&active.registration.id);
+        if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
+            self.store_failed(error);
+        }
+        true
+    }
+}
