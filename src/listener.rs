@@ -27,6 +27,7 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use crate::limits::{AddressLimits, ConnectionSlot, Refused};
+use crate::operation::ErrorType;
 use crate::proxies::TrustedProxies;
 
 /// How long a client may take over its TLS handshake or its request headers.
@@ -320,12 +321,12 @@ fn refusal(refused: Refused) -> Response<axum::body::Body> {
     let (status, error_type, message) = match refused {
         Refused::Address => (
             StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequestsException",
+            ErrorType::TooManyRequestsException,
             "Too many connections from this address.",
         ),
         Refused::Node => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
+            ErrorType::ServiceUnavailable,
             "The server holds as many connections as it may; retry shortly.",
         ),
     };

@@ -38,21 +38,102 @@ pub struct Location {
     pub column: usize,
 }
 
+/// AppSync's classification of an error, as clients read it in `errorType`. Every error the
+/// server sends names one of these; nothing else spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    BadRequestException,
+    DuplicatedOperationError,
+    InternalFailure,
+    LimitExceededError,
+    MalformedHttpRequestException,
+    MaxSubscriptionsReachedError,
+    NotFoundException,
+    PayloadTooLargeError,
+    PayloadTooLargeException,
+    RequestTimeoutException,
+    ServiceUnavailable,
+    TooManyRequestsException,
+    /// Refused by the schema's auth directives or the owner rule (AppSync's resolver-level word).
+    Unauthorized,
+    /// Credentials missing or wrong.
+    UnauthorizedException,
+    UnsupportedOperation,
+}
+
+impl ErrorType {
+    const ALL: [Self; 15] = [
+        Self::BadRequestException,
+        Self::DuplicatedOperationError,
+        Self::InternalFailure,
+        Self::LimitExceededError,
+        Self::MalformedHttpRequestException,
+        Self::MaxSubscriptionsReachedError,
+        Self::NotFoundException,
+        Self::PayloadTooLargeError,
+        Self::PayloadTooLargeException,
+        Self::RequestTimeoutException,
+        Self::ServiceUnavailable,
+        Self::TooManyRequestsException,
+        Self::Unauthorized,
+        Self::UnauthorizedException,
+        Self::UnsupportedOperation,
+    ];
+
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequestException => "BadRequestException",
+            Self::DuplicatedOperationError => "DuplicatedOperationError",
+            Self::InternalFailure => "InternalFailure",
+            Self::LimitExceededError => "LimitExceededError",
+            Self::MalformedHttpRequestException => "MalformedHttpRequestException",
+            Self::MaxSubscriptionsReachedError => "MaxSubscriptionsReachedError",
+            Self::NotFoundException => "NotFoundException",
+            Self::PayloadTooLargeError => "PayloadTooLargeError",
+            Self::PayloadTooLargeException => "PayloadTooLargeException",
+            Self::RequestTimeoutException => "RequestTimeoutException",
+            Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::TooManyRequestsException => "TooManyRequestsException",
+            Self::Unauthorized => "Unauthorized",
+            Self::UnauthorizedException => "UnauthorizedException",
+            Self::UnsupportedOperation => "UnsupportedOperation",
+        }
+    }
+
+    /// The type a wire name stands for (as carried in async-graphql's error extensions).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One GraphQL error. `error_type` is AppSync's classification (`UnsupportedOperation`,
 /// `BadRequestException`, ...), which the AppSync codec puts at the top level and the standard
 /// codecs put under `extensions.errorType`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GraphqlError {
     pub message: String,
-    pub error_type: Option<String>,
+    pub error_type: Option<ErrorType>,
     pub locations: Vec<Location>,
 }
 
 impl GraphqlError {
-    pub fn new(error_type: Option<&str>, message: impl Into<String>) -> Self {
+    pub fn new(error_type: Option<ErrorType>, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            error_type: error_type.map(str::to_owned),
+            error_type,
             locations: Vec::new(),
         }
     }
@@ -63,8 +144,8 @@ impl GraphqlError {
         if !self.locations.is_empty() {
             error["locations"] = serde_json::json!(self.locations);
         }
-        if let Some(error_type) = &self.error_type {
-            error["extensions"] = serde_json::json!({ "errorType": error_type });
+        if let Some(error_type) = self.error_type {
+            error["extensions"] = serde_json::json!({ "errorType": error_type.as_str() });
         }
         error
     }
@@ -77,7 +158,7 @@ impl From<&ServerError> for GraphqlError {
             .as_ref()
             .and_then(|e| e.get("errorType"))
             .and_then(|v| match v {
-                async_graphql::Value::String(s) => Some(s.clone()),
+                async_graphql::Value::String(s) => ErrorType::from_name(s),
                 _ => None,
             });
         Self {
@@ -92,5 +173,18 @@ impl From<&ServerError> for GraphqlError {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorType;
+
+    #[test]
+    fn every_error_type_reads_back_from_its_name() {
+        for error_type in ErrorType::ALL {
+            assert_eq!(ErrorType::from_name(error_type.as_str()), Some(error_type));
+        }
+        assert_eq!(ErrorType::from_name("NoSuchThing"), None);
     }
 }

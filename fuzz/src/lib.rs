@@ -103,7 +103,7 @@ fn frame(protocol: Protocol, data: &[u8]) {
             }
             drop(request.variables());
             let errors = [GraphqlError::new(
-                Some("BadRequestException"),
+                Some(switchboard::operation::ErrorType::BadRequestException),
                 &request.query,
             )];
             for reply in [

@@ -23,6 +23,7 @@ use crate::auth::{AuthRequest, Credentials, Signed};
 use crate::server::App;
 
 use super::errors::appsync_error as error;
+use crate::operation::ErrorType;
 
 /// Whether the caller may use the admin API; the refusal to send when not. A wrong admin key
 /// or token counts towards the address's lockout like any other failed authentication, and a
@@ -58,14 +59,14 @@ async fn authorize(
         Ok(identity) if app.api.policy.is_admin(&identity) => Ok(()),
         Ok(_) => Err(error(
             StatusCode::FORBIDDEN,
-            "UnauthorizedException",
+            ErrorType::UnauthorizedException,
             "The admin API needs an admin API key or membership of the admin group.",
         )),
         Err(_) => {
             app.auth_failed(remote.ip(), &credentials);
             Err(error(
                 StatusCode::UNAUTHORIZED,
-                "UnauthorizedException",
+                ErrorType::UnauthorizedException,
                 "You are not authorized to make this call.",
             ))
         }
@@ -90,7 +91,7 @@ pub async fn list(
     let Some(user) = query.user_id.filter(|u| !u.is_empty()) else {
         return error(
             StatusCode::BAD_REQUEST,
-            "BadRequestException",
+            ErrorType::BadRequestException,
             "Name the user: /admin/connections?userId=...",
         );
     };
@@ -98,7 +99,7 @@ pub async fn list(
         Ok(connections) => Json(json!({ "connections": connections })).into_response(),
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
+            ErrorType::ServiceUnavailable,
             &e.to_string(),
         ),
     }
@@ -120,7 +121,7 @@ pub async fn kick(
         Err(e) => {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
+                ErrorType::ServiceUnavailable,
                 &e.to_string(),
             );
         }
@@ -137,7 +138,7 @@ pub async fn kick(
         Ok(false) => not_found(&id),
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
+            ErrorType::ServiceUnavailable,
             &e.to_string(),
         ),
     }
@@ -146,7 +147,7 @@ pub async fn kick(
 fn not_found(id: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "NotFoundException",
+        ErrorType::NotFoundException,
         &format!("No open connection {id}."),
     )
 }

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::errors::appsync_error;
+use crate::operation::ErrorType;
 
 /// The bounds a body is read within.
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +41,18 @@ impl BodyError {
     /// The answer, in AppSync's error shape.
     pub fn response(&self) -> Response {
         let (status, error_type) = match self {
-            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException"),
-            Self::TimedOut(_) | Self::TooSlow(_) => {
-                (StatusCode::REQUEST_TIMEOUT, "RequestTimeoutException")
-            }
-            Self::Broken => (StatusCode::BAD_REQUEST, "MalformedHttpRequestException"),
+            Self::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorType::PayloadTooLargeException,
+            ),
+            Self::TimedOut(_) | Self::TooSlow(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorType::RequestTimeoutException,
+            ),
+            Self::Broken => (
+                StatusCode::BAD_REQUEST,
+                ErrorType::MalformedHttpRequestException,
+            ),
         };
         appsync_error(status, error_type, &self.to_string())
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::operation::ErrorType;
 use axum::Json;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
@@ -10,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// An error response in AppSync's shape.
-pub fn appsync_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    let body = json!({"errors": [{"errorType": error_type, "message": message}]});
+pub fn appsync_error(status: StatusCode, error_type: ErrorType, message: &str) -> Response {
+    let body = json!({"errors": [{"errorType": error_type.as_str(), "message": message}]});
     (status, Json(body)).into_response()
 }
 
@@ -20,7 +21,7 @@ pub fn appsync_error(status: StatusCode, error_type: &str, message: &str) -> Res
 pub fn locked_out(remaining: Duration) -> Response {
     let mut response = appsync_error(
         StatusCode::TOO_MANY_REQUESTS,
-        "TooManyRequestsException",
+        ErrorType::TooManyRequestsException,
         "Too many failed authentication attempts; try again in a minute.",
     );
     let seconds = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);

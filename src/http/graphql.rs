@@ -12,7 +12,7 @@ use serde_json::{Value as Json_, json};
 use super::body::{self, BodyLimits};
 use super::errors;
 use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Signed};
-use crate::operation::GraphqlRequest;
+use crate::operation::{ErrorType, GraphqlRequest};
 use crate::pubsub::PublishError;
 use crate::server::App;
 
@@ -85,7 +85,7 @@ pub async fn execute(
         Err(error) => {
             return errors::appsync_error(
                 StatusCode::BAD_REQUEST,
-                "MalformedHttpRequestException",
+                ErrorType::MalformedHttpRequestException,
                 &format!("the body must be a JSON object with a `query` string: {error}"),
             );
         }
@@ -115,7 +115,7 @@ fn respond(response: &async_graphql::Response) -> Response {
             tracing::error!(%error, "cannot serialize a GraphQL response");
             return errors::appsync_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalFailure",
+                ErrorType::InternalFailure,
                 "The response could not be serialized.",
             );
         }
@@ -143,7 +143,7 @@ fn unauthorized(
     app.auth_failed(remote.ip(), credentials);
     errors::appsync_error(
         StatusCode::UNAUTHORIZED,
-        "UnauthorizedException",
+        ErrorType::UnauthorizedException,
         &error.to_string(),
     )
 }

@@ -26,7 +26,7 @@ use serde_json::Value as Json;
 
 use super::model::{FieldDef, SchemaModel, base_name};
 use crate::auth::{AuthMode, Identity};
-use crate::operation::{GraphqlError, GraphqlRequest};
+use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 
 /// The deepest selection the check walks (validation limits depth long before this).
 const MAX_DEPTH: usize = 64;
@@ -282,7 +282,7 @@ impl Walk<'_> {
                         .allows(type_name, name, self.caller, self.default)
                     {
                         return Err(GraphqlError::new(
-                            Some("Unauthorized"),
+                            Some(ErrorType::Unauthorized),
                             format!("Not Authorized to access {name} on type {type_name}"),
                         ));
                     }
@@ -355,7 +355,7 @@ impl Walk<'_> {
             return Ok(());
         }
         Err(GraphqlError::new(
-            Some("Unauthorized"),
+            Some(ErrorType::Unauthorized),
             format!(
                 "Not Authorized to access {} on type {type_name}: {} must be the caller's own {}",
                 def.name, rule.arg, rule.claim

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::SchemaError;
 use super::model::{ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef};
 use super::scalars;
+use crate::operation::ErrorType;
 use crate::pubsub::{Broker, PublishError};
 
 /// Limits applied to every operation the schema validates.
@@ -156,8 +157,8 @@ fn value_field(def: &FieldDef) -> Field {
 }
 
 /// An error with AppSync's `errorType`, carried in the extensions until the HTTP layer lifts it.
-pub fn typed_error(error_type: &'static str, message: impl Into<String>) -> async_graphql::Error {
-    async_graphql::Error::new(message).extend_with(|_, e| e.set("errorType", error_type))
+pub fn typed_error(error_type: ErrorType, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("errorType", error_type.as_str()))
 }
 
 /// A publish (or history read) that failed: the error keeps the [`PublishError`] as its source,
@@ -165,7 +166,7 @@ pub fn typed_error(error_type: &'static str, message: impl Into<String>) -> asyn
 fn publish_error(error: PublishError) -> async_graphql::Error {
     tracing::warn!(%error, "publish failed");
     async_graphql::Error::new_with_source(error)
-        .extend_with(|_, e| e.set("errorType", "ServiceUnavailable"))
+        .extend_with(|_, e| e.set("errorType", ErrorType::ServiceUnavailable.as_str()))
 }
 
 fn broker<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Arc<Broker>> {
@@ -208,7 +209,7 @@ fn query_field(def: &FieldDef, plan: Option<Arc<HistoryPlan>>) -> Field {
                     && n.as_i64().is_some_and(|n| n < 0)
                 {
                     return Err(typed_error(
-                        "BadRequestException",
+                        ErrorType::BadRequestException,
                         "limit must not be negative",
                     ));
                 }

@@ -5,7 +5,7 @@
 use axum::extract::ws::Message;
 
 use super::{Flow, Session};
-use crate::operation::GraphqlError;
+use crate::operation::{ErrorType, GraphqlError};
 use crate::protocol::{Encoded, Reply};
 use crate::pubsub::Delivery;
 
@@ -63,7 +63,7 @@ impl Session {
         if body.len() > limit {
             self.app.metrics.exported.oversized_payloads.increment(1);
             let errors = [GraphqlError::new(
-                Some("PayloadTooLargeError"),
+                Some(ErrorType::PayloadTooLargeError),
                 format!(
                     "A subscription payload of {} bytes exceeds the limit of {limit} bytes and was not sent; the subscription has ended.",
                     body.len()

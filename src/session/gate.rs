@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::Session;
 use crate::auth::{AuthMode, AuthRequest, Credentials, Identity, Signed};
-use crate::operation::{GraphqlError, GraphqlRequest};
+use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::protocol::Fault;
 
 impl Session {
@@ -66,12 +66,12 @@ impl Session {
                 };
                 self.app.auth.authenticate(auth).await.map_err(|error| {
                     self.auth_failed(&credentials);
-                    GraphqlError::new(Some("UnauthorizedException"), error.to_string())
+                    GraphqlError::new(Some(ErrorType::UnauthorizedException), error.to_string())
                 })?
             }
             None => self.identity.clone().ok_or_else(|| {
                 GraphqlError::new(
-                    Some("UnauthorizedException"),
+                    Some(ErrorType::UnauthorizedException),
                     crate::auth::AuthError::Missing.to_string(),
                 )
             })?,

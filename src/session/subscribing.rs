@@ -3,7 +3,7 @@
 //! reverse, whatever ends it.
 
 use super::{Active, Flow, Session};
-use crate::operation::{GraphqlError, GraphqlRequest};
+use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::protocol::{Fault, Reply};
 use crate::store::SubscriptionRecord;
 use crate::subscription;
@@ -42,7 +42,7 @@ impl Session {
         let max = self.app.settings.max_subscriptions_per_connection;
         if self.active.len() >= max {
             let errors = [GraphqlError::new(
-                Some("MaxSubscriptionsReachedError"),
+                Some(ErrorType::MaxSubscriptionsReachedError),
                 format!("Max number of {max} subscriptions reached"),
             )];
             return self
@@ -83,7 +83,7 @@ impl Session {
             self.app.index.unsubscribe(&registration);
             tracing::warn!(%error, "cannot listen to a topic");
             let errors = [GraphqlError::new(
-                Some("ServiceUnavailable"),
+                Some(ErrorType::ServiceUnavailable),
                 "The subscription could not be started: the event bus is unavailable. Retry shortly.",
             )];
             return self

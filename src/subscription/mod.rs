@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use projection::CompileContext;
 pub use projection::Projection;
 
-use crate::operation::{GraphqlError, GraphqlRequest};
+use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::schema::model::base_name;
 use crate::schema::{Api, ValidationProbe};
 
@@ -70,7 +70,7 @@ pub async fn prepare(
             "mutation"
         };
         return Err(vec![GraphqlError::new(
-            Some("UnsupportedOperation"),
+            Some(ErrorType::UnsupportedOperation),
             // AppSync's words; queries and mutations go to `POST /graphql`.
             format!("{kind} not supported through the realtime channel"),
         )]);
@@ -91,7 +91,7 @@ pub async fn prepare(
     ctx.fields(root_type, &operation.node.selection_set.node, &mut roots);
     let [root] = roots.as_slice() else {
         return Err(vec![GraphqlError::new(
-            Some("DuplicatedOperationError"),
+            Some(ErrorType::DuplicatedOperationError),
             "A subscription must select exactly one top level field.",
         )]);
     };
@@ -232,11 +232,11 @@ async fn validate(
         Ok(Ok(())) => Ok(()),
         Ok(Err(errors)) if !errors.is_empty() => Err(errors),
         Ok(Err(_)) => Err(vec![GraphqlError::new(
-            Some("InternalFailure"),
+            Some(ErrorType::InternalFailure),
             "the subscription ended before it started",
         )]),
         Err(_) => Err(vec![GraphqlError::new(
-            Some("InternalFailure"),
+            Some(ErrorType::InternalFailure),
             "validating the subscription timed out",
         )]),
     }

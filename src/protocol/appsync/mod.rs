@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 use super::{
     ClientMessage, DecodeError, Encoded, Fault, Malformation, Reply, decode_as, with_payload,
 };
-use crate::operation::{GraphqlError, GraphqlRequest};
+use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -83,12 +83,12 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
 /// One AppSync error object: `errorType` at the top level, validation messages in AppSync's
 /// words, and `BadRequestException` for errors that have no type of their own.
 fn error_json(error: &GraphqlError, id: &str) -> Json {
-    let error_type = error.error_type.as_deref().unwrap_or("BadRequestException");
+    let error_type = error.error_type.unwrap_or(ErrorType::BadRequestException);
     let message = match error_type {
-        "DuplicatedOperationError" => format!("Duplicated operation with id {id}"),
+        ErrorType::DuplicatedOperationError => format!("Duplicated operation with id {id}"),
         _ => wording::appsync_message(&error.message),
     };
-    let mut json = json!({"errorType": error_type, "message": message});
+    let mut json = json!({"errorType": error_type.as_str(), "message": message});
     if !error.locations.is_empty() {
         json["locations"] = json!(error.locations);
     }
@@ -100,7 +100,7 @@ fn errors_payload(errors: impl IntoIterator<Item = Json>) -> String {
 }
 
 /// A per-subscription `error`.
-fn subscription_error(id: &str, error_type: &str, message: &str) -> Encoded {
+fn subscription_error(id: &str, error_type: ErrorType, message: &str) -> Encoded {
     let error = GraphqlError::new(Some(error_type), message);
     Encoded::frame(with_payload(
         "error",
@@ -110,7 +110,7 @@ fn subscription_error(id: &str, error_type: &str, message: &str) -> Encoded {
 }
 
 /// An `error` without an id: AppSync's answer to a message it cannot route.
-fn connection_level_error(error_type: &str, message: &str) -> Encoded {
+fn connection_level_error(error_type: ErrorType, message: &str) -> Encoded {
     Encoded::frame(
         json!({"type": "error", "payload": {"errors": [{"errorType": error_type, "message": message}]}})
             .to_string(),
@@ -119,7 +119,7 @@ fn connection_level_error(error_type: &str, message: &str) -> Encoded {
 
 /// `connection_error` (errors an array, element 0 with a numeric `errorCode`, which Amplify
 /// reads to decide not to retry), then a policy-violation close.
-fn connection_error(error_type: &str, message: &str, code: u16) -> Encoded {
+fn connection_error(error_type: ErrorType, message: &str, code: u16) -> Encoded {
     Encoded::frame(
         json!({"type": "connection_error", "payload": {"errors": [
             {"errorType": error_type, "message": message, "errorCode": code}
@@ -158,40 +158,40 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
         Reply::Fault(fault) => match fault {
             Fault::InvalidMessage { reason, id, kind } => match (kind, id) {
                 (Malformation::BadFields, Some(id)) => {
-                    subscription_error(&id, "BadRequestException", &reason)
+                    subscription_error(&id, ErrorType::BadRequestException, &reason)
                 }
                 (Malformation::BadFields, None) => {
-                    connection_level_error("BadRequestException", &reason)
+                    connection_level_error(ErrorType::BadRequestException, &reason)
                 }
                 (Malformation::NotJson | Malformation::UnknownType, _) => connection_level_error(
-                    "UnsupportedOperation",
+                    ErrorType::UnsupportedOperation,
                     "unknown not supported through the realtime channel",
                 ),
             },
-            Fault::Unauthorized(reason) => connection_error("UnauthorizedException", &reason, 401),
-            Fault::BadHandshake(reason) => connection_error("BadRequestException", &reason, 400),
-            Fault::Forbidden(reason) => connection_error("UnauthorizedException", &reason, 403),
-            Fault::TooManyRequests(reason) => connection_error("LimitExceededError", &reason, 429),
+            Fault::Unauthorized(reason) => connection_error(ErrorType::UnauthorizedException, &reason, 401),
+            Fault::BadHandshake(reason) => connection_error(ErrorType::BadRequestException, &reason, 400),
+            Fault::Forbidden(reason) => connection_error(ErrorType::UnauthorizedException, &reason, 403),
+            Fault::TooManyRequests(reason) => connection_error(ErrorType::LimitExceededError, &reason, 429),
             Fault::NoSubprotocol => connection_error(
-                "BadRequestException",
+                ErrorType::BadRequestException,
                 "NoProtocolError: offer the graphql-ws subprotocol",
                 400,
             ),
             Fault::NotAcknowledged { id } => subscription_error(
                 &id,
-                "BadRequestException",
+                ErrorType::BadRequestException,
                 "send connection_init and wait for connection_ack before start",
             ),
             // AppSync replaces a subscription whose id is reused, and acknowledges a repeated
             // `connection_init`; the session never reports these for this protocol.
             Fault::DuplicateId(id) => subscription_error(
                 &id,
-                "DuplicatedOperationError",
+                ErrorType::DuplicatedOperationError,
                 "Duplicated operation",
             ),
             Fault::TooManyInits => Encoded::default(),
             Fault::InitTimeout => connection_error(
-                "BadRequestException",
+                ErrorType::BadRequestException,
                 "connection_init was not received in time",
                 400,
             ),

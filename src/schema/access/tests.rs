@@ -2,6 +2,7 @@
 //! kind of root field.
 
 use super::*;
+use crate::operation::ErrorType;
 use serde_json::json;
 
 const SDL: &str = r#"
@@ -61,7 +62,7 @@ fn directives_decide_and_no_directive_means_the_default_mode() {
         denied.message,
         "Not Authorized to access plain on type Query"
     );
-    assert_eq!(denied.error_type.as_deref(), Some("Unauthorized"));
+    assert_eq!(denied.error_type, Some(ErrorType::Unauthorized));
     assert!(run("subscription { anyone { v } }", &key).is_ok());
     assert!(run("subscription { anyone { v } }", &oidc).is_err());
 }
@@ -146,11 +147,7 @@ fn the_owner_rule_binds_queries_mutations_and_subscriptions() {
     ] {
         assert!(owned(own, json!({}), &u1).is_ok(), "{own}");
         let denied = owned(other, json!({}), &u1).unwrap_err();
-        assert_eq!(
-            denied.error_type.as_deref(),
-            Some("Unauthorized"),
-            "{other}"
-        );
+        assert_eq!(denied.error_type, Some(ErrorType::Unauthorized), "{other}");
         assert!(
             denied
                 .message
