@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::auth::AuthMode;
+use crate::auth_mode::AuthMode;
 
 mod cluster;
 

@@ -6,8 +6,11 @@
 
 pub mod amplify;
 pub mod auth;
+pub mod auth_mode;
 pub mod client;
 pub mod config;
+pub mod connections;
+pub mod event;
 pub mod history;
 pub mod http;
 pub mod http_client;

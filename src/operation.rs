@@ -1,7 +1,8 @@
 //! A GraphQL request and a GraphQL error as every protocol carries them, before each codec gives
 //! them its own framing.
 
-use async_graphql::ServerError;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
+use async_graphql::{Name, Positioned, ServerError};
 use serde::{Deserialize, Serialize};
 
 /// `{query, variables, operationName, extensions}`: the body of `POST /graphql`, the payload of a
@@ -20,6 +21,33 @@ pub struct GraphqlRequest {
 }
 
 impl GraphqlRequest {
+    /// The operation in `document` that the request names, or its only one; the errors are
+    /// GraphQL's wording for a missing or unknown operation name.
+    pub fn operation<'d>(
+        &self,
+        document: &'d ExecutableDocument,
+    ) -> Result<&'d Positioned<OperationDefinition>, Vec<GraphqlError>> {
+        let name = self.operation_name.as_deref();
+        let mut operations = document.operations.iter();
+        let found = match (name, &document.operations) {
+            (Some(name), _) => operations.find(|(n, _)| n.map(Name::as_str) == Some(name)),
+            (None, DocumentOperations::Single(op)) => Some((None, op)),
+            (None, DocumentOperations::Multiple(ops)) if ops.len() == 1 => operations.next(),
+            (None, _) => {
+                return Err(vec![GraphqlError::new(
+                    None,
+                    "Operation name required in request.",
+                )]);
+            }
+        };
+        found.map(|(_, op)| op).ok_or_else(|| {
+            vec![GraphqlError::new(
+                None,
+                format!("Unknown operation named \"{}\".", name.unwrap_or_default()),
+            )]
+        })
+    }
+
     /// The variables as async-graphql takes them; anything but an object counts as none.
     pub fn variables(&self) -> async_graphql::Variables {
         match &self.variables {

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{AuthSetupError, Authenticator, Credentials};
 use crate::config::Settings;
 use crate::config::StoreKind;
+use crate::connections::Connections;
 use crate::history::{History, MemoryHistory, RedisHistory};
 use crate::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
@@ -20,7 +21,6 @@ use crate::pubsub::{Broker, Bus, LocalBus, RedisBus, SubscriptionIndex};
 use crate::redis_link::{RedisLink, RedisLinkError};
 use crate::schema::access::{AccessPolicy, OwnerRule};
 use crate::schema::{Api, DEFAULT_SDL, SchemaError, SchemaLimits, SchemaModel};
-use crate::session::Connections;
 use crate::store::{ConnectionStore, MemoryStore, RedisStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]

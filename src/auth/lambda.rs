@@ -9,7 +9,8 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use super::identity::{AuthMode, Identity};
+use super::identity::Identity;
+use crate::auth_mode::AuthMode;
 use crate::operation::GraphqlRequest;
 
 /// Answers kept at most; past it expired ones go, and if that is not enough, all of them.

@@ -17,9 +17,10 @@ use std::time::SystemTime;
 
 use chrono::Utc;
 
+pub use crate::auth_mode::AuthMode;
 pub use api_keys::{ApiKeyError, ApiKeys, KeyCheck};
 pub use credentials::{Credentials, CredentialsError};
-pub use identity::{AuthMode, Identity};
+pub use identity::Identity;
 
 use crate::config::Settings;
 use crate::operation::GraphqlRequest;

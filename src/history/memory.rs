@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{History, HistoryError};
-use crate::pubsub::Event;
+use crate::event::Event;
 
 /// Keeps the last `per_topic` events of at most `max_topics` topics. When a new topic would pass
 /// the cap, the topic that was written least recently is forgotten.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 pub use memory::MemoryHistory;
 pub use redis::RedisHistory;
 
-use crate::pubsub::Event;
+use crate::event::Event;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {

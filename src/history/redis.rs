@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use redis::streams::StreamRangeReply;
 
 use super::{History, HistoryError};
-use crate::pubsub::Event;
+use crate::event::Event;
 use crate::redis_link::RedisLink;
 
 pub struct RedisHistory {

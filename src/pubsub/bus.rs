@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use super::event::Event;
 use super::index::SubscriptionIndex;
-use crate::session::Connections;
+use crate::connections::Connections;
+use crate::event::Event;
 
 /// Mutation name -> the subscription fields it fires (from `@aws_subscribe`).
 pub type Routes = HashMap<String, Vec<Arc<str>>>;

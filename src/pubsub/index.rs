@@ -19,8 +19,8 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 
-use super::event::Event;
 use super::topic::topic_key;
+use crate::event::Event;
 use crate::subscription::Projection;
 
 /// Identifies one subscription in the index, unique within the process.

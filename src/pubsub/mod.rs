@@ -2,7 +2,6 @@
 //! published mutation result to the history and the bus.
 
 mod bus;
-mod event;
 mod index;
 mod redis_bus;
 mod topic;
@@ -13,11 +12,11 @@ use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 
 pub use bus::{Bus, BusError, BusStats, LocalBus, Routes};
-pub use event::Event;
 pub use index::{Delivery, IndexStats, Mailbox, Registration, SubscriberId, SubscriptionIndex};
 pub use redis_bus::{RedisBus, RedisBusSettings};
 pub use topic::topic_key;
 
+use crate::event::Event;
 use crate::history::{History, HistoryError};
 use crate::schema::model::HistoryPlan;
 

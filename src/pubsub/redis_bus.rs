@@ -28,12 +28,12 @@ use tokio::sync::{Notify, OnceCell, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::bus::{Bus, BusError, BusStats, Routes};
-use super::event::Event;
 use super::index::SubscriptionIndex;
 use super::topic::topic_key;
+use crate::connections::Connections;
+use crate::event::Event;
 use crate::redis_link::{RedisLink, RedisLinkError};
 use crate::schema::SchemaModel;
-use crate::session::Connections;
 
 /// Appends the event to each topic's stream and publishes it with its stream id.
 /// KEYS: the topics' channels (= stream keys); ARGV: event, stream length, stream ttl (ms).

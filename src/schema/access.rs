@@ -195,9 +195,7 @@ pub fn authorize(
     caller: &Identity,
     policy: &AccessPolicy,
 ) -> Result<(), GraphqlError> {
-    let Ok(operation) =
-        crate::subscription::select_operation(document, request.operation_name.as_deref())
-    else {
+    let Ok(operation) = request.operation(document) else {
         return Ok(());
     };
     check(

@@ -13,9 +13,9 @@ use super::access::{AccessPolicy, AccessRule};
 use super::model::{ArgDef, SchemaModel, TypeDef};
 use super::{Api, SchemaError, SchemaLimits};
 use crate::auth::AuthMode;
+use crate::connections::Connections;
 use crate::history::MemoryHistory;
 use crate::pubsub::{Broker, LocalBus, SubscriptionIndex};
-use crate::session::Connections;
 
 /// Checks `sdl` as the server does at start-up: the model, then the executable schema.
 pub fn servable(sdl: &str) -> Result<Arc<SchemaModel>, SchemaError> {

@@ -34,10 +34,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 mod delivery;
 mod gate;
-mod registry;
 mod subscribing;
-
-pub use registry::Connections;
 
 /// What the connection looks like from outside, captured at the upgrade.
 #[derive(Debug)]

@@ -12,10 +12,8 @@ pub mod projection;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
-};
-use async_graphql::{Name, Positioned, Value, Variables};
+use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
+use async_graphql::{Name, Value, Variables};
 use async_graphql_value::Value as InputValue;
 use futures_util::StreamExt;
 
@@ -62,7 +60,7 @@ pub async fn prepare(
                 .map_err(|e| vec![GraphqlError::from(&async_graphql::ServerError::from(e))])?,
         ),
     };
-    let operation = select_operation(&document, request.operation_name.as_deref())?;
+    let operation = request.operation(&document)?;
     if operation.node.ty != OperationType::Subscription {
         let kind = if operation.node.ty == OperationType::Query {
             "query"
@@ -133,31 +131,6 @@ pub async fn prepare(
         projection: Projection::compile(&ctx, root, &plan.return_type),
         field,
         filter,
-    })
-}
-
-/// The operation the request names, or its only one.
-pub(crate) fn select_operation<'d>(
-    document: &'d ExecutableDocument,
-    name: Option<&str>,
-) -> Result<&'d Positioned<OperationDefinition>, Vec<GraphqlError>> {
-    let mut operations = document.operations.iter();
-    let found = match (name, &document.operations) {
-        (Some(name), _) => operations.find(|(n, _)| n.map(Name::as_str) == Some(name)),
-        (None, DocumentOperations::Single(op)) => Some((None, op)),
-        (None, DocumentOperations::Multiple(ops)) if ops.len() == 1 => operations.next(),
-        (None, _) => {
-            return Err(vec![GraphqlError::new(
-                None,
-                "Operation name required in request.",
-            )]);
-        }
-    };
-    found.map(|(_, op)| op).ok_or_else(|| {
-        vec![GraphqlError::new(
-            None,
-            format!("Unknown operation named \"{}\".", name.unwrap_or_default()),
-        )]
     })
 }
 

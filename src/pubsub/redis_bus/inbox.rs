@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Shared, StreamId, parse_stream_id};
-use crate::pubsub::Event;
+use crate::event::Event;
 
 /// Entries read per catch-up round trip.
 const CATCHUP_PAGE: usize = 500;
