@@ -5,6 +5,8 @@
 //! `docs/architecture.md` for the modules and the path of one event.
 
 pub mod amplify;
+pub mod api;
+pub mod app;
 pub mod auth;
 pub mod auth_mode;
 pub mod client;
@@ -19,6 +21,7 @@ pub mod listener;
 pub mod metrics;
 pub mod open_files;
 pub mod operation;
+pub mod projection;
 pub mod protocol;
 pub mod proxies;
 pub mod pubsub;
@@ -30,5 +33,6 @@ pub mod store;
 pub mod subscription;
 pub mod tls;
 
+pub use app::{App, ServerError};
 pub use config::Settings;
-pub use server::{App, Server, ServerError};
+pub use server::Server;

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use switchboard::api::check;
 use switchboard::auth::AuthMode;
 use switchboard::client::{self, StatusInput};
 use switchboard::config::LogFormat;
-use switchboard::schema::{self, check};
+use switchboard::schema;
 use switchboard::{Server, Settings};
 use tracing_subscriber::EnvFilter;
 

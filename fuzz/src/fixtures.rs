@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use switchboard::api::Api;
 use switchboard::auth::jwt::{JwtSettings, JwtVerifier};
 use switchboard::auth::sigv4::IamCredentials;
 use switchboard::auth::{AuthMode, Identity};
 use switchboard::schema::access::{AccessPolicy, OwnerRule};
-use switchboard::schema::{Api, DEFAULT_SDL, SchemaModel};
+use switchboard::schema::{DEFAULT_SDL, SchemaModel};
 
 /// The HS256 secret of [`Fixtures::jwt`]; `fuzz/corpus/jwt_header/` has tokens signed with it,
 /// so the fuzzer starts from tokens that pass and mutates from there.
@@ -97,7 +98,7 @@ fn default_api() -> Api {
         }),
         admin_group: Some("admins".to_owned()),
     };
-    switchboard::schema::check::detached_api(model, policy).expect("the default schema serves")
+    switchboard::api::check::detached_api(model, policy).expect("the default schema serves")
 }
 
 /// The test vectors' `credentials` array, as an `--iam-credentials` file holds it.

@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::app::App;
 use crate::auth::{AuthRequest, Credentials, Signed};
-use crate::server::App;
 
 use super::errors::appsync_error as error;
 use crate::operation::ErrorType;

@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
+use crate::app::App;
 use crate::auth::{AuthMode, KeyCheck};
-use crate::server::App;
 
 const APP_JS: &[u8] = include_bytes!("../../web/graphiql/dist/app.js");
 const APP_CSS: &[u8] = include_bytes!("../../web/graphiql/dist/app.css");

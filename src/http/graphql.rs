@@ -11,10 +11,10 @@ use serde_json::{Value as Json_, json};
 
 use super::body::{self, BodyLimits};
 use super::errors;
+use crate::app::App;
 use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Signed};
 use crate::operation::{ErrorType, GraphqlRequest};
 use crate::pubsub::PublishError;
-use crate::server::App;
 
 /// `POST /graphql`. Cheap refusals come first and read nothing: a locked-out address, a
 /// declared body over the limit, missing or wrong credentials that the headers alone decide

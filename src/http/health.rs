@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::server::App;
+use crate::app::App;
 
 pub async fn health() -> Response {
     Json(json!({"status": "ok"})).into_response()

@@ -17,7 +17,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
-use crate::server::App;
+use crate::app::App;
 
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.settings.max_request_bytes;

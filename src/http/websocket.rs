@@ -16,10 +16,10 @@ use axum::extract::{ConnectInfo, MatchedPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
+use crate::app::App;
 use crate::auth::Credentials;
 use crate::auth::credentials::{self, HEADER_SUBPROTOCOL_PREFIX, query_parameter};
 use crate::protocol::{Fault, Protocol, Reply, close_frame};
-use crate::server::App;
 use crate::session::{self, Peer};
 
 /// Where a client dialled.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::topic::topic_key;
 use crate::event::Event;
-use crate::subscription::Projection;
+use crate::projection::Projection;
 
 /// Identifies one subscription in the index, unique within the process.
 pub type SubscriberId = u64;

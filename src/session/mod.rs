@@ -24,9 +24,9 @@ use tracing::Instrument;
 use crate::auth::{CredentialsError, Identity};
 use crate::limits::ConnectionSlot;
 
+use crate::app::App;
 use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Malformation, Protocol, Reply};
 use crate::pubsub::{Delivery, Mailbox, Registration, SubscriberId};
-use crate::server::App;
 use crate::store::ConnectionRecord;
 
 /// How long a closing write (the close frame) may take before the socket is dropped.

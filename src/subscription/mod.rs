@@ -7,8 +7,6 @@
 //! but unsupplied variable counts as *omitted* (no filter), while an explicit `null` filters for
 //! null, is not visible in async-graphql's coerced arguments.
 
-pub mod projection;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +15,10 @@ use async_graphql::{Name, Value, Variables};
 use async_graphql_value::Value as InputValue;
 use futures_util::StreamExt;
 
-use projection::CompileContext;
-pub use projection::Projection;
-
+use crate::api::{Api, ValidationProbe};
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
+use crate::projection::{CompileContext, Projection};
 use crate::schema::model::base_name;
-use crate::schema::{Api, ValidationProbe};
 
 /// A validated subscription, ready to be filed in the index.
 #[derive(Debug)]

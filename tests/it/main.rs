@@ -25,6 +25,7 @@ mod js_clients;
 mod lifecycle;
 mod logs;
 mod metrics;
+mod module_graph;
 mod readme;
 mod records;
 mod schema_check;

@@ -11,11 +11,11 @@ use async_graphql::parser::types::{BaseType, Type};
 use async_graphql::{ErrorExtensions, Value};
 use tokio::sync::oneshot;
 
-use super::SchemaError;
-use super::model::{ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef};
-use super::scalars;
 use crate::operation::ErrorType;
 use crate::pubsub::{Broker, PublishError};
+use crate::schema::SchemaError;
+use crate::schema::model::{ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef};
+use crate::schema::scalars;
 
 /// Limits applied to every operation the schema validates.
 #[derive(Debug, Clone, Copy)]

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use async_graphql::Pos;
 use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinition};
 
-use super::access::{AccessPolicy, AccessRule};
-use super::model::{ArgDef, SchemaModel, TypeDef};
-use super::{Api, SchemaError, SchemaLimits};
+use super::{Api, SchemaLimits};
 use crate::auth::AuthMode;
 use crate::connections::Connections;
 use crate::history::MemoryHistory;
 use crate::pubsub::{Broker, LocalBus, SubscriptionIndex};
+use crate::schema::SchemaError;
+use crate::schema::access::{AccessPolicy, AccessRule};
+use crate::schema::model::{ArgDef, SchemaModel, TypeDef};
 
 /// Checks `sdl` as the server does at start-up: the model, then the executable schema.
 pub fn servable(sdl: &str) -> Result<Arc<SchemaModel>, SchemaError> {

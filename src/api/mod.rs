@@ -1,0 +1,77 @@
+//! The API a node serves: the schema's model, the access check every operation passes, and the
+//! executable async-graphql schema whose resolvers publish to the broker ([`build`]).
+
+mod build;
+pub mod check;
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::Schema;
+use async_graphql::parser::types::ExecutableDocument;
+
+pub use build::{SchemaLimits, ValidationProbe, typed_error};
+
+use crate::pubsub::Broker;
+use crate::schema::access;
+use crate::schema::documents::Documents;
+use crate::schema::{SchemaError, SchemaModel};
+
+/// The served API: the model (routing, plans) and the executable schema.
+pub struct Api {
+    pub model: Arc<SchemaModel>,
+    /// The default mode and the owner rule: what [`Api::authorize`] checks beside directives.
+    pub policy: access::AccessPolicy,
+    pub schema: Schema,
+    /// Parsed operations by their text, shared by the auth check and execution.
+    pub documents: Documents,
+}
+
+impl Api {
+    pub fn new(
+        model: Arc<SchemaModel>,
+        broker: Arc<Broker>,
+        limits: SchemaLimits,
+        policy: access::AccessPolicy,
+    ) -> Result<Self, SchemaError> {
+        let schema = build::build(&model, broker, limits)?;
+        Ok(Self {
+            model,
+            policy,
+            schema,
+            documents: Documents::new(limits.parsed_documents),
+        })
+    }
+
+    /// The one access check: every query, mutation and subscription, from every door, passes
+    /// here before it runs (see [`access`]). Returns the parsed document, so execution does not
+    /// look it up again; `None` when it does not parse (it passes: execution reports the syntax
+    /// error).
+    pub fn authorize(
+        &self,
+        request: &crate::operation::GraphqlRequest,
+        caller: &crate::auth::Identity,
+    ) -> Result<Option<Arc<ExecutableDocument>>, crate::operation::GraphqlError> {
+        let Some(document) = self.documents.get(&request.query) else {
+            return Ok(None);
+        };
+        access::authorize(&self.model, &document, request, caller, &self.policy)?;
+        Ok(Some(document))
+    }
+
+    /// Runs a query or mutation with its already parsed document (from [`Api::authorize`]).
+    pub async fn execute(
+        &self,
+        request: &crate::operation::GraphqlRequest,
+        document: Option<Arc<ExecutableDocument>>,
+    ) -> async_graphql::Response {
+        let mut gql =
+            async_graphql::Request::new(request.query.clone()).variables(request.variables());
+        if let Some(name) = &request.operation_name {
+            gql = gql.operation_name(name);
+        }
+        if let Some(document) = document {
+            gql.set_parsed_query(Arc::unwrap_or_clone(document));
+        }
+        self.schema.execute(gql).await
+    }
+}

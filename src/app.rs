@@ -1,0 +1,280 @@
+//! A node's shared state, [`App`]: everything a request or a session needs, built once from the
+//! settings (schema, index, bus, history, store, authenticator, limits, metrics). The HTTP routes
+//! and the sessions read it; `server` binds it to a socket and runs it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{Api, SchemaLimits};
+use crate::auth::{AuthSetupError, Authenticator, Credentials};
+use crate::config::Settings;
+use crate::config::StoreKind;
+use crate::connections::Connections;
+use crate::history::{History, MemoryHistory, RedisHistory};
+use crate::limits::{AddressLimits, LimitSettings};
+use crate::metrics::Metrics;
+use crate::pubsub::{Broker, Bus, LocalBus, RedisBus, SubscriptionIndex};
+use crate::redis_link::{RedisLink, RedisLinkError};
+use crate::schema::access::{AccessPolicy, OwnerRule};
+use crate::schema::{DEFAULT_SDL, SchemaError, SchemaModel};
+use crate::store::{ConnectionStore, MemoryStore, RedisStore, StoreError};
+
+/// Why a node cannot start: its settings, schema, credentials setup, Redis, store or socket.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot read the schema file {path}: {source}")]
+    SchemaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+    #[error("cannot build the outbound HTTP client: {0}")]
+    HttpClient(String),
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    #[error(transparent)]
+    Redis(#[from] RedisLinkError),
+    #[error("cannot open the connection store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Everything a request or a session needs, shared by all of them.
+pub struct App {
+    pub settings: Settings,
+    pub api: Api,
+    pub index: Arc<SubscriptionIndex>,
+    /// Carries events to every node's index (in-process, or Redis for a cluster).
+    pub bus: Arc<dyn Bus>,
+    pub store: Arc<dyn ConnectionStore>,
+    /// The sessions this node holds, so the bus can close one for an administrator.
+    pub connections: Arc<Connections>,
+    /// The link to Redis, when the node is part of a cluster.
+    pub redis: Option<RedisLink>,
+    /// Verifies callers in the API's auth modes.
+    pub auth: Authenticator,
+    /// Per-address connection and failed-auth limits.
+    pub limits: Arc<AddressLimits>,
+    /// This node's id, written into connection records.
+    pub node_id: String,
+    pub metrics: Metrics,
+    /// Cancelled to shut the node down: the listener stops accepting and HTTP connections
+    /// drain; `/ready` answers 503 from then on.
+    pub shutdown: CancellationToken,
+    /// Cancelled once the HTTP connections have drained: every session closes (1001) and the
+    /// background tasks end.
+    pub closing: CancellationToken,
+    /// The session tasks, so shutdown can wait for their close frames to go out.
+    pub sessions: TaskTracker,
+}
+
+impl App {
+    /// Builds a node's state: loads and checks the schema, wires the index, bus, history and
+    /// store. Returns the API key it generated when the settings have none.
+    pub async fn new(settings: Settings) -> Result<(Arc<Self>, Option<String>), ServerError> {
+        if settings.connection_timeout <= settings.keepalive {
+            return Err(ServerError::Settings(format!(
+                "--connection-timeout ({:?}) must be longer than --keepalive ({:?}), or AppSync clients drop the connection between keep-alives",
+                settings.connection_timeout, settings.keepalive
+            )));
+        }
+        let sdl = match &settings.schema {
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|source| ServerError::SchemaFile {
+                    path: path.display().to_string(),
+                    source,
+                })?
+            }
+            None => DEFAULT_SDL.to_owned(),
+        };
+        let model = Arc::new(SchemaModel::parse(&sdl)?);
+        let node_id = settings
+            .node_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let shutdown = CancellationToken::new();
+        let closing = CancellationToken::new();
+        let index = Arc::new(SubscriptionIndex::new());
+        let connections = Arc::new(Connections::default());
+        let cluster = &settings.cluster;
+        let redis = match &cluster.redis_url {
+            Some(url) => {
+                Some(RedisLink::connect(url, &cluster.redis_prefix, cluster.redis_timeout).await?)
+            }
+            None => None,
+        };
+        let (bus, history): (Arc<dyn Bus>, Arc<dyn History>) = match &redis {
+            Some(link) => {
+                let bus = RedisBus::start(
+                    link.clone(),
+                    &model,
+                    index.clone(),
+                    connections.clone(),
+                    crate::pubsub::RedisBusSettings {
+                        node_id: node_id.clone(),
+                        catchup_len: cluster.redis_catchup_len,
+                        catchup_ttl: cluster.redis_catchup_ttl,
+                        inbox: cluster.redis_inbox,
+                    },
+                    closing.clone(),
+                )
+                .await?;
+                let history = RedisHistory::new(
+                    link.clone(),
+                    settings.history_per_topic,
+                    cluster.redis_history_ttl,
+                );
+                (Arc::new(bus), Arc::new(history))
+            }
+            None => (
+                Arc::new(LocalBus::new(
+                    index.clone(),
+                    Arc::new(model.routes.clone()),
+                    connections.clone(),
+                )),
+                Arc::new(MemoryHistory::new(
+                    settings.history_per_topic,
+                    settings.history_max_topics,
+                )),
+            ),
+        };
+        let store = open_store(&settings, redis.as_ref(), &node_id).await?;
+        let metrics = Metrics::default();
+        let broker = Arc::new(Broker::new(
+            bus.clone(),
+            history,
+            model.history.clone(),
+            metrics.exported.published.clone(),
+        ));
+        let limits = SchemaLimits {
+            max_depth: settings.max_query_depth,
+            max_complexity: settings.max_query_complexity,
+            parsed_documents: settings.parsed_document_cache,
+        };
+        let (auth, generated) = Authenticator::new(
+            &settings,
+            crate::http_client::client().map_err(ServerError::HttpClient)?,
+        )
+        .await?;
+        let api = Api::new(model, broker, limits, access_policy(&settings, &auth))?;
+        let limits = Arc::new(AddressLimits::new(LimitSettings {
+            websockets_per_address: settings.max_connections_per_address,
+            http_per_address: settings.max_http_connections_per_address,
+            connections: settings
+                .max_connections
+                .unwrap_or_else(crate::open_files::connection_ceiling),
+            auth_failures_per_window: settings.max_auth_failures_per_minute,
+            auth_failure_window: settings.auth_failure_window,
+        }));
+        tokio::spawn(heartbeat(
+            store.clone(),
+            settings.cluster.heartbeat,
+            closing.clone(),
+        ));
+        let app = App {
+            node_id,
+            settings,
+            api,
+            index,
+            bus,
+            store,
+            connections,
+            redis,
+            auth,
+            limits,
+            metrics,
+            shutdown,
+            closing,
+            sessions: TaskTracker::new(),
+        };
+        Ok((Arc::new(app), generated))
+    }
+}
+
+/// The access check's settings: the default mode, the owner rule, the admin group.
+fn access_policy(settings: &Settings, auth: &Authenticator) -> AccessPolicy {
+    AccessPolicy {
+        default_mode: auth.default_mode,
+        owner: settings.owner_arg.as_ref().map(|arg| OwnerRule {
+            arg: arg.clone(),
+            claim: settings.owner_claim.clone(),
+            trusted_modes: settings.trusted_modes.clone(),
+        }),
+        admin_group: settings.admin_group.clone(),
+    }
+}
+
+impl App {
+    /// Counts a failed authentication from `address`: towards its lockout, and in
+    /// `switchboard_auth_failures_total` by the mode the credentials were checked as. Every
+    /// door (HTTP, each WebSocket protocol, the admin API) reports failures here.
+    /// Logged at `info` the first time in a window and when the address is locked out, so a
+    /// flood of bad credentials is a few lines, not one per attempt; no credential is logged.
+    pub fn auth_failed(&self, address: IpAddr, credentials: &Credentials) {
+        let mode = self.auth.mode_of(credentials);
+        let (failures, locked_out) = self.limits.failed(address);
+        self.metrics.exported.auth_failed(mode);
+        let mode = mode.map_or("none", crate::auth::AuthMode::name);
+        if locked_out {
+            tracing::warn!(client = %address, mode, failures, "credentials refused; address locked out");
+        } else if failures == 1 {
+            tracing::info!(client = %address, mode, "credentials refused");
+        }
+    }
+}
+
+/// The connection store the settings name.
+async fn open_store(
+    settings: &Settings,
+    redis: Option<&RedisLink>,
+    node_id: &str,
+) -> Result<Arc<dyn ConnectionStore>, ServerError> {
+    let ttl = settings.cluster.record_ttl();
+    match settings.cluster.store_kind() {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreKind::Redis => match redis {
+            Some(link) => Ok(Arc::new(RedisStore::new(link.clone(), node_id, ttl))),
+            None => Err(ServerError::Settings(
+                "--store redis needs --redis-url".to_owned(),
+            )),
+        },
+        #[cfg(feature = "dynamodb")]
+        StoreKind::Dynamodb => Ok(Arc::new(
+            crate::store::DynamoStore::connect(&settings.cluster, node_id).await?,
+        )),
+        #[cfg(not(feature = "dynamodb"))]
+        StoreKind::Dynamodb => Err(ServerError::Settings(
+            "--store dynamodb needs a build with the `dynamodb` feature (cargo build --features dynamodb)"
+                .to_owned(),
+        )),
+    }
+}
+
+/// Refreshes this node's connection records every `every`, so they expire only if the node
+/// stops.
+async fn heartbeat(store: Arc<dyn ConnectionStore>, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(error) = store.heartbeat().await {
+            tracing::warn!(%error, "connection store heartbeat failed");
+        }
+    }
+}
