@@ -210,3 +210,6 @@ async fn validate(
         )]),
     }
 }
+
+#[cfg(test)]
+mod tests;
