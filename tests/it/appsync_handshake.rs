@@ -232,14 +232,19 @@ async fn no_graphql_ws_subprotocol_is_a_connection_error() {
 
 #[tokio::test]
 async fn keep_alives_come_on_the_interval() {
-    let server = TestServer::with_args(&["--keepalive", "150ms"]).await;
+    let interval = std::time::Duration::from_millis(150);
+    let setting = format!("{}ms", interval.as_millis());
+    let server = TestServer::with_args(&["--keepalive", &setting]).await;
     let mut client = WsClient::ready(&server, Proto::AppSync).await;
     let started = std::time::Instant::now();
     for _ in 0..3 {
         assert_eq!(client.next_frame_json().await, json!({"type": "ka"}));
     }
-    // The first came with the ack; three more within 3 intervals and change.
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // The first follows the ack at once, the next two one interval apart: about two intervals,
+    // and far from what a missed or doubled interval would take.
+    let took = started.elapsed();
+    assert!(took >= interval * 3 / 2, "{took:?}");
+    assert!(took < interval * 10, "{took:?}");
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use support::cluster::{
-    ADMIN_KEY, LinkProxy, ProcessNode, admin_kick, admin_list, connection_ids, history_at, node,
-    node_args, publish_at,
+    ADMIN_KEY, LinkProxy, ProcessNode, REDIS_TIMEOUT, admin_kick, admin_list, connection_ids,
+    history_at, node, node_args, publish_at,
 };
 use support::redis::RedisServer;
 use support::{KEY, Proto, WsClient, assert_status};
@@ -165,8 +165,9 @@ async fn a_redis_restart_fails_publishes_with_503_and_heals_by_itself() {
         if code == 200 {
             break;
         }
+        // Each failed attempt takes at most the Redis timeout; the link redials on its own.
         assert!(
-            restarted.elapsed() < Duration::from_secs(5),
+            restarted.elapsed() < REDIS_TIMEOUT * 10,
             "publishing did not resume"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -176,7 +177,7 @@ async fn a_redis_restart_fails_publishes_with_503_and_heals_by_itself() {
         expect_statuses(client, "A", &["S3", "S4"]).await;
     }
     assert!(
-        restarted.elapsed() < Duration::from_secs(5) + Duration::from_millis(400),
+        restarted.elapsed() < REDIS_TIMEOUT * 11,
         "delivery resumed {:?} after the restart",
         restarted.elapsed()
     );

@@ -118,7 +118,9 @@ async fn a_body_without_good_credentials_is_never_read() {
 #[tokio::test]
 async fn stalled_bodies_are_closed_in_time_while_other_addresses_publish() {
     switchboard::open_files::raise_to_hard_limit().unwrap();
-    let server = TestServer::with_args(&["--request-body-timeout", "3s"]).await;
+    let body_timeout = Duration::from_secs(3);
+    let setting = format!("{}s", body_timeout.as_secs());
+    let server = TestServer::with_args(&["--request-body-timeout", &setting]).await;
     let addr = server.addr;
     let (_, baseline) = publish_from("127.0.0.2", addr).await;
     // 500 connections from one address send their headers and part of the body, then stall.
@@ -152,8 +154,10 @@ async fn stalled_bodies_are_closed_in_time_while_other_addresses_publish() {
     // The address may hold 256 HTTP connections (the default): the rest are refused at once,
     // and those it holds are answered 408 once they are too slow (1 KiB/s) or too late.
     assert_eq!((timed_out, refused), (256, 244), "{statuses:?}");
+    // Too slow is judged each second, too late at the timeout: all within the timeout, with
+    // a second's slack for a busy machine.
     assert!(
-        elapsed < Duration::from_secs(4),
+        elapsed < body_timeout + Duration::from_secs(1),
         "closed within the timeout: {elapsed:?}"
     );
     let slowest = during.iter().max().unwrap();

@@ -18,8 +18,12 @@ use super::{KEY, TestServer};
 
 pub const ADMIN_KEY: &str = "test-admin-key";
 
+/// The nodes' `--redis-timeout`: how long a Redis command may take before a publish fails.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The settings that put a node in the cluster on `redis_url`.
 pub fn node_args(redis_url: &str, prefix: &str, node_id: &str) -> Vec<String> {
+    let timeout = format!("{}ms", REDIS_TIMEOUT.as_millis());
     [
         "--redis-url",
         redis_url,
@@ -28,7 +32,7 @@ pub fn node_args(redis_url: &str, prefix: &str, node_id: &str) -> Vec<String> {
         "--node-id",
         node_id,
         "--redis-timeout",
-        "500ms",
+        &timeout,
         "--admin-api-key",
         ADMIN_KEY,
     ]
