@@ -30,27 +30,34 @@ pub fn servable(sdl: &str) -> Result<Arc<SchemaModel>, SchemaError> {
     Ok(model)
 }
 
-/// The API as the server builds it from `model` (its default query limits, no document cache),
-/// over a broker that goes nowhere: nothing is published or kept. What `schema check` builds,
-/// and what the fuzz targets validate against.
+/// The query limits a detached API applies: the server's defaults, no document cache.
+pub const DETACHED_LIMITS: SchemaLimits = SchemaLimits {
+    max_depth: 16,
+    max_complexity: 1000,
+    parsed_documents: 0,
+};
+
+/// The API as the server builds it from `model` (see [`DETACHED_LIMITS`]), over a
+/// [`detached_broker`]. What `schema check` builds, and what the fuzz targets validate against.
 pub fn detached_api(model: Arc<SchemaModel>, policy: AccessPolicy) -> Result<Api, SchemaError> {
+    let broker = detached_broker(&model);
+    Api::new(model, broker, DETACHED_LIMITS, policy)
+}
+
+/// A broker over a bus with no subscribers and a history that keeps the latest event of the
+/// latest topic only: a publish goes nowhere and is soon forgotten.
+pub fn detached_broker(model: &SchemaModel) -> Arc<Broker> {
     let bus = LocalBus::new(
         Arc::new(SubscriptionIndex::new()),
         Arc::new(model.routes.clone()),
         Arc::new(Connections::default()),
     );
-    let broker = Broker::new(
+    Arc::new(Broker::new(
         Arc::new(bus),
         Arc::new(MemoryHistory::new(1, 1)),
         model.history.clone(),
         metrics::Counter::noop(),
-    );
-    let limits = SchemaLimits {
-        max_depth: 16,
-        max_complexity: 1000,
-        parsed_documents: 0,
-    };
-    Api::new(model, Arc::new(broker), limits, policy)
+    ))
 }
 
 /// The error as `FILE:LINE:COLUMN: error: message` (`FILE: error: message` when the position is

@@ -11,12 +11,10 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use super::prepare;
-use crate::api::{Api, SchemaLimits};
+use crate::api::Api;
+use crate::api::check::{DETACHED_LIMITS, detached_broker};
 use crate::auth_mode::AuthMode;
-use crate::connections::Connections;
-use crate::history::MemoryHistory;
 use crate::operation::GraphqlRequest;
-use crate::pubsub::{Broker, LocalBus, SubscriptionIndex};
 use crate::schema::SchemaModel;
 use crate::schema::access::AccessPolicy;
 
@@ -88,28 +86,14 @@ fn fragments(selection: &str) -> String {
 #[tokio::test]
 async fn projections_render_as_async_graphql_executes() {
     let model = Arc::new(SchemaModel::parse(SDL).unwrap());
-    let bus = LocalBus::new(
-        Arc::new(SubscriptionIndex::new()),
-        Arc::new(model.routes.clone()),
-        Arc::new(Connections::default()),
-    );
-    let broker = Arc::new(Broker::new(
-        Arc::new(bus),
-        Arc::new(MemoryHistory::new(1, 64)),
-        model.history.clone(),
-        metrics::Counter::noop(),
-    ));
-    let limits = SchemaLimits {
-        max_depth: 16,
-        max_complexity: 1000,
-        parsed_documents: 0,
-    };
+    // The history keeps the latest event only: each case reads its event right after it.
+    let broker = detached_broker(&model);
     let policy = AccessPolicy {
         default_mode: AuthMode::ApiKey,
         owner: None,
         admin_group: None,
     };
-    let api = Api::new(model, broker.clone(), limits, policy).unwrap();
+    let api = Api::new(model, broker.clone(), DETACHED_LIMITS, policy).unwrap();
     for (n, (declared, selection, variables)) in CASES.iter().enumerate() {
         let id = format!("case{n}");
         let payload = json!({
