@@ -14,14 +14,16 @@ use crate::auth::{AuthSetupError, Authenticator, Credentials};
 use crate::config::Settings;
 use crate::config::StoreKind;
 use crate::connections::Connections;
-use crate::history::{History, MemoryHistory, RedisHistory};
 use crate::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
-use crate::pubsub::{Broker, Bus, LocalBus, RedisBus, SubscriptionIndex};
+use crate::pubsub::{
+    Broker, Bus, LocalBus, RedisBus, RedisBusSettings, SubscriptionIndex, TopicPlan,
+};
 use crate::redis_link::{RedisLink, RedisLinkError};
 use crate::schema::access::{AccessPolicy, OwnerRule};
 use crate::schema::{DEFAULT_SDL, SchemaError, SchemaModel};
 use crate::store::{ConnectionStore, MemoryStore, RedisStore, StoreError};
+use crate::stream::{MemoryStreams, StreamLimits};
 
 /// Why a node cannot start: its settings, schema, credentials setup, Redis, store or socket.
 #[derive(Debug, thiserror::Error)]
@@ -116,47 +118,44 @@ impl App {
             }
             None => None,
         };
-        let (bus, history): (Arc<dyn Bus>, Arc<dyn History>) = match &redis {
-            Some(link) => {
-                let bus = RedisBus::start(
+        let topics =
+            Arc::new(TopicPlan::new(&model).map_err(|e| ServerError::Settings(e.to_string()))?);
+        let limits = StreamLimits {
+            per_topic: settings.history_per_topic,
+            topic_bytes: settings.history_topic_bytes,
+            total_bytes: settings.history_max_bytes,
+            max_topics: settings.history_max_topics,
+            max_age: settings.history_max_age,
+        };
+        let bus: Arc<dyn Bus> = match &redis {
+            Some(link) => Arc::new(
+                RedisBus::start(
                     link.clone(),
-                    &model,
+                    topics.clone(),
                     index.clone(),
                     connections.clone(),
-                    crate::pubsub::RedisBusSettings {
+                    RedisBusSettings {
                         node_id: node_id.clone(),
-                        catchup_len: cluster.redis_catchup_len,
-                        catchup_ttl: cluster.redis_catchup_ttl,
+                        limits,
                         inbox: cluster.redis_inbox,
                     },
                     closing.clone(),
                 )
-                .await?;
-                let history = RedisHistory::new(
-                    link.clone(),
-                    settings.history_per_topic,
-                    cluster.redis_history_ttl,
-                );
-                (Arc::new(bus), Arc::new(history))
-            }
-            None => (
-                Arc::new(LocalBus::new(
-                    index.clone(),
-                    Arc::new(model.routes.clone()),
-                    connections.clone(),
-                )),
-                Arc::new(MemoryHistory::new(
-                    settings.history_per_topic,
-                    settings.history_max_topics,
-                )),
+                .await?,
             ),
+            None => Arc::new(LocalBus::new(
+                index.clone(),
+                topics.clone(),
+                MemoryStreams::new(limits),
+                connections.clone(),
+            )),
         };
         let store = open_store(&settings, redis.as_ref(), &node_id).await?;
         let metrics = Metrics::default();
         let broker = Arc::new(Broker::new(
             bus.clone(),
-            history,
-            model.history.clone(),
+            topics,
+            settings.history_per_topic,
             metrics.exported.published.clone(),
         ));
         let limits = SchemaLimits {

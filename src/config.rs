@@ -386,7 +386,8 @@ pub struct Settings {
     )]
     pub parsed_document_cache: usize,
 
-    /// Events kept per history topic (per userId in the status schema); the oldest go first.
+    /// Events kept per topic stream (per userId in the status schema): what `statusHistory`,
+    /// resume, replay and a node's catch-up read; the oldest go first.
     #[arg(
         help_heading = "History",
         long,
@@ -395,7 +396,8 @@ pub struct Settings {
     )]
     pub history_per_topic: usize,
 
-    /// History topics kept; past it the least recently written topic is dropped.
+    /// Topic streams kept in memory; past it the least recently written topic is dropped (its
+    /// next events start a new epoch).
     #[arg(
         help_heading = "History",
         long,
@@ -403,6 +405,30 @@ pub struct Settings {
         default_value_t = 100_000
     )]
     pub history_max_topics: usize,
+
+    /// Bytes one topic's stream keeps (memory and Redis); the newest event always stays.
+    #[arg(help_heading = "History", long, env = "SWITCHBOARD_HISTORY_TOPIC_BYTES", default_value_t = 256 * 1024)]
+    pub history_topic_bytes: usize,
+
+    /// Bytes all topic streams keep in memory together; past it the least recently written
+    /// topics are dropped.
+    #[arg(help_heading = "History", long, env = "SWITCHBOARD_HISTORY_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub history_max_bytes: usize,
+
+    /// How long an event is kept after it was published; on Redis a stream also expires this
+    /// long after its last publish.
+    #[arg(help_heading = "History", long, alias = "redis-history-ttl", env = "SWITCHBOARD_HISTORY_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
+    pub history_max_age: Duration,
+
+    /// Events a resume or a replay sends before going live; a client that missed more is told
+    /// `recovered: false`.
+    #[arg(
+        help_heading = "History",
+        long,
+        env = "SWITCHBOARD_REPLAY_MAX",
+        default_value_t = 100
+    )]
+    pub replay_max: usize,
 
     /// The subscription argument that names a connection's user in its records.
     #[arg(
@@ -527,8 +553,9 @@ mod tests {
         assert_eq!(s.cluster.store_kind(), StoreKind::Memory);
         assert_eq!(s.cluster.heartbeat, Duration::from_secs(10));
         assert_eq!(s.cluster.record_ttl(), Duration::from_secs(30));
-        assert_eq!(s.cluster.redis_catchup_len, 100);
-        assert_eq!(s.cluster.redis_catchup_ttl, Duration::from_secs(300));
+        assert_eq!(s.history_max_bytes, 256 << 20);
+        assert_eq!(s.history_topic_bytes, 256 << 10);
+        assert_eq!(s.history_max_age, Duration::from_secs(24 * 3600));
         let clustered = Settings::from_args(["--redis-url", "redis://127.0.0.1:6379"]).unwrap();
         assert_eq!(clustered.cluster.store_kind(), StoreKind::Redis);
         assert_eq!(s.connection_timeout, Duration::from_secs(300));

@@ -49,6 +49,15 @@ impl Event {
             .ok()
     }
 
+    /// An estimate of the memory the event takes (its payload's strings and nodes, its names):
+    /// what a stream's byte budget counts. It errs high rather than low.
+    pub fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.mutation.len()
+            + self.type_name.len()
+            + value_bytes(&self.payload)
+    }
+
     /// The value of a top-level field of the result; a missing field reads as `null`, which is
     /// what a subscriber filtering on an explicit `null` expects.
     pub fn field(&self, name: &str) -> &Value {
@@ -57,4 +66,19 @@ impl Event {
             _ => &Value::Null,
         }
     }
+}
+
+/// The heap an async-graphql value takes, roughly: each node, its strings, and an object's
+/// names and index slots.
+fn value_bytes(value: &Value) -> usize {
+    std::mem::size_of::<Value>()
+        + match value {
+            Value::String(text) => text.len(),
+            Value::List(items) => items.iter().map(value_bytes).sum(),
+            Value::Object(fields) => fields
+                .iter()
+                .map(|(name, value)| name.len() + 32 + value_bytes(value))
+                .sum(),
+            _ => 0,
+        }
 }

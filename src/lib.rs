@@ -13,7 +13,6 @@ pub mod client;
 pub mod config;
 pub mod connections;
 pub mod event;
-pub mod history;
 pub mod http;
 pub mod http_client;
 pub mod limits;
@@ -30,6 +29,7 @@ pub mod schema;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod stream;
 pub mod subscription;
 pub mod tls;
 

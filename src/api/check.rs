@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::Pos;
 use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinition};
@@ -12,11 +13,11 @@ use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinitio
 use super::{Api, SchemaLimits};
 use crate::auth::AuthMode;
 use crate::connections::Connections;
-use crate::history::MemoryHistory;
-use crate::pubsub::{Broker, LocalBus, SubscriptionIndex};
+use crate::pubsub::{Broker, LocalBus, SubscriptionIndex, TopicPlan};
 use crate::schema::SchemaError;
 use crate::schema::access::{AccessPolicy, AccessRule};
 use crate::schema::model::{ArgDef, SchemaModel, TypeDef};
+use crate::stream::{MemoryStreams, StreamLimits};
 
 /// Checks `sdl` as the server does at start-up: the model, then the executable schema.
 pub fn servable(sdl: &str) -> Result<Arc<SchemaModel>, SchemaError> {
@@ -40,24 +41,34 @@ pub const DETACHED_LIMITS: SchemaLimits = SchemaLimits {
 /// The API as the server builds it from `model` (see [`DETACHED_LIMITS`]), over a
 /// [`detached_broker`]. What `schema check` builds, and what the fuzz targets validate against.
 pub fn detached_api(model: Arc<SchemaModel>, policy: AccessPolicy) -> Result<Api, SchemaError> {
-    let broker = detached_broker(&model);
+    let broker = detached_broker(&model)?;
     Api::new(model, broker, DETACHED_LIMITS, policy)
 }
 
-/// A broker over a bus with no subscribers and a history that keeps the latest event of the
-/// latest topic only: a publish goes nowhere and is soon forgotten.
-pub fn detached_broker(model: &SchemaModel) -> Arc<Broker> {
+/// A broker over a bus with no subscribers whose streams keep the latest event of each of a
+/// few topics only: a publish goes nowhere and is soon forgotten.
+pub fn detached_broker(model: &SchemaModel) -> Result<Arc<Broker>, SchemaError> {
+    let topics =
+        Arc::new(TopicPlan::new(model).map_err(|e| SchemaError::Invalid(e.to_string(), None))?);
+    let streams = MemoryStreams::new(StreamLimits {
+        per_topic: 1,
+        topic_bytes: 1 << 20,
+        total_bytes: 1 << 20,
+        max_topics: 64,
+        max_age: Duration::from_secs(60),
+    });
     let bus = LocalBus::new(
         Arc::new(SubscriptionIndex::new()),
-        Arc::new(model.routes.clone()),
+        topics.clone(),
+        streams,
         Arc::new(Connections::default()),
     );
-    Arc::new(Broker::new(
+    Ok(Arc::new(Broker::new(
         Arc::new(bus),
-        Arc::new(MemoryHistory::new(1, 1)),
-        model.history.clone(),
+        topics,
+        1,
         metrics::Counter::noop(),
-    ))
+    )))
 }
 
 /// The error as `FILE:LINE:COLUMN: error: message` (`FILE: error: message` when the position is

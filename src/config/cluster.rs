@@ -39,25 +39,6 @@ pub struct ClusterSettings {
     #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
-    /// Events kept per topic in Redis for catching subscribers up after a node's link to Redis
-    /// was cut (at least this many; Redis trims in whole blocks).
-    #[arg(
-        help_heading = "Cluster",
-        long,
-        env = "SWITCHBOARD_REDIS_CATCHUP_LEN",
-        default_value_t = 100
-    )]
-    pub redis_catchup_len: usize,
-
-    /// How long a topic's catch-up events stay in Redis after its last publish: the longest
-    /// link outage a node recovers from without a gap.
-    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_CATCHUP_TTL", default_value = "5m", value_parser = parse_duration)]
-    pub redis_catchup_ttl: Duration,
-
-    /// How long a history topic stays in Redis after its last publish.
-    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_HISTORY_TTL", default_value = "24h", value_parser = parse_duration)]
-    pub redis_history_ttl: Duration,
-
     /// Events from Redis waiting to be dispatched on this node; past it they are dropped,
     /// counted, and recovered from the catch-up streams.
     #[arg(

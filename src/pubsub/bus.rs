@@ -1,23 +1,23 @@
 //! The bus carries published events to every node's subscription index, and admin commands to
 //! the node that holds a connection.
 //!
-//! One node needs no more than [`LocalBus`], which hands each event straight to the local index.
-//! The Redis bus (several nodes) implements the same trait: `publish` returns only once Redis has
-//! the event, so a publisher is never told "done" for a status that was lost, and `listen`
-//! returns only once this node will receive the topic's events.
+//! The bus owns the topics' streams (see `crate::stream`): a publish writes the event to the
+//! stream of every topic it goes to and delivers it, in one step. One node needs no more than
+//! [`LocalBus`], which keeps the streams in memory and hands each event straight to the local
+//! index. The Redis bus (several nodes) implements the same trait with one script per publish:
+//! `publish` returns only once Redis has the event, so a publisher is never told "done" for a
+//! status that was lost, and `listen` returns only once this node will receive the topic's events.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
 use super::index::SubscriptionIndex;
+use super::topics::TopicPlan;
 use crate::connections::Connections;
 use crate::event::Event;
-
-/// Mutation name -> the subscription fields it fires (from `@aws_subscribe`).
-pub type Routes = HashMap<String, Vec<Arc<str>>>;
+use crate::stream::{MemoryStreams, ReadFrom, StreamRead};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -51,8 +51,13 @@ impl BusStats {
 
 #[async_trait]
 pub trait Bus: Send + Sync {
-    /// Sends an event to every node; returns once the bus has it.
+    /// Writes an event to the stream of every topic it goes to and sends it to every node;
+    /// returns once the bus has it.
     async fn publish(&self, event: Arc<Event>) -> Result<(), BusError>;
+
+    /// Reads one topic's stream: its epoch, its newest offset and the entries `from` asks for,
+    /// at most `max`.
+    async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError>;
 
     /// Makes sure events of `topic` reach this node's index; returns once they will. Every
     /// successful call is paired with one [`Bus::forget`].
@@ -68,10 +73,11 @@ pub trait Bus: Send + Sync {
     fn stats(&self) -> &BusStats;
 }
 
-/// The in-process bus of a single node.
+/// The in-process bus of a single node: the streams in memory, the index in the same process.
 pub struct LocalBus {
     index: Arc<SubscriptionIndex>,
-    routes: Arc<Routes>,
+    topics: Arc<TopicPlan>,
+    streams: MemoryStreams,
     connections: Arc<Connections>,
     stats: BusStats,
 }
@@ -79,26 +85,42 @@ pub struct LocalBus {
 impl LocalBus {
     pub fn new(
         index: Arc<SubscriptionIndex>,
-        routes: Arc<Routes>,
+        topics: Arc<TopicPlan>,
+        streams: MemoryStreams,
         connections: Arc<Connections>,
     ) -> Self {
         Self {
             index,
-            routes,
+            topics,
+            streams,
             connections,
             stats: BusStats::default(),
         }
+    }
+
+    /// The streams, for their size.
+    pub fn streams(&self) -> &MemoryStreams {
+        &self.streams
     }
 }
 
 #[async_trait]
 impl Bus for LocalBus {
     async fn publish(&self, event: Arc<Event>) -> Result<(), BusError> {
-        if let Some(fields) = self.routes.get(&event.mutation) {
+        let topics = self.topics.topics(&event);
+        if !topics.is_empty() {
             self.stats.received.fetch_add(1, Ordering::Relaxed);
-            self.index.dispatch(fields, &event);
+        }
+        for topic in &topics {
+            self.streams.append(topic, &event, |position| {
+                self.index.dispatch_topic(topic, &event, position)
+            });
         }
         Ok(())
+    }
+
+    async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError> {
+        Ok(self.streams.read(topic, from, max))
     }
 
     async fn listen(&self, _topic: &str) -> Result<(), BusError> {

@@ -1,10 +1,10 @@
 //! The subscription index: which subscribers want which events.
 //!
 //! A subscription's topic key is its field plus the arguments it supplied (see [`topic_key`]).
-//! Publishing never scans subscribers: for each argument *shape* in use on a field (the set of
-//! argument names some subscriber supplied; usually one or two), it builds the one key the event
-//! can match from the event's top-level fields and looks it up. The cost of a publish is therefore
-//! the number of shapes plus the number of matching subscribers, whatever the total.
+//! Publishing never scans subscribers: the bus names the topics an event goes to (see
+//! `pubsub::topics`) and looks each one up here. The cost of a publish is therefore the number
+//! of its topics (one for the status schema) plus the number of matching subscribers, whatever
+//! the total.
 //!
 //! Under a topic, subscribers are grouped by their selection set (compiled [`Projection`]): an
 //! event is rendered once per group and the bytes are shared by every subscriber in it, so a
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::topic::topic_key;
 use crate::event::Event;
 use crate::projection::Projection;
+use crate::stream::Position;
 
 /// Identifies one subscription in the index, unique within the process.
 pub type SubscriberId = u64;
@@ -33,6 +34,8 @@ pub type SubscriberId = u64;
 pub struct Delivery {
     pub subscriber: SubscriberId,
     pub body: Arc<str>,
+    /// Where the event sits in the subscription's topic stream.
+    pub position: Position,
     /// When the event was published, for the publish-to-delivery latency.
     pub published_at: chrono::DateTime<chrono::Utc>,
 }
@@ -68,8 +71,6 @@ impl Mailbox {
 #[derive(Debug)]
 pub struct Registration {
     pub id: SubscriberId,
-    field: Arc<str>,
-    shape: Arc<[Arc<str>]>,
     key: String,
 }
 
@@ -92,13 +93,6 @@ pub struct IndexStats {
     pub overflowed: AtomicU64,
 }
 
-/// A shape in use on a field, with how many subscriptions use it.
-#[derive(Debug)]
-struct ShapeCount {
-    args: Arc<[Arc<str>]>,
-    count: usize,
-}
-
 #[derive(Debug)]
 struct Entry {
     id: SubscriberId,
@@ -112,10 +106,9 @@ struct Group {
     entries: Vec<Entry>,
 }
 
-/// Subscribers by topic key, and the argument shapes in use per field.
+/// Subscribers by topic key.
 #[derive(Debug, Default)]
 pub struct SubscriptionIndex {
-    shapes: DashMap<Arc<str>, Vec<ShapeCount>>,
     /// Topic key -> its subscribers, grouped by selection set (usually one group).
     topics: DashMap<String, Vec<Group>>,
     next_id: AtomicU64,
@@ -137,29 +130,7 @@ impl SubscriptionIndex {
         projection: Projection,
         mailbox: Arc<Mailbox>,
     ) -> Registration {
-        let mut names: Vec<Arc<str>> = args.iter().map(|(n, _)| Arc::from(n.as_str())).collect();
-        names.sort_unstable();
         let key = topic_key(field, args.iter().map(|(n, v)| (n.as_str(), v)));
-        let field: Arc<str> = Arc::from(field);
-        // The shape goes in before the entry, so a concurrent dispatch that sees the entry
-        // also knows to build its key.
-        let shape = {
-            let mut shapes = self.shapes.entry(field.clone()).or_default();
-            match shapes.iter_mut().find(|s| *s.args == *names) {
-                Some(existing) => {
-                    existing.count += 1;
-                    existing.args.clone()
-                }
-                None => {
-                    let args: Arc<[Arc<str>]> = names.into();
-                    shapes.push(ShapeCount {
-                        args: args.clone(),
-                        count: 1,
-                    });
-                    args
-                }
-            }
-        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Entry { id, mailbox };
         let mut groups = self.topics.entry(key.clone()).or_default();
@@ -171,12 +142,7 @@ impl SubscriptionIndex {
             }),
         }
         drop(groups);
-        Registration {
-            id,
-            field,
-            shape,
-            key,
-        }
+        Registration { id, key }
     }
 
     /// Removes a subscription; events dispatched afterwards no longer reach it.
@@ -189,40 +155,11 @@ impl SubscriptionIndex {
         }
         self.topics
             .remove_if(&registration.key, |_, groups| groups.is_empty());
-        if let Some(mut shapes) = self.shapes.get_mut(&registration.field) {
-            if let Some(shape) = shapes
-                .iter_mut()
-                .find(|s| Arc::ptr_eq(&s.args, &registration.shape))
-            {
-                shape.count -= 1;
-            }
-            shapes.retain(|s| s.count > 0);
-        }
-        self.shapes
-            .remove_if(&registration.field, |_, shapes| shapes.is_empty());
     }
 
-    /// Queues `event` for every subscription of `fields` whose arguments all equal the event's
-    /// same-named fields. Returns how many deliveries were queued.
-    pub fn dispatch(&self, fields: &[Arc<str>], event: &Arc<Event>) -> usize {
-        let mut delivered = 0;
-        for field in fields {
-            // Copy the shapes out so no guard is held while other maps are read.
-            let shapes: Vec<Arc<[Arc<str>]>> = match self.shapes.get(field) {
-                Some(shapes) => shapes.iter().map(|s| s.args.clone()).collect(),
-                None => continue,
-            };
-            for shape in shapes {
-                let key = topic_key(field, shape.iter().map(|name| (&**name, event.field(name))));
-                delivered += self.dispatch_topic(&key, event);
-            }
-        }
-        delivered
-    }
-
-    /// Queues `event` for the subscriptions filed under one topic key: what a bus that routes
-    /// by topic (Redis) calls. Returns how many deliveries were queued.
-    pub fn dispatch_topic(&self, key: &str, event: &Arc<Event>) -> usize {
+    /// Queues `event`, at `position` in the topic's stream, for the subscriptions filed under
+    /// one topic key. Returns how many deliveries were queued.
+    pub fn dispatch_topic(&self, key: &str, event: &Arc<Event>, position: &Position) -> usize {
         let Some(groups) = self.topics.get(key) else {
             return 0;
         };
@@ -236,6 +173,7 @@ impl SubscriptionIndex {
                 let delivery = Delivery {
                     subscriber: entry.id,
                     body: body.clone(),
+                    position: position.clone(),
                     published_at: event.published_at,
                 };
                 match entry.mailbox.tx.try_send(delivery) {
@@ -285,25 +223,42 @@ mod tests {
         (name.to_owned(), value)
     }
 
+    /// Dispatches as the bus does for a field with two optional arguments: to the topic of
+    /// each subset of them, valued from the event.
+    fn dispatch(index: &SubscriptionIndex, event: &Arc<Event>) {
+        let subsets: [&[&str]; 4] = [&[], &["userId"], &["jobId"], &["jobId", "userId"]];
+        let position = Position {
+            epoch: Arc::from("e"),
+            offset: 1,
+        };
+        for names in subsets {
+            let key = topic_key(
+                "onStatusUpdate",
+                names.iter().map(|name| (*name, event.field(name))),
+            );
+            index.dispatch_topic(&key, event, &position);
+        }
+    }
+
     #[test]
     fn filters_by_supplied_arguments_only() {
         let index = SubscriptionIndex::new();
-        let field: Arc<str> = Arc::from("onStatusUpdate");
+        let field = "onStatusUpdate";
         let (a, mut rx_a) = Mailbox::new(8);
         let (all, mut rx_all) = Mailbox::new(8);
         let (null_job, mut rx_null) = Mailbox::new(8);
-        index.subscribe(&field, &[arg("userId", Value::from("a"))], whole(), a);
-        index.subscribe(&field, &[], whole(), all);
+        index.subscribe(field, &[arg("userId", Value::from("a"))], whole(), a);
+        index.subscribe(field, &[], whole(), all);
         index.subscribe(
-            &field,
+            field,
             &[arg("userId", Value::from("a")), arg("jobId", Value::Null)],
             whole(),
             null_job,
         );
 
-        index.dispatch(std::slice::from_ref(&field), &status("a", Some("j1")));
-        index.dispatch(std::slice::from_ref(&field), &status("b", None));
-        index.dispatch(std::slice::from_ref(&field), &status("a", None));
+        dispatch(&index, &status("a", Some("j1")));
+        dispatch(&index, &status("b", None));
+        dispatch(&index, &status("a", None));
 
         assert_eq!(rx_a.len(), 2);
         assert_eq!(rx_all.len(), 3);
@@ -316,31 +271,35 @@ mod tests {
     }
 
     #[test]
-    fn unsubscribe_forgets_topic_and_shape() {
+    fn unsubscribe_forgets_the_topic() {
         let index = SubscriptionIndex::new();
         let (mailbox, _rx) = Mailbox::new(8);
-        let reg = index.subscribe("f", &[arg("userId", Value::from("a"))], whole(), mailbox);
+        let reg = index.subscribe(
+            "onStatusUpdate",
+            &[arg("userId", Value::from("a"))],
+            whole(),
+            mailbox,
+        );
         assert_eq!(index.topic_count(), 1);
         index.unsubscribe(&reg);
         assert_eq!(index.topic_count(), 0);
-        assert!(index.shapes.is_empty());
     }
 
     #[test]
     fn full_mailbox_is_marked_overflowed_and_others_still_receive() {
         let index = SubscriptionIndex::new();
-        let field: Arc<str> = Arc::from("f");
+        let field = "onStatusUpdate";
         let (slow, _slow_rx) = Mailbox::new(1);
         let (fast, mut fast_rx) = Mailbox::new(8);
         index.subscribe(
-            &field,
+            field,
             &[arg("userId", Value::from("a"))],
             whole(),
             slow.clone(),
         );
-        index.subscribe(&field, &[arg("userId", Value::from("a"))], whole(), fast);
+        index.subscribe(field, &[arg("userId", Value::from("a"))], whole(), fast);
         for _ in 0..3 {
-            index.dispatch(std::slice::from_ref(&field), &status("a", None));
+            dispatch(&index, &status("a", None));
         }
         assert!(slow.overflowed().is_cancelled());
         assert_eq!(fast_rx.len(), 3);

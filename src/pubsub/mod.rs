@@ -1,40 +1,41 @@
-//! Events, topic keys, the subscription index and the bus, and the [`Broker`] that ties a
-//! published mutation result to the history and the bus.
+//! Topic keys, the subscription index, the topic plan and the bus (which owns the topics'
+//! streams), and the [`Broker`] the mutation and history resolvers reach them through.
 
 mod bus;
 mod index;
 mod redis_bus;
 mod topic;
+pub mod topics;
 
 use std::sync::Arc;
 
 use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 
-pub use bus::{Bus, BusError, BusStats, LocalBus, Routes};
+pub use bus::{Bus, BusError, BusStats, LocalBus};
 pub use index::{Delivery, IndexStats, Mailbox, Registration, SubscriberId, SubscriptionIndex};
 pub use redis_bus::{RedisBus, RedisBusSettings};
 pub use topic::topic_key;
+pub use topics::TopicPlan;
 
 use crate::event::Event;
-use crate::history::{History, HistoryError};
 use crate::schema::model::HistoryPlan;
+use crate::stream::ReadFrom;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error(transparent)]
     Bus(#[from] BusError),
-    #[error(transparent)]
-    History(#[from] HistoryError),
 }
 
-/// Where a mutation result goes: first into the history of every history query that keeps its
-/// type, then onto the bus. The mutation resolvers and the history queries reach it through the
-/// schema's data.
+/// Where a mutation result goes: onto the bus, which writes it to its topics' streams and
+/// delivers it; and where history queries read those streams. The mutation and history
+/// resolvers reach it through the schema's data.
 pub struct Broker {
     bus: Arc<dyn Bus>,
-    history: Arc<dyn History>,
-    history_plans: Vec<Arc<HistoryPlan>>,
+    topics: Arc<TopicPlan>,
+    /// The most a history query returns: the entries a stream keeps.
+    history_len: usize,
     /// Counts statuses published (exported as `switchboard_statuses_published_total`).
     published: metrics::Counter,
 }
@@ -42,19 +43,20 @@ pub struct Broker {
 impl Broker {
     pub fn new(
         bus: Arc<dyn Bus>,
-        history: Arc<dyn History>,
-        history_plans: Vec<Arc<HistoryPlan>>,
+        topics: Arc<TopicPlan>,
+        history_len: usize,
         published: metrics::Counter,
     ) -> Self {
         Self {
             bus,
-            history,
-            history_plans,
+            topics,
+            history_len,
             published,
         }
     }
 
-    /// Publishes a mutation result. It returns only once the history and the bus have it.
+    /// Publishes a mutation result. It returns only once the bus has written it to its topics'
+    /// streams (on Redis, in one script).
     pub async fn publish(
         &self,
         mutation: &str,
@@ -62,19 +64,6 @@ impl Broker {
         payload: Value,
     ) -> Result<Arc<Event>, PublishError> {
         let event = Arc::new(Event::new(mutation, type_name, payload));
-        for plan in self
-            .history_plans
-            .iter()
-            .filter(|p| p.item_type == type_name)
-        {
-            let topic = topic_key(
-                &plan.field,
-                plan.partition
-                    .iter()
-                    .map(|name| (name.as_str(), event.field(name))),
-            );
-            self.history.append(&topic, event.clone()).await?;
-        }
         self.bus.publish(event.clone()).await?;
         self.published.increment(1);
         Ok(event)
@@ -88,11 +77,12 @@ impl Broker {
         args: &IndexMap<Name, Value>,
     ) -> Result<Vec<Arc<Event>>, PublishError> {
         let arg = |name: &str| args.get(name).unwrap_or(&Value::Null);
-        let topic = topic_key(
-            &plan.field,
-            plan.partition.iter().map(|name| (name.as_str(), arg(name))),
-        );
-        let mut events = self.history.recent(&topic).await?;
+        let topic = self.topics.history_topic(plan, arg);
+        let read = self
+            .bus
+            .read(&topic, ReadFrom::Last(self.history_len), self.history_len)
+            .await?;
+        let mut events: Vec<Arc<Event>> = read.entries.into_iter().map(|e| e.event).collect();
         events.retain(|event| {
             plan.filters
                 .iter()

@@ -2,16 +2,21 @@
 //!
 //! **Channels are topics.** A subscription's topic key (`onStatusUpdate(userId:"u1")`) names a
 //! Redis channel, `<prefix>:t:<topic key>`, and a node subscribes to a channel only while it holds
-//! a subscriber of that topic, so it receives only events somebody on it wants. A publish sends
-//! the event to every channel it can match: for each subscription field the mutation fires, one
-//! per subset of that field's arguments (two for `onStatusUpdate(userId)`). Each subscriber sits
-//! under exactly one topic, so it gets each event once.
+//! a subscriber of that topic, so it receives only events somebody on it wants. A publish goes to
+//! every topic the [`TopicPlan`] names for it.
 //!
-//! **Nothing lost.** One Lua script appends the event to a capped stream per channel (same name)
-//! and publishes `<stream id> <event>` on the channel, atomically; the publish is acknowledged
-//! only when the script returned. Pub/sub drops what a disconnected node misses, so when the
-//! link comes back (redis-rs reconnects and resubscribes by itself) the node reads each topic's
-//! stream from the last id it delivered: the catch-up. Ids also tell a live copy from a
+//! **One atomic write per publish.** One Lua script, per topic: takes the next offset from the
+//! topic's meta hash (`<prefix>:tm:<topic>`: epoch `e`, newest offset `s`, bytes kept `b`),
+//! appends the event to the topic's stream (`<prefix>:t:<topic>`, the channel's name, entry id
+//! `<offset>-0`), trims the stream to its count and bytes, and publishes
+//! `<offset> <epoch> <event>` on the channel. Redis runs scripts one at a time, so a topic's
+//! offsets are published in order; the publish is acknowledged only when the script returned.
+//! A topic whose meta is gone (first use, expiry, a flush) starts again at offset 1 with a new
+//! epoch. The same streams serve `statusHistory`, resume and replay (one read script).
+//!
+//! **Nothing lost.** Pub/sub drops what a disconnected node misses, so when the link comes back
+//! (redis-rs reconnects and resubscribes by itself) or an offset skips, the node reads the topic's
+//! stream from the last offset it delivered: the catch-up. Offsets also tell a live copy from a
 //! caught-up one, so nothing is delivered twice. See [`inbox`] for that side.
 
 mod inbox;
@@ -27,35 +32,69 @@ use redis::{AsyncCommands, Script};
 use tokio::sync::{Notify, OnceCell, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::bus::{Bus, BusError, BusStats, Routes};
+use redis::streams::StreamRangeReply;
+
+use super::bus::{Bus, BusError, BusStats};
 use super::index::SubscriptionIndex;
-use super::topic::topic_key;
+use super::topics::TopicPlan;
 use crate::connections::Connections;
 use crate::event::Event;
 use crate::redis_link::{RedisLink, RedisLinkError};
-use crate::schema::SchemaModel;
+use crate::stream::{Entry, Position, ReadFrom, StreamLimits, StreamRead, new_epoch};
 
-/// Appends the event to each topic's stream and publishes it with its stream id.
-/// KEYS: the topics' channels (= stream keys); ARGV: event, stream length, stream ttl (ms).
+/// Appends the event to each topic's stream and publishes it with its position.
+/// KEYS: (stream, meta) per topic; ARGV: event, entries kept, bytes kept, lifetime (ms), the
+/// epoch a topic without meta starts.
 const PUBLISH: &str = r"
-for _, key in ipairs(KEYS) do
-  local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
-  redis.call('PEXPIRE', key, ARGV[3])
-  redis.call('PUBLISH', key, id .. ' ' .. ARGV[1])
+for i = 1, #KEYS, 2 do
+  local s, m = KEYS[i], KEYS[i + 1]
+  local epoch = redis.call('HGET', m, 'e')
+  if not epoch then
+    epoch = ARGV[5]
+    redis.call('DEL', s)
+    redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0)
+  elseif redis.call('EXISTS', s) == 0 then
+    redis.call('HSET', m, 'b', 0)
+  end
+  local offset = redis.call('HINCRBY', m, 's', 1)
+  redis.call('XADD', s, offset .. '-0', 'e', ARGV[1])
+  local bytes = redis.call('HINCRBY', m, 'b', #ARGV[1])
+  local len = redis.call('XLEN', s)
+  while len > 1 and (len > tonumber(ARGV[2]) or bytes > tonumber(ARGV[3])) do
+    local head = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)[1]
+    redis.call('XDEL', s, head[1])
+    len = len - 1
+    bytes = redis.call('HINCRBY', m, 'b', -#head[2][2])
+  end
+  redis.call('PEXPIRE', s, ARGV[4])
+  redis.call('PEXPIRE', m, ARGV[4])
+  redis.call('PUBLISH', s, offset .. ' ' .. epoch .. ' ' .. ARGV[1])
 end
-return #KEYS
+return #KEYS / 2
 ";
 
-/// Fields with more arguments than this would need too many channels per publish (2^n).
-const MAX_FILTER_ARGS: usize = 8;
-
-/// A stream entry id, `<ms>-<seq>`, ordered as Redis orders them.
-pub(crate) type StreamId = (u64, u64);
-
-pub(crate) fn parse_stream_id(text: &str) -> Option<StreamId> {
-    let (ms, seq) = text.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
+/// Reads one topic's stream as of one instant: `{epoch, newest offset, entries}`. A topic
+/// without meta gets its epoch now (the one its next publish will use).
+/// KEYS: stream, meta; ARGV: the epoch to start, lifetime (ms), `after` / `last` / `none`, the
+/// offset or the count, the most entries.
+const READ: &str = r"
+local s, m = KEYS[1], KEYS[2]
+local epoch = redis.call('HGET', m, 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', s)
+  redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0)
+end
+redis.call('PEXPIRE', m, ARGV[2])
+local top = redis.call('HGET', m, 's')
+local entries = {}
+if ARGV[3] == 'after' then
+  entries = redis.call('XRANGE', s, '(' .. ARGV[4] .. '-0', '+', 'COUNT', ARGV[5])
+elseif ARGV[3] == 'last' then
+  entries = redis.call('XREVRANGE', s, '+', '-', 'COUNT', ARGV[4])
+end
+return {epoch, top, entries}
+";
 
 /// What this node knows of one topic it listens to.
 struct Topic {
@@ -63,12 +102,12 @@ struct Topic {
     listeners: usize,
     /// Resolved once Redis confirmed the SUBSCRIBE; shared by concurrent first subscribers.
     ready: Arc<OnceCell<()>>,
-    /// Newest stream id delivered here: older or equal ids are duplicates, and catch-up reads
-    /// from it.
-    delivered: Option<StreamId>,
-    /// The stream's newest id when this node began listening: catch-up never reads before it,
+    /// The newest position delivered here: older or equal offsets of its epoch are duplicates,
+    /// a skipped offset is a gap, and catch-up reads from it.
+    delivered: Option<Position>,
+    /// The stream's position when this node began listening: catch-up never reads before it,
     /// so a subscriber never receives what was published before it subscribed.
-    floor: Option<StreamId>,
+    floor: Option<Position>,
     /// Events may have been missed (the link dropped or the inbox overflowed): read the stream
     /// before delivering anything newer.
     gap: bool,
@@ -93,7 +132,10 @@ struct Shared {
     /// Set by the push sender when it had to drop a message (inbox full).
     overflowed: Arc<AtomicBool>,
     stats: Arc<BusStats>,
-    catchup_len: usize,
+    read: Script,
+    /// A topic's lifetime after its last publish or read, and the age past which entries are
+    /// not returned.
+    lifetime: Duration,
     /// `<prefix>:t:`, the start of every topic channel.
     topic_prefix: String,
     /// This node's control channel (admin commands).
@@ -108,26 +150,75 @@ impl Shared {
     fn channel(&self, topic: &str) -> String {
         format!("{}{topic}", self.topic_prefix)
     }
+
+    fn meta(&self, topic: &str) -> String {
+        self.link.key("tm", topic)
+    }
+
+    /// Reads `topic`'s stream (see [`READ`]).
+    async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError> {
+        let (mode, arg) = match from {
+            ReadFrom::After(offset) => ("after", offset),
+            ReadFrom::Last(n) => ("last", n.min(max) as u64),
+            ReadFrom::Since(_) => ("last", max as u64),
+            ReadFrom::Nothing => ("none", 0),
+        };
+        let mut invocation = self.read.prepare_invoke();
+        invocation
+            .key(self.channel(topic))
+            .key(self.meta(topic))
+            .arg(&*new_epoch())
+            .arg(self.lifetime.as_millis() as u64)
+            .arg(mode)
+            .arg(arg)
+            .arg(max);
+        let mut commands = self.link.commands.clone();
+        let (epoch, top, reply): (String, u64, StreamRangeReply) = invocation
+            .invoke_async(&mut commands)
+            .await
+            .map_err(unavailable)?;
+        let mut entries: Vec<Entry> = reply
+            .ids
+            .iter()
+            .filter_map(|entry| {
+                let offset = parse_offset(&entry.id)?;
+                let event = Event::from_json(&entry.get::<String>("e")?)?;
+                Some(Entry {
+                    offset,
+                    event: Arc::new(event),
+                })
+            })
+            .collect();
+        entries.sort_unstable_by_key(|e| e.offset);
+        let read = StreamRead {
+            epoch: Arc::from(epoch),
+            top,
+            entries,
+        };
+        Ok(read.expire(self.lifetime).select(from, max))
+    }
+}
+
+/// The offset of a stream entry id, `<offset>-0`.
+pub(crate) fn parse_offset(id: &str) -> Option<u64> {
+    id.strip_suffix("-0")?.parse().ok()
 }
 
 /// The Redis bus of one node.
 pub struct RedisBus {
     shared: Arc<Shared>,
     publish: Script,
-    /// Subscription field -> its argument names, to name every channel an event can match.
-    fields: HashMap<Arc<str>, Vec<String>>,
-    routes: Arc<Routes>,
+    topics: Arc<TopicPlan>,
     node_id: String,
-    catchup_ttl: Duration,
+    limits: StreamLimits,
 }
 
 /// How the Redis bus is set up.
 pub struct RedisBusSettings {
     pub node_id: String,
-    /// Events kept per topic stream for catch-up.
-    pub catchup_len: usize,
-    /// How long a topic stream outlives its last publish.
-    pub catchup_ttl: Duration,
+    /// What each topic's stream keeps (`max_age` is also its lifetime after its last publish;
+    /// `total_bytes` and `max_topics` are memory's and not used here).
+    pub limits: StreamLimits,
     /// Messages from Redis that may wait for the inbox task.
     pub inbox: usize,
 }
@@ -137,23 +228,12 @@ impl RedisBus {
     /// inbox and sweeper tasks, which end with `shutdown`.
     pub async fn start(
         link: RedisLink,
-        model: &SchemaModel,
+        topics: Arc<TopicPlan>,
         index: Arc<SubscriptionIndex>,
         connections: Arc<Connections>,
         settings: RedisBusSettings,
         shutdown: CancellationToken,
     ) -> Result<Self, RedisLinkError> {
-        let mut fields = HashMap::new();
-        for (name, plan) in &model.subscriptions {
-            let args: Vec<String> = plan.args.iter().map(|a| a.name.clone()).collect();
-            if args.len() > MAX_FILTER_ARGS {
-                return Err(RedisLinkError::Unroutable(format!(
-                    "subscription field {name} has {} arguments; the Redis bus routes at most {MAX_FILTER_ARGS} per field",
-                    args.len()
-                )));
-            }
-            fields.insert(Arc::from(name.as_str()), args);
-        }
         let stats = Arc::new(BusStats::default());
         let overflowed = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel(settings.inbox.max(16));
@@ -188,7 +268,8 @@ impl RedisBus {
             link_back: Notify::new(),
             overflowed,
             stats,
-            catchup_len: settings.catchup_len.max(1),
+            read: Script::new(READ),
+            lifetime: settings.limits.max_age,
             control,
         });
         tokio::spawn(inbox::run(shared.clone(), rx, shutdown.clone()));
@@ -196,31 +277,10 @@ impl RedisBus {
         Ok(Self {
             shared,
             publish: Script::new(PUBLISH),
-            fields,
-            routes: Arc::new(model.routes.clone()),
+            topics,
             node_id: settings.node_id,
-            catchup_ttl: settings.catchup_ttl,
+            limits: settings.limits,
         })
-    }
-
-    /// Every channel `event` can match: per field it fires, one per subset of the field's
-    /// arguments, with the values the event's top-level fields give them.
-    fn channels(&self, event: &Event) -> Vec<String> {
-        let mut channels = Vec::new();
-        for field in self.routes.get(&event.mutation).into_iter().flatten() {
-            let Some(args) = self.fields.get(field) else {
-                continue;
-            };
-            for subset in 0u32..(1 << args.len()) {
-                let chosen = args
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| subset & (1 << i) != 0)
-                    .map(|(_, name)| (name.as_str(), event.field(name)));
-                channels.push(self.shared.channel(&topic_key(field, chosen)));
-            }
-        }
-        channels
     }
 
     /// Subscribes to `topic`'s channel and notes where its stream stands.
@@ -236,18 +296,12 @@ impl RedisBus {
                 .await
                 .map_err(unavailable)?;
         }
-        let mut commands = shared.link.commands.clone();
-        let newest: redis::streams::StreamRangeReply = commands
-            .xrevrange_count(&channel, "+", "-", 1)
-            .await
-            .map_err(unavailable)?;
-        let floor = newest
-            .ids
-            .first()
-            .and_then(|entry| parse_stream_id(&entry.id))
-            .unwrap_or((0, 0));
+        let now = shared.read(topic, ReadFrom::Nothing, 0).await?;
         if let Some(state) = shared.topics().get_mut(topic) {
-            state.floor = Some(floor);
+            state.floor = Some(Position {
+                epoch: now.epoch,
+                offset: now.top,
+            });
         }
         Ok(())
     }
@@ -256,24 +310,32 @@ impl RedisBus {
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(&self, event: Arc<Event>) -> Result<(), BusError> {
-        let channels = self.channels(&event);
-        if channels.is_empty() {
+        let topics = self.topics.topics(&event);
+        if topics.is_empty() {
             return Ok(());
         }
         let mut invocation = self.publish.prepare_invoke();
-        for channel in &channels {
-            invocation.key(channel);
+        for topic in &topics {
+            invocation
+                .key(self.shared.channel(topic))
+                .key(self.shared.meta(topic));
         }
         invocation
             .arg(event.to_json())
-            .arg(self.shared.catchup_len)
-            .arg(self.catchup_ttl.as_millis() as u64);
+            .arg(self.limits.per_topic)
+            .arg(self.limits.topic_bytes)
+            .arg(self.limits.max_age.as_millis() as u64)
+            .arg(&*new_epoch());
         let mut commands = self.shared.link.commands.clone();
         invocation
             .invoke_async::<i64>(&mut commands)
             .await
             .map(drop)
             .map_err(unavailable)
+    }
+
+    async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError> {
+        self.shared.read(topic, from, max).await
     }
 
     async fn listen(&self, topic: &str) -> Result<(), BusError> {
@@ -373,14 +435,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stream_ids_order_numerically() {
-        assert_eq!(
-            parse_stream_id("1700000000000-3"),
-            Some((1_700_000_000_000, 3))
-        );
-        assert!(parse_stream_id("9-0") < parse_stream_id("10-0"));
-        assert!(parse_stream_id("10-2") < parse_stream_id("10-10"));
-        assert_eq!(parse_stream_id("nonsense"), None);
-        assert_eq!(parse_stream_id("1-x"), None);
+    fn offsets_are_read_from_entry_ids() {
+        assert_eq!(parse_offset("41-0"), Some(41));
+        assert_eq!(parse_offset("1700000000000-3"), None);
+        assert_eq!(parse_offset("nonsense"), None);
     }
 }

@@ -87,7 +87,7 @@ fn fragments(selection: &str) -> String {
 async fn projections_render_as_async_graphql_executes() {
     let model = Arc::new(SchemaModel::parse(SDL).unwrap());
     // The history keeps the latest event only: each case reads its event right after it.
-    let broker = detached_broker(&model);
+    let broker = detached_broker(&model).unwrap();
     let policy = AccessPolicy {
         default_mode: AuthMode::ApiKey,
         owner: None,

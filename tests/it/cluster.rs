@@ -357,12 +357,18 @@ async fn history_is_served_by_every_node() {
     assert_eq!(history_at(n2.addr, "A").await, ["S2", "S3", "S4"]);
     assert_eq!(history_at(n1.addr, "A").await, ["S2", "S3", "S4"]);
     assert!(history_at(n2.addr, "B").await.is_empty());
+    // statusHistory reads the subscription topic's stream: one stream per topic, and it expires.
     let mut conn = redis_conn(&redis).await;
-    let ttl: i64 = conn
-        .pttl(format!("{prefix}:hist:statusHistory(userId:\"A\")"))
-        .await
-        .unwrap();
-    assert!(ttl > 0, "history streams expire");
+    for kind in ["t", "tm"] {
+        let key = format!("{prefix}:{kind}:onStatusUpdate(userId:\"A\")");
+        let ttl: i64 = conn.pttl(&key).await.unwrap();
+        assert!(ttl > 0, "{key} expires");
+    }
+    let keys: Vec<String> = conn.keys(format!("{prefix}:*")).await.unwrap();
+    assert!(
+        keys.iter().all(|k| !k.contains("statusHistory")),
+        "no second stream for the history query: {keys:?}"
+    );
 }
 
 #[tokio::test]

@@ -3,20 +3,21 @@
 //! of each topic's delivered id, so order and de-duplication need no further locking.
 //!
 //! A disconnection marks every topic with a gap; when Redis confirms the re-subscription of a
-//! topic (or the link is seen back), the task reads the topic's stream from the last id it
-//! delivered before handing on anything newer. An inbox overflow does the same for all topics.
+//! topic (or the link is seen back), the task reads the topic's stream from the last offset it
+//! delivered before handing on anything newer. An inbox overflow does the same for all topics,
+//! and an event whose offset skips one does it for its topic.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use redis::streams::StreamRangeReply;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, StreamId, parse_stream_id};
+use super::Shared;
 use crate::event::Event;
+use crate::stream::{Position, ReadFrom};
 
 /// Entries read per catch-up round trip.
 const CATCHUP_PAGE: usize = 500;
@@ -65,15 +66,16 @@ async fn on_push(
             let Some(topic) = channel.strip_prefix(&shared.topic_prefix) else {
                 return;
             };
+            let Some((position, event)) = parse_message(&payload) else {
+                return;
+            };
+            if skips(shared, topic, &position) {
+                mark(shared, topic);
+            }
             if has_gap(shared, topic) {
                 catch_up(shared, topic).await;
             }
-            let Some((id, event)) = payload.split_once(' ') else {
-                return;
-            };
-            if let Some(id) = parse_stream_id(id) {
-                deliver(shared, topic, id, event, false);
-            }
+            deliver(shared, topic, position, event);
         }
         PushKind::Subscribe => {
             if let Some(topic) = text(push.data.first())
@@ -127,41 +129,78 @@ fn on_control(shared: &Shared, command: &str) {
     }
 }
 
-/// Hands an event to this node's subscribers of `topic`, unless it is older than what they
-/// already got or nobody here listens to the topic any more. Returns whether it was delivered.
-fn deliver(shared: &Shared, topic: &str, id: StreamId, json: &str, caught_up: bool) -> bool {
-    let fresh = {
-        let mut topics = shared.topics();
-        match topics.get_mut(topic) {
-            Some(state) if state.listeners > 0 => {
-                if state.delivered.is_some_and(|done| id <= done) {
-                    shared.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                    false
-                } else {
-                    state.delivered = Some(id);
-                    true
-                }
-            }
-            _ => {
-                shared.stats.unwanted.fetch_add(1, Ordering::Relaxed);
+/// `<offset> <epoch> <event>`, as the publish script sends it.
+fn parse_message(payload: &str) -> Option<(Position, &str)> {
+    let (offset, rest) = payload.split_once(' ')?;
+    let (epoch, event) = rest.split_once(' ')?;
+    let position = Position {
+        epoch: Arc::from(epoch),
+        offset: offset.parse().ok()?,
+    };
+    Some((position, event))
+}
+
+/// Whether `position` comes after an offset of the same epoch this node has not seen.
+fn skips(shared: &Shared, topic: &str, position: &Position) -> bool {
+    shared.topics().get(topic).is_some_and(|state| {
+        state
+            .delivered
+            .as_ref()
+            .is_some_and(|done| done.epoch == position.epoch && position.offset > done.offset + 1)
+    })
+}
+
+/// Whether an event at `position` is new to this node's subscribers of `topic`: newer than
+/// what they already got, and somebody here still listens. A new epoch starts over: its offsets
+/// are not comparable with the old one's. An accepted position becomes the delivered one.
+fn accept(shared: &Shared, topic: &str, position: &Position) -> bool {
+    let mut topics = shared.topics();
+    match topics.get_mut(topic) {
+        Some(state) if state.listeners > 0 => {
+            let seen = state.delivered.as_ref().or(state.floor.as_ref());
+            if seen.is_some_and(|s| s.epoch == position.epoch && position.offset <= s.offset) {
+                shared.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 false
+            } else {
+                state.delivered = Some(position.clone());
+                true
             }
         }
-    };
-    if !fresh {
-        return false;
+        _ => {
+            shared.stats.unwanted.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+/// Hands a live event (its JSON as published) to this node's subscribers of `topic`, if new.
+fn deliver(shared: &Shared, topic: &str, position: Position, json: &str) {
+    if !accept(shared, topic, &position) {
+        return;
     }
     let Some(event) = Event::from_json(json) else {
+        return;
+    };
+    shared.stats.received.fetch_add(1, Ordering::Relaxed);
+    shared
+        .index
+        .dispatch_topic(topic, &Arc::new(event), &position);
+}
+
+/// Hands a caught-up event to this node's subscribers of `topic`, if new. Returns whether it was.
+fn deliver_caught_up(shared: &Shared, topic: &str, position: Position, event: Arc<Event>) -> bool {
+    if !accept(shared, topic, &position) {
         return false;
-    };
-    let counter = if caught_up {
-        &shared.stats.caught_up
-    } else {
-        &shared.stats.received
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    shared.index.dispatch_topic(topic, &Arc::new(event));
+    }
+    shared.stats.caught_up.fetch_add(1, Ordering::Relaxed);
+    shared.index.dispatch_topic(topic, &event, &position);
     true
+}
+
+fn mark(shared: &Shared, topic: &str) {
+    if let Some(state) = shared.topics().get_mut(topic) {
+        state.gap = true;
+    }
 }
 
 fn has_gap(shared: &Shared, topic: &str) -> bool {
@@ -186,12 +225,12 @@ async fn catch_up_all(shared: &Arc<Shared>) {
     }
 }
 
-/// Reads `topic`'s stream after the last delivered id (or the floor) and delivers what this
-/// node missed, oldest first. On failure the gap stays and a retry is scheduled.
+/// Reads `topic`'s stream after the last delivered offset (or the floor) and delivers what
+/// this node missed, oldest first; a stream with a new epoch is read from its start. On failure
+/// the gap stays and a retry is scheduled.
 async fn catch_up(shared: &Arc<Shared>, topic: &str) {
-    let channel = shared.channel(topic);
     let start = match shared.topics().get(topic) {
-        Some(state) if state.gap => state.delivered.or(state.floor),
+        Some(state) if state.gap => state.delivered.clone().or(state.floor.clone()),
         _ => return,
     };
     let Some(mut cursor) = start else {
@@ -201,16 +240,18 @@ async fn catch_up(shared: &Arc<Shared>, topic: &str) {
     };
     let mut caught = 0;
     loop {
-        let mut commands = shared.link.commands.clone();
-        let page: Result<StreamRangeReply, _> = redis::cmd("XRANGE")
-            .arg(&channel)
-            .arg(format!("({}-{}", cursor.0, cursor.1))
-            .arg("+")
-            .arg("COUNT")
-            .arg(CATCHUP_PAGE)
-            .query_async(&mut commands)
-            .await;
-        let page = match page {
+        let page = match shared
+            .read(topic, ReadFrom::After(cursor.offset), CATCHUP_PAGE)
+            .await
+        {
+            Ok(page) if page.epoch != cursor.epoch => {
+                // The stream was lost and started again: everything in it is new here.
+                cursor = Position {
+                    epoch: page.epoch,
+                    offset: 0,
+                };
+                continue;
+            }
             Ok(page) => page,
             Err(error) => {
                 tracing::warn!(%error, topic, "catch-up read failed; retrying");
@@ -222,18 +263,15 @@ async fn catch_up(shared: &Arc<Shared>, topic: &str) {
                 return;
             }
         };
-        for entry in &page.ids {
-            let Some(id) = parse_stream_id(&entry.id) else {
-                continue;
-            };
-            cursor = id;
-            if let Some(json) = entry.get::<String>("e")
-                && deliver(shared, topic, id, &json, true)
-            {
+        let full = page.entries.len() == CATCHUP_PAGE;
+        for entry in page.entries {
+            cursor.offset = entry.offset;
+            let position = cursor.clone();
+            if deliver_caught_up(shared, topic, position, entry.event) {
                 caught += 1;
             }
         }
-        if page.ids.len() < CATCHUP_PAGE {
+        if !full {
             break;
         }
     }
