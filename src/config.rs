@@ -420,6 +420,16 @@ pub struct Settings {
     #[arg(help_heading = "History", long, alias = "redis-history-ttl", env = "SWITCHBOARD_HISTORY_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
     pub history_max_age: Duration,
 
+    /// Subscription fields that replay their latest event to every new subscriber, even one
+    /// that asked for nothing (stock Amplify), so a job page shows the current step at once.
+    #[arg(
+        help_heading = "History",
+        long,
+        env = "SWITCHBOARD_REPLAY_LATEST",
+        value_delimiter = ','
+    )]
+    pub replay_latest: Vec<String>,
+
     /// Events a resume or a replay sends before going live; a client that missed more is told
     /// `recovered: false`.
     #[arg(

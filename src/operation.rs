@@ -81,6 +81,8 @@ pub enum ErrorType {
     PayloadTooLargeException,
     RequestTimeoutException,
     ServiceUnavailable,
+    /// A resumed or replayed subscription's stream lost events (Switchboard's own type).
+    StreamReset,
     TooManyRequestsException,
     /// Refused by the schema's auth directives or the owner rule (AppSync's resolver-level word).
     Unauthorized,
@@ -90,7 +92,7 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
-    const ALL: [Self; 15] = [
+    const ALL: [Self; 16] = [
         Self::BadRequestException,
         Self::DuplicatedOperationError,
         Self::InternalFailure,
@@ -102,6 +104,7 @@ impl ErrorType {
         Self::PayloadTooLargeException,
         Self::RequestTimeoutException,
         Self::ServiceUnavailable,
+        Self::StreamReset,
         Self::TooManyRequestsException,
         Self::Unauthorized,
         Self::UnauthorizedException,
@@ -122,6 +125,7 @@ impl ErrorType {
             Self::PayloadTooLargeException => "PayloadTooLargeException",
             Self::RequestTimeoutException => "RequestTimeoutException",
             Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::StreamReset => "StreamReset",
             Self::TooManyRequestsException => "TooManyRequestsException",
             Self::Unauthorized => "Unauthorized",
             Self::UnauthorizedException => "UnauthorizedException",

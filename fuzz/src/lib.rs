@@ -107,7 +107,10 @@ fn frame(protocol: Protocol, data: &[u8]) {
                 &request.query,
             )];
             for reply in [
-                Reply::Subscribed(&id),
+                Reply::Subscribed {
+                    id: &id,
+                    stream: None,
+                },
                 Reply::Data {
                     id: &id,
                     body: r#"{"data":{"onStatusUpdate":null}}"#,

@@ -69,7 +69,15 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             close: None,
         },
         Reply::KeepAlive => Encoded::frame(r#"{"type":"ka"}"#.to_owned()),
-        Reply::Pong(_) | Reply::Subscribed(_) => Encoded::default(),
+        Reply::Pong(_)
+        | Reply::Subscribed {
+            id: _,
+            stream: None,
+        } => Encoded::default(),
+        Reply::Subscribed {
+            id,
+            stream: Some(stream),
+        } => Encoded::frame(with_payload("data", id, &super::stream_summary(stream))),
         Reply::Data { id, body } => Encoded::frame(with_payload("data", id, body)),
         Reply::OperationError { id, errors } => {
             let errors = Json::Array(errors.iter().map(GraphqlError::to_standard_json).collect());

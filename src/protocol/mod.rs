@@ -79,8 +79,14 @@ pub enum Reply<'a> {
     },
     KeepAlive,
     Pong(Option<&'a Json>),
-    /// The subscription is live (only protocols with an explicit acknowledgement say so).
-    Subscribed(&'a str),
+    /// The subscription is live (only protocols with an explicit acknowledgement say so). `stream`
+    /// is the stream's state (`{"epoch","offset","wasRecovering","recovered"}`) for a subscription
+    /// that asked for positions: AppSync carries it on `start_ack`, the others in a first data
+    /// message with `data: null`.
+    Subscribed {
+        id: &'a str,
+        stream: Option<&'a Json>,
+    },
     /// One event; `body` is a rendered GraphQL response, `{"data":{...}}`.
     Data {
         id: &'a str,
@@ -322,6 +328,12 @@ fn with_payload(kind: &str, id: &str, body: &str) -> String {
     text.push_str(body);
     text.push('}');
     text
+}
+
+/// The response that tells a graphql-ws or legacy client the state of its subscription's
+/// stream before any event: `{"data":null,"extensions":{"stream":{…}}}`.
+pub fn stream_summary(stream: &Json) -> String {
+    serde_json::json!({"data": null, "extensions": {"stream": stream}}).to_string()
 }
 
 #[cfg(test)]

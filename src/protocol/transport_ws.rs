@@ -65,7 +65,11 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             None => r#"{"type":"pong"}"#.to_owned(),
         }),
         // graphql-transport-ws has no acknowledgement per subscription, and no reply to `complete`.
-        Reply::Subscribed(_) | Reply::Stopped(_) => Encoded::default(),
+        Reply::Subscribed { stream: None, .. } | Reply::Stopped(_) => Encoded::default(),
+        Reply::Subscribed {
+            id,
+            stream: Some(stream),
+        } => Encoded::frame(with_payload("next", id, &super::stream_summary(stream))),
         Reply::Data { id, body } => Encoded::frame(with_payload("next", id, body)),
         Reply::OperationError { id, errors } => {
             Encoded::frame(with_payload("error", id, &errors_json(errors)))

@@ -1,13 +1,16 @@
 //! Writing deliveries: what the mailbox holds goes out in batches of up to [`DELIVERY_BATCH`]
-//! frames with one flush, each rendered for its subscription and checked against
-//! `--max-payload-bytes`.
+//! frames with one flush, each judged against its subscription's watermark (see `resume`),
+//! framed for it and checked against `--max-payload-bytes`.
 
 use axum::extract::ws::Message;
 
+use super::resume::{self, Verdict};
 use super::{Flow, Session};
+use crate::app::App;
 use crate::operation::{ErrorType, GraphqlError};
-use crate::protocol::{Encoded, Reply};
+use crate::protocol::{Encoded, Protocol, Reply};
 use crate::pubsub::Delivery;
+use crate::stream::Position;
 
 /// Deliveries written per flush when the mailbox has a backlog.
 const DELIVERY_BATCH: usize = 64;
@@ -48,35 +51,86 @@ impl Session {
         flow
     }
 
-    /// Renders one delivery for its subscription. A payload over `--max-payload-bytes` is not
-    /// sent: the subscriber gets an error instead and the subscription ends (its id goes into
-    /// `ended`), so the client knows rather than silently missing a status.
-    fn render(&self, delivery: Delivery, frames: &mut Vec<Message>, ended: &mut Vec<String>) {
+    /// Frames one delivery for its subscription, unless its watermark says the subscription
+    /// already has it; a delivery after a lost one ends the subscription with `StreamReset`
+    /// (its id goes into `ended`).
+    fn render(&mut self, delivery: Delivery, frames: &mut Vec<Message>, ended: &mut Vec<String>) {
         let Some(id) = self.client_ids.get(&delivery.subscriber) else {
             return;
         };
         if ended.contains(id) {
             return;
         }
-        let body = &delivery.body;
-        let limit = self.app.settings.max_payload_bytes;
-        if body.len() > limit {
-            self.app.metrics.exported.oversized_payloads.increment(1);
-            let errors = [GraphqlError::new(
-                Some(ErrorType::PayloadTooLargeError),
-                format!(
-                    "A subscription payload of {} bytes exceeds the limit of {limit} bytes and was not sent; the subscription has ended.",
-                    body.len()
-                ),
-            )];
-            let reply = Reply::OperationError {
-                id,
-                errors: &errors,
-            };
-            frames.extend(self.protocol.encode(reply).frames);
-            ended.push(id.clone());
+        let Some(active) = self.active.get_mut(id) else {
             return;
+        };
+        if let Some(watermark) = &mut active.watermark {
+            match watermark.judge(&delivery.position) {
+                Verdict::Send => {}
+                Verdict::Duplicate => return,
+                Verdict::Reset => {
+                    let errors = [resume::reset_error()];
+                    let reply = Reply::OperationError {
+                        id,
+                        errors: &errors,
+                    };
+                    frames.extend(self.protocol.encode(reply).frames);
+                    ended.push(id.clone());
+                    return;
+                }
+            }
         }
-        frames.extend(self.protocol.encode(Reply::Data { id, body }).frames);
+        let position = active.positioned.then_some(&delivery.position);
+        if !frame_event(
+            self.protocol,
+            &self.app,
+            id,
+            &delivery.body,
+            position,
+            frames,
+        ) {
+            ended.push(id.clone());
+        }
     }
+}
+
+/// Frames one event for subscription `id`: `body` as rendered, with `position` added when the
+/// subscription asked for positions. A payload over `--max-payload-bytes` is not sent: the
+/// subscriber gets an error instead and the subscription must end (returns false), so the
+/// client knows rather than silently missing a status.
+pub(super) fn frame_event(
+    protocol: Protocol,
+    app: &App,
+    id: &str,
+    body: &str,
+    position: Option<&Position>,
+    frames: &mut Vec<Message>,
+) -> bool {
+    let positioned;
+    let body = match position {
+        Some(position) => {
+            positioned = resume::with_position(body, position);
+            &positioned
+        }
+        None => body,
+    };
+    let limit = app.settings.max_payload_bytes;
+    if body.len() > limit {
+        app.metrics.exported.oversized_payloads.increment(1);
+        let errors = [GraphqlError::new(
+            Some(ErrorType::PayloadTooLargeError),
+            format!(
+                "A subscription payload of {} bytes exceeds the limit of {limit} bytes and was not sent; the subscription has ended.",
+                body.len()
+            ),
+        )];
+        let reply = Reply::OperationError {
+            id,
+            errors: &errors,
+        };
+        frames.extend(protocol.encode(reply).frames);
+        return false;
+    }
+    frames.extend(protocol.encode(Reply::Data { id, body }).frames);
+    true
 }

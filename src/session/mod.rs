@@ -34,6 +34,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 mod delivery;
 mod gate;
+pub mod resume;
 mod subscribing;
 
 /// What the connection looks like from outside, captured at the upgrade.
@@ -62,6 +63,11 @@ enum Flow {
 /// A live subscription of this connection.
 struct Active {
     registration: Registration,
+    /// For a subscription that started from its stream (resume, replay): the newest position it
+    /// was sent, so a delivery its start already covered is dropped and a lost one noticed.
+    watermark: Option<resume::Watermark>,
+    /// Whether each event carries its position (the client asked for it).
+    positioned: bool,
 }
 
 pub struct Session {

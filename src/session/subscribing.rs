@@ -2,10 +2,13 @@
 //! (live before the client hears back), listening on the bus, the connection record; and the
 //! reverse, whatever ends it.
 
+use super::delivery::frame_event;
+use super::resume::{self, Opening};
 use super::{Active, Flow, Session};
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::protocol::{Fault, Reply};
 use crate::store::SubscriptionRecord;
+use crate::stream::Position;
 use crate::subscription;
 
 impl Session {
@@ -52,6 +55,17 @@ impl Session {
                 })
                 .await;
         }
+        let opening = match Opening::from_extensions(request.extensions.as_ref()) {
+            Ok(opening) => opening,
+            Err(error) => {
+                return self
+                    .emit(Reply::OperationError {
+                        id: &id,
+                        errors: &[error],
+                    })
+                    .await;
+            }
+        };
         let prepared = match subscription::prepare(
             &self.app.api,
             &request,
@@ -93,6 +107,37 @@ impl Session {
                 })
                 .await;
         }
+        let replay_latest = self.app.settings.replay_latest.contains(&prepared.field);
+        let opening = opening.or_latest(replay_latest);
+        // Every later publish now reaches the mailbox; what the stream kept before is read now.
+        let start = if opening.ask.is_some() || opening.positioned {
+            let max = self.app.settings.replay_max;
+            match self
+                .app
+                .bus
+                .read(registration.key(), opening.read_from(max), max)
+                .await
+            {
+                Ok(read) => Some(resume::start(&opening, read)),
+                Err(error) => {
+                    self.app.index.unsubscribe(&registration);
+                    self.app.bus.forget(registration.key());
+                    tracing::warn!(%error, "cannot read a topic's stream");
+                    let errors = [GraphqlError::new(
+                        Some(ErrorType::ServiceUnavailable),
+                        "The subscription could not be started: the event stream is unavailable. Retry shortly.",
+                    )];
+                    return self
+                        .emit(Reply::OperationError {
+                            id: &id,
+                            errors: &errors,
+                        })
+                        .await;
+                }
+            }
+        } else {
+            None
+        };
         let user_arg = &self.app.settings.user_arg;
         let record = SubscriptionRecord {
             id: id.clone(),
@@ -108,10 +153,60 @@ impl Session {
             self.store_failed(error);
         }
         self.client_ids.insert(registration.id, id.clone());
-        self.active.insert(id.clone(), Active { registration });
         self.app.metrics.exported.subscriptions.increment(1);
         tracing::info!(id = %id, field = %prepared.field, "subscription started");
-        self.emit(Reply::Subscribed(&id)).await
+        let Some(start) = start else {
+            self.active.insert(
+                id.clone(),
+                Active {
+                    registration,
+                    watermark: None,
+                    positioned: false,
+                },
+            );
+            return self
+                .emit(Reply::Subscribed {
+                    id: &id,
+                    stream: None,
+                })
+                .await;
+        };
+        self.active.insert(
+            id.clone(),
+            Active {
+                registration,
+                watermark: Some(start.watermark),
+                positioned: opening.positioned,
+            },
+        );
+        // The acknowledgement (with the stream's state), then what the stream kept, in one
+        // flush, before the session reads its mailbox again.
+        let summary = opening.positioned.then_some(&start.summary);
+        let mut encoded = self.protocol.encode(Reply::Subscribed {
+            id: &id,
+            stream: summary,
+        });
+        for entry in &start.entries {
+            let body = prepared.projection.render(&entry.event.payload);
+            let position = Position {
+                epoch: start.epoch.clone(),
+                offset: entry.offset,
+            };
+            let position = opening.positioned.then_some(&position);
+            if !frame_event(
+                self.protocol,
+                &self.app,
+                &id,
+                &body,
+                position,
+                &mut encoded.frames,
+            ) {
+                let flow = self.write(encoded).await;
+                self.forget(&id).await;
+                return flow;
+            }
+        }
+        self.write(encoded).await
     }
 
     pub(super) async fn stop(&mut self, id: &str) -> Flow {

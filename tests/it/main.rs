@@ -28,6 +28,7 @@ mod metrics;
 mod module_graph;
 mod readme;
 mod records;
+mod resume;
 mod schema_check;
 mod secrets_in_logs;
 mod shutdown;

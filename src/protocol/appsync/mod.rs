@@ -49,6 +49,9 @@ struct StartPayload {
 struct StartExtensions {
     #[serde(default)]
     authorization: Option<Json>,
+    /// Anything else (`resume`, `replay`): the request's extensions, unless `data` has its own.
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Json>,
 }
 
 pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
@@ -60,7 +63,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
                 Json::String(data) => Some(data.clone()),
                 _ => None,
             };
-            let request = match payload.data {
+            let mut request = match payload.data {
                 Json::String(data) => serde_json::from_str::<GraphqlRequest>(&data),
                 object => serde_json::from_value::<GraphqlRequest>(object),
             }
@@ -69,10 +72,17 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
                 id: Some(id.clone()),
                 kind: Malformation::BadFields,
             })?;
+            let extensions = payload.extensions;
+            let authorization = extensions.as_ref().and_then(|e| e.authorization.clone());
+            if let Some(rest) = extensions.map(|e| e.rest).filter(|rest| !rest.is_empty())
+                && request.extensions.is_none()
+            {
+                request.extensions = Some(Json::Object(rest));
+            }
             ClientMessage::Subscribe {
                 id,
                 request: Box::new(request),
-                authorization: payload.extensions.and_then(|e| e.authorization),
+                authorization,
                 data: raw,
             }
         }
@@ -147,7 +157,17 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
         },
         Reply::KeepAlive => Encoded::frame(r#"{"type":"ka"}"#.to_owned()),
         Reply::Pong(_) => Encoded::default(),
-        Reply::Subscribed(id) => Encoded::frame(json!({"type": "start_ack", "id": id}).to_string()),
+        Reply::Subscribed { id, stream: None } => {
+            Encoded::frame(json!({"type": "start_ack", "id": id}).to_string())
+        }
+        // Amplify ignores `start_ack`'s payload; a client that asked for positions reads it.
+        Reply::Subscribed {
+            id,
+            stream: Some(stream),
+        } => Encoded::frame(
+            json!({"type": "start_ack", "id": id, "payload": {"extensions": {"stream": stream}}})
+                .to_string(),
+        ),
         Reply::Data { id, body } => Encoded::frame(with_payload("data", id, body)),
         Reply::OperationError { id, errors } => Encoded::frame(with_payload(
             "error",

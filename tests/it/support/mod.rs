@@ -143,7 +143,7 @@ impl Proto {
         }
     }
 
-    fn subscribe_type(self) -> &'static str {
+    pub fn subscribe_type(self) -> &'static str {
         match self {
             Proto::TransportWs => "subscribe",
             Proto::Legacy | Proto::AppSync => "start",
