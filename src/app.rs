@@ -17,7 +17,7 @@ use crate::connections::Connections;
 use crate::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
 use crate::pubsub::{
-    Broker, Bus, LocalBus, RedisBus, RedisBusSettings, SubscriptionIndex, TopicPlan,
+    Broker, Bus, Idempotency, LocalBus, RedisBus, RedisBusSettings, SubscriptionIndex, TopicPlan,
 };
 use crate::redis_link::{RedisLink, RedisLinkError};
 use crate::schema::access::{AccessPolicy, OwnerRule};
@@ -127,6 +127,10 @@ impl App {
             max_topics: settings.history_max_topics,
             max_age: settings.history_max_age,
         };
+        let idempotency = Idempotency {
+            ttl: settings.idempotency_ttl,
+            max_keys: settings.idempotency_max_keys,
+        };
         let bus: Arc<dyn Bus> = match &redis {
             Some(link) => Arc::new(
                 RedisBus::start(
@@ -138,6 +142,7 @@ impl App {
                         node_id: node_id.clone(),
                         limits,
                         inbox: cluster.redis_inbox,
+                        idempotency,
                     },
                     closing.clone(),
                 )
@@ -148,6 +153,7 @@ impl App {
                 topics.clone(),
                 MemoryStreams::new(limits),
                 connections.clone(),
+                idempotency,
             )),
         };
         let store = open_store(&settings, redis.as_ref(), &node_id).await?;

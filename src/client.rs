@@ -62,19 +62,26 @@ pub struct Endpoint {
 }
 
 /// Runs `publishStatus` and returns the published `Status`.
-pub async fn publish_status(endpoint: &Endpoint, input: &StatusInput) -> Result<Json, ClientError> {
+/// Publishes a status; with `idempotency_key`, a retry with the same key gets the first answer
+/// and publishes nothing new.
+pub async fn publish_status(
+    endpoint: &Endpoint,
+    input: &StatusInput,
+    idempotency_key: Option<&str>,
+) -> Result<Json, ClientError> {
     let (url, api_key) = (&endpoint.url, &endpoint.api_key);
     let body = json!({
         "query": format!("mutation Publish($input: StatusInput!) {{ publishStatus(input: $input) {{ {STATUS_FIELDS} }} }}"),
         "variables": {"input": input},
     });
-    let response = crate::http_client::with_tls(endpoint.tls.clone())
+    let mut post = crate::http_client::with_tls(endpoint.tls.clone())
         .map_err(ClientError::HttpClient)?
         .post(url)
-        .header("x-api-key", api_key)
-        .json(&body)
-        .send()
-        .await?;
+        .header("x-api-key", api_key);
+    if let Some(key) = idempotency_key {
+        post = post.header("idempotency-key", key);
+    }
+    let response = post.json(&body).send().await?;
     let status = response.status();
     let text = response.text().await?;
     let body: Json = serde_json::from_str(&text).map_err(|_| ClientError::Status {
@@ -111,14 +118,53 @@ pub fn websocket_url(url: &str) -> Result<String, ClientError> {
     Ok(format!("{scheme}://{rest}"))
 }
 
+/// Where a `subscribe --resume` starts in the user's stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResumeFrom {
+    /// From now on, with each status's position.
+    Now,
+    /// After `offset` of `epoch`: every kept status since, then the live ones.
+    After { epoch: String, offset: u64 },
+}
+
+impl ResumeFrom {
+    /// `""` (from now on) or `EPOCH:OFFSET`, as `subscribe --resume` prints positions.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Ok(Self::Now);
+        }
+        let (epoch, offset) = text
+            .rsplit_once(':')
+            .ok_or_else(|| format!("`{text}` is not a position like Qm9vTnGh:41"))?;
+        let offset = offset
+            .parse()
+            .map_err(|_| format!("`{offset}` is not an offset (a whole number)"))?;
+        Ok(Self::After {
+            epoch: epoch.to_owned(),
+            offset,
+        })
+    }
+
+    fn extensions(&self) -> Json {
+        match self {
+            Self::Now => json!({"replay": {"last": 0}}),
+            Self::After { epoch, offset } => {
+                json!({"resume": {"epoch": epoch, "offset": offset}})
+            }
+        }
+    }
+}
+
 /// Subscribes to `onStatusUpdate(userId)` over graphql-transport-ws (`wss://` for an `https://`
-/// endpoint), calls `on_subscribed` once the server has the subscription, then `on_status` with
-/// each `Status`, until `count` have arrived (or forever).
+/// endpoint), calls `on_subscribed` once the server has the subscription (with the stream's
+/// state when resuming), then `on_status` with each `Status` (with `resume`: `{"epoch",
+/// "offset", "status"}`), until `count` have arrived (or forever).
 pub async fn subscribe_status(
     endpoint: &Endpoint,
     user_id: &str,
     count: Option<usize>,
-    on_subscribed: impl FnOnce(),
+    resume: Option<ResumeFrom>,
+    on_subscribed: impl FnOnce(Option<&Json>),
     on_status: impl FnMut(Json),
 ) -> Result<(), ClientError> {
     let url = websocket_url(&endpoint.url)?;
@@ -142,6 +188,7 @@ pub async fn subscribe_status(
         api_key: &endpoint.api_key,
         user_id,
         count,
+        resume,
     };
     if parsed.scheme() == "wss" {
         let name = ServerName::try_from(host).map_err(|_| ClientError::Url(url.clone()))?;
@@ -161,13 +208,14 @@ struct Subscription<'a> {
     api_key: &'a str,
     user_id: &'a str,
     count: Option<usize>,
+    resume: Option<ResumeFrom>,
 }
 
 impl Subscription<'_> {
     async fn run<S>(
         self,
         mut ws: WebSocketStream<S>,
-        on_subscribed: impl FnOnce(),
+        on_subscribed: impl FnOnce(Option<&Json>),
         mut on_status: impl FnMut(Json),
     ) -> Result<(), ClientError>
     where
@@ -175,7 +223,7 @@ impl Subscription<'_> {
     {
         let init = json!({"type": "connection_init", "payload": {"x-api-key": self.api_key}});
         ws.send(Message::text(init.to_string())).await?;
-        let subscribe = json!({
+        let mut subscribe = json!({
             "id": "1",
             "type": "subscribe",
             "payload": {
@@ -183,6 +231,9 @@ impl Subscription<'_> {
                 "variables": {"userId": self.user_id},
             },
         });
+        if let Some(resume) = &self.resume {
+            subscribe["payload"]["extensions"] = resume.extensions();
+        }
         let mut on_subscribed = Some(on_subscribed);
         let mut received = 0;
         while self.count.is_none_or(|n| received < n) {
@@ -210,13 +261,31 @@ impl Subscription<'_> {
                 }
                 Some("pong") => {
                     if let Some(subscribed) = on_subscribed.take() {
-                        subscribed();
+                        subscribed(None);
                     }
                 }
                 Some("ping") => ws.send(Message::text(r#"{"type":"pong"}"#)).await?,
                 Some("next") => {
+                    let payload = &message["payload"];
+                    let stream = &payload["extensions"]["stream"];
+                    if payload["data"].is_null() && stream.is_object() {
+                        // The stream's state: sent once the subscription is live, before what
+                        // the stream kept (and before the pong).
+                        if let Some(subscribed) = on_subscribed.take() {
+                            subscribed(Some(stream));
+                        }
+                        continue;
+                    }
                     received += 1;
-                    on_status(message["payload"]["data"]["onStatusUpdate"].clone());
+                    let status = payload["data"]["onStatusUpdate"].clone();
+                    on_status(match self.resume {
+                        Some(_) => json!({
+                            "epoch": stream["epoch"],
+                            "offset": stream["offset"],
+                            "status": status,
+                        }),
+                        None => status,
+                    });
                 }
                 Some("error") => return Err(ClientError::Graphql(message["payload"].to_string())),
                 Some("complete") => return Ok(()),

@@ -430,6 +430,21 @@ pub struct Settings {
     )]
     pub replay_latest: Vec<String>,
 
+    /// How long a publish's `Idempotency-Key` is remembered: a retry with the same key within it
+    /// gets the first answer and publishes nothing.
+    #[arg(help_heading = "History", long, env = "SWITCHBOARD_IDEMPOTENCY_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub idempotency_ttl: Duration,
+
+    /// Idempotency keys a single node remembers (the oldest are forgotten first; on Redis they
+    /// expire instead).
+    #[arg(
+        help_heading = "History",
+        long,
+        env = "SWITCHBOARD_IDEMPOTENCY_MAX_KEYS",
+        default_value_t = 100_000
+    )]
+    pub idempotency_max_keys: usize,
+
     /// Events a resume or a replay sends before going live; a client that missed more is told
     /// `recovered: false`.
     #[arg(

@@ -106,6 +106,10 @@ struct PublishArgs {
     /// A human-readable detail (why a job failed, say).
     #[arg(long)]
     message: Option<String>,
+    /// Makes retries safe: a publish repeated with the same key within the server's
+    /// `--idempotency-ttl` gets the first answer and publishes nothing new.
+    #[arg(long)]
+    idempotency_key: Option<String>,
 }
 
 #[derive(Args)]
@@ -118,6 +122,10 @@ struct SubscribeArgs {
     /// Exit after this many statuses.
     #[arg(long)]
     count: Option<usize>,
+    /// Print each status with its position (`{"epoch","offset","status"}`); with a position
+    /// (`EPOCH:OFFSET`, as printed), first every kept status after it.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "EPOCH:OFFSET", value_parser = client::ResumeFrom::parse)]
+    resume: Option<client::ResumeFrom>,
 }
 
 /// Errors are one line on stderr (the cause chain joined by `: `), never a backtrace.
@@ -145,7 +153,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 agent_name: args.agent_name,
                 message: args.message,
             };
-            let status = client::publish_status(&args.target.endpoint()?, &input).await?;
+            let status = client::publish_status(
+                &args.target.endpoint()?,
+                &input,
+                args.idempotency_key.as_deref(),
+            )
+            .await?;
             println!("{status}");
             Ok(())
         }
@@ -155,7 +168,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &endpoint,
                 &args.user_id,
                 args.count,
-                || eprintln!("subscribed to onStatusUpdate(userId: {:?})", args.user_id),
+                args.resume.clone(),
+                |stream| {
+                    eprintln!("subscribed to onStatusUpdate(userId: {:?})", args.user_id);
+                    if let Some(stream) = stream {
+                        eprintln!(
+                            "stream {}:{}, recovered: {}",
+                            stream["epoch"].as_str().unwrap_or_default(),
+                            stream["offset"],
+                            stream["recovered"]
+                        );
+                    }
+                },
                 |status| println!("{status}"),
             );
             tokio::select! {

@@ -12,7 +12,7 @@ use async_graphql::{ErrorExtensions, Value};
 use tokio::sync::oneshot;
 
 use crate::operation::ErrorType;
-use crate::pubsub::{Broker, PublishError};
+use crate::pubsub::{Broker, IdempotencyKey, PublishError};
 use crate::schema::SchemaError;
 use crate::schema::model::{ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef};
 use crate::schema::scalars;
@@ -181,11 +181,27 @@ fn mutation_field(def: &FieldDef, plan: Arc<MutationPlan>) -> Field {
             let plan = plan.clone();
             FieldFuture::new(async move {
                 let result = plan.result(ctx.args.as_index_map());
-                broker(&ctx)?
-                    .publish(&plan.field, &plan.return_type, result.clone())
+                // Scoped to this field's place in the response, so two aliased mutations in
+                // one request with one key stay apart.
+                let idempotency = ctx.data_opt::<IdempotencyKey>().map(|key| {
+                    format!(
+                        "{}\u{1f}{}\u{1f}{}",
+                        key.scope,
+                        plan.field,
+                        ctx.item.node.response_key().node
+                    )
+                });
+                let event = broker(&ctx)?
+                    .publish(
+                        &plan.field,
+                        &plan.return_type,
+                        result,
+                        idempotency.as_deref(),
+                    )
                     .await
                     .map_err(publish_error)?;
-                Ok(Some(FieldValue::value(result)))
+                // The event published, or the first one published with this key.
+                Ok(Some(FieldValue::value(event.payload.clone())))
             })
         }),
         def,

@@ -13,7 +13,7 @@ use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinitio
 use super::{Api, SchemaLimits};
 use crate::auth::AuthMode;
 use crate::connections::Connections;
-use crate::pubsub::{Broker, LocalBus, SubscriptionIndex, TopicPlan};
+use crate::pubsub::{Broker, Idempotency, LocalBus, SubscriptionIndex, TopicPlan};
 use crate::schema::SchemaError;
 use crate::schema::access::{AccessPolicy, AccessRule};
 use crate::schema::model::{ArgDef, SchemaModel, TypeDef};
@@ -62,6 +62,10 @@ pub fn detached_broker(model: &SchemaModel) -> Result<Arc<Broker>, SchemaError> 
         topics.clone(),
         streams,
         Arc::new(Connections::default()),
+        Idempotency {
+            ttl: Duration::from_secs(1),
+            max_keys: 1,
+        },
     );
     Ok(Arc::new(Broker::new(
         Arc::new(bus),

@@ -11,7 +11,7 @@ use async_graphql::parser::types::ExecutableDocument;
 
 pub use build::{SchemaLimits, ValidationProbe, typed_error};
 
-use crate::pubsub::Broker;
+use crate::pubsub::{Broker, IdempotencyKey};
 use crate::schema::access;
 use crate::schema::documents::Documents;
 use crate::schema::{SchemaError, SchemaModel};
@@ -58,14 +58,19 @@ impl Api {
         Ok(Some(document))
     }
 
-    /// Runs a query or mutation with its already parsed document (from [`Api::authorize`]).
+    /// Runs a query or mutation with its already parsed document (from [`Api::authorize`]);
+    /// its mutations publish with `idempotency` when the caller sent a key.
     pub async fn execute(
         &self,
         request: &crate::operation::GraphqlRequest,
         document: Option<Arc<ExecutableDocument>>,
+        idempotency: Option<IdempotencyKey>,
     ) -> async_graphql::Response {
         let mut gql =
             async_graphql::Request::new(request.query.clone()).variables(request.variables());
+        if let Some(key) = idempotency {
+            gql = gql.data(key);
+        }
         if let Some(name) = &request.operation_name {
             gql = gql.operation_name(name);
         }

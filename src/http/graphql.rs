@@ -12,9 +12,9 @@ use serde_json::{Value as Json_, json};
 use super::body::{self, BodyLimits};
 use super::errors;
 use crate::app::App;
-use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Signed};
+use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Identity, Signed};
 use crate::operation::{ErrorType, GraphqlRequest};
-use crate::pubsub::PublishError;
+use crate::pubsub::{IdempotencyKey, MAX_IDEMPOTENCY_KEY, PublishError};
 
 /// `POST /graphql`. Cheap refusals come first and read nothing: a locked-out address, a
 /// declared body over the limit, missing or wrong credentials that the headers alone decide
@@ -97,8 +97,41 @@ pub async fn execute(
             return (StatusCode::OK, Json(body)).into_response();
         }
     };
-    let response = app.api.execute(&request, document).await;
+    let idempotency = match idempotency_key(&headers, &identity) {
+        Ok(key) => key,
+        Err(error) => {
+            return errors::appsync_error(
+                StatusCode::BAD_REQUEST,
+                ErrorType::BadRequestException,
+                &error.to_string(),
+            );
+        }
+    };
+    let response = app.api.execute(&request, document, idempotency).await;
     respond(&response)
+}
+
+/// An `Idempotency-Key` header that is empty, too long or not visible ASCII.
+#[derive(Debug, thiserror::Error)]
+#[error("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters")]
+struct InvalidIdempotencyKey;
+
+/// The caller's `Idempotency-Key`, scoped to its principal.
+fn idempotency_key(
+    headers: &HeaderMap,
+    identity: &Identity,
+) -> Result<Option<IdempotencyKey>, InvalidIdempotencyKey> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => {
+            Ok(Some(IdempotencyKey {
+                scope: format!("{}\u{1f}{key}", identity.principal),
+            }))
+        }
+        _ => Err(InvalidIdempotencyKey),
+    }
 }
 
 /// The HTTP answer to an executed operation. A status that could not be published (or a

@@ -8,8 +8,10 @@
 //! `publish` returns only once Redis has the event, so a publisher is never told "done" for a
 //! status that was lost, and `listen` returns only once this node will receive the topic's events.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -52,8 +54,13 @@ impl BusStats {
 #[async_trait]
 pub trait Bus: Send + Sync {
     /// Writes an event to the stream of every topic it goes to and sends it to every node;
-    /// returns once the bus has it.
-    async fn publish(&self, event: Arc<Event>) -> Result<(), BusError>;
+    /// returns once the bus has it. With an idempotency key that was used within its window,
+    /// writes nothing and returns the event published the first time; otherwise returns `event`.
+    async fn publish(
+        &self,
+        event: Arc<Event>,
+        idempotency: Option<&str>,
+    ) -> Result<Arc<Event>, BusError>;
 
     /// Reads one topic's stream: its epoch, its newest offset and the entries `from` asks for,
     /// at most `max`.
@@ -73,12 +80,43 @@ pub trait Bus: Send + Sync {
     fn stats(&self) -> &BusStats;
 }
 
+/// How long a publish's idempotency key is remembered, and (memory only) how many are.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency {
+    pub ttl: Duration,
+    pub max_keys: usize,
+}
+
+/// The idempotency keys a single node remembers, oldest first.
+#[derive(Default)]
+struct Remembered {
+    events: HashMap<String, (Arc<Event>, Instant)>,
+    order: VecDeque<(Instant, String)>,
+}
+
+impl Remembered {
+    fn forget_expired(&mut self, now: Instant, max_keys: usize) {
+        while let Some((expires, key)) = self.order.front() {
+            if *expires > now && self.order.len() <= max_keys {
+                break;
+            }
+            if self.events.get(key).is_some_and(|(_, e)| e == expires) {
+                self.events.remove(key);
+            }
+            self.order.pop_front();
+        }
+    }
+}
+
 /// The in-process bus of a single node: the streams in memory, the index in the same process.
 pub struct LocalBus {
     index: Arc<SubscriptionIndex>,
     topics: Arc<TopicPlan>,
     streams: MemoryStreams,
     connections: Arc<Connections>,
+    idempotency: Idempotency,
+    /// Held while a publish with a key runs, so two with the same key cannot both publish.
+    remembered: Mutex<Remembered>,
     stats: BusStats,
 }
 
@@ -88,13 +126,28 @@ impl LocalBus {
         topics: Arc<TopicPlan>,
         streams: MemoryStreams,
         connections: Arc<Connections>,
+        idempotency: Idempotency,
     ) -> Self {
         Self {
             index,
             topics,
             streams,
             connections,
+            idempotency,
+            remembered: Mutex::default(),
             stats: BusStats::default(),
+        }
+    }
+
+    fn write(&self, event: &Arc<Event>) {
+        let topics = self.topics.topics(event);
+        if !topics.is_empty() {
+            self.stats.received.fetch_add(1, Ordering::Relaxed);
+        }
+        for topic in &topics {
+            self.streams.append(topic, event, |position| {
+                self.index.dispatch_topic(topic, event, position)
+            });
         }
     }
 
@@ -106,17 +159,28 @@ impl LocalBus {
 
 #[async_trait]
 impl Bus for LocalBus {
-    async fn publish(&self, event: Arc<Event>) -> Result<(), BusError> {
-        let topics = self.topics.topics(&event);
-        if !topics.is_empty() {
-            self.stats.received.fetch_add(1, Ordering::Relaxed);
+    async fn publish(
+        &self,
+        event: Arc<Event>,
+        idempotency: Option<&str>,
+    ) -> Result<Arc<Event>, BusError> {
+        let Some(key) = idempotency else {
+            self.write(&event);
+            return Ok(event);
+        };
+        let now = Instant::now();
+        let mut remembered = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+        remembered.forget_expired(now, self.idempotency.max_keys);
+        if let Some((first, _)) = remembered.events.get(key) {
+            return Ok(first.clone());
         }
-        for topic in &topics {
-            self.streams.append(topic, &event, |position| {
-                self.index.dispatch_topic(topic, &event, position)
-            });
-        }
-        Ok(())
+        self.write(&event);
+        let expires = now + self.idempotency.ttl;
+        remembered
+            .events
+            .insert(key.to_owned(), (event.clone(), expires));
+        remembered.order.push_back((expires, key.to_owned()));
+        Ok(event)
     }
 
     async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 
-pub use bus::{Bus, BusError, BusStats, LocalBus};
+pub use bus::{Bus, BusError, BusStats, Idempotency, LocalBus};
 pub use index::{Delivery, IndexStats, Mailbox, Registration, SubscriberId, SubscriptionIndex};
 pub use redis_bus::{RedisBus, RedisBusSettings};
 pub use topic::topic_key;
@@ -21,6 +21,19 @@ pub use topics::TopicPlan;
 use crate::event::Event;
 use crate::schema::model::HistoryPlan;
 use crate::stream::ReadFrom;
+
+/// A publisher's `Idempotency-Key`, scoped to who sent it: a retry with the same key within
+/// `--idempotency-ttl` gets the first publish's event and publishes nothing. Put in the request's
+/// data by the HTTP layer; the mutation resolver adds the mutation and its response key, so two
+/// aliased mutations in one request stay apart.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The caller's principal, then its key.
+    pub scope: String,
+}
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -56,17 +69,21 @@ impl Broker {
     }
 
     /// Publishes a mutation result. It returns only once the bus has written it to its topics'
-    /// streams (on Redis, in one script).
+    /// streams (on Redis, in one script). With `idempotency` (a scoped key), a repeat within the
+    /// key's window returns the first publish's event and publishes nothing.
     pub async fn publish(
         &self,
         mutation: &str,
         type_name: &str,
         payload: Value,
+        idempotency: Option<&str>,
     ) -> Result<Arc<Event>, PublishError> {
         let event = Arc::new(Event::new(mutation, type_name, payload));
-        self.bus.publish(event.clone()).await?;
-        self.published.increment(1);
-        Ok(event)
+        let published = self.bus.publish(event.clone(), idempotency).await?;
+        if Arc::ptr_eq(&published, &event) {
+            self.published.increment(1);
+        }
+        Ok(published)
     }
 
     /// Serves a history query: the kept events of the topic its required arguments name, filtered

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use redis::streams::StreamRangeReply;
 
-use super::bus::{Bus, BusError, BusStats};
+use super::bus::{Bus, BusError, BusStats, Idempotency};
 use super::index::SubscriptionIndex;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
@@ -43,10 +43,19 @@ use crate::redis_link::{RedisLink, RedisLinkError};
 use crate::stream::{Entry, Position, ReadFrom, StreamLimits, StreamRead, new_epoch};
 
 /// Appends the event to each topic's stream and publishes it with its position.
-/// KEYS: (stream, meta) per topic; ARGV: event, entries kept, bytes kept, lifetime (ms), the
-/// epoch a topic without meta starts.
+/// KEYS: (stream, meta) per topic, then the idempotency key's result when there is one; ARGV:
+/// event, entries kept, bytes kept, lifetime (ms), the epoch a topic without meta starts, how
+/// long the idempotency key is kept (ms; 0: no key). Returns the event first published with the
+/// key (and writes nothing), or nil.
 const PUBLISH: &str = r"
-for i = 1, #KEYS, 2 do
+local n = #KEYS
+local remember = tonumber(ARGV[6])
+if remember > 0 then
+  local first = redis.call('GET', KEYS[n])
+  if first then return first end
+  n = n - 1
+end
+for i = 1, n, 2 do
   local s, m = KEYS[i], KEYS[i + 1]
   local epoch = redis.call('HGET', m, 'e')
   if not epoch then
@@ -70,7 +79,10 @@ for i = 1, #KEYS, 2 do
   redis.call('PEXPIRE', m, ARGV[4])
   redis.call('PUBLISH', s, offset .. ' ' .. epoch .. ' ' .. ARGV[1])
 end
-return #KEYS / 2
+if remember > 0 then
+  redis.call('SET', KEYS[#KEYS], ARGV[1], 'PX', remember)
+end
+return false
 ";
 
 /// Reads one topic's stream as of one instant: `{epoch, newest offset, entries}`. A topic
@@ -211,6 +223,7 @@ pub struct RedisBus {
     topics: Arc<TopicPlan>,
     node_id: String,
     limits: StreamLimits,
+    idempotency: Idempotency,
 }
 
 /// How the Redis bus is set up.
@@ -221,6 +234,8 @@ pub struct RedisBusSettings {
     pub limits: StreamLimits,
     /// Messages from Redis that may wait for the inbox task.
     pub inbox: usize,
+    /// How long idempotency keys are kept (`max_keys` is memory's; Redis expires them).
+    pub idempotency: Idempotency,
 }
 
 impl RedisBus {
@@ -280,6 +295,7 @@ impl RedisBus {
             topics,
             node_id: settings.node_id,
             limits: settings.limits,
+            idempotency: settings.idempotency,
         })
     }
 
@@ -309,10 +325,14 @@ impl RedisBus {
 
 #[async_trait]
 impl Bus for RedisBus {
-    async fn publish(&self, event: Arc<Event>) -> Result<(), BusError> {
+    async fn publish(
+        &self,
+        event: Arc<Event>,
+        idempotency: Option<&str>,
+    ) -> Result<Arc<Event>, BusError> {
         let topics = self.topics.topics(&event);
-        if topics.is_empty() {
-            return Ok(());
+        if topics.is_empty() && idempotency.is_none() {
+            return Ok(event);
         }
         let mut invocation = self.publish.prepare_invoke();
         for topic in &topics {
@@ -320,18 +340,26 @@ impl Bus for RedisBus {
                 .key(self.shared.channel(topic))
                 .key(self.shared.meta(topic));
         }
+        if let Some(key) = idempotency {
+            invocation.key(self.shared.link.key("idem", key));
+        }
+        let remember = idempotency.map_or(0, |_| self.idempotency.ttl.as_millis() as u64);
         invocation
             .arg(event.to_json())
             .arg(self.limits.per_topic)
             .arg(self.limits.topic_bytes)
             .arg(self.limits.max_age.as_millis() as u64)
-            .arg(&*new_epoch());
+            .arg(&*new_epoch())
+            .arg(remember);
         let mut commands = self.shared.link.commands.clone();
-        invocation
-            .invoke_async::<i64>(&mut commands)
+        let first: Option<String> = invocation
+            .invoke_async(&mut commands)
             .await
-            .map(drop)
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(match first.as_deref().and_then(Event::from_json) {
+            Some(first) => Arc::new(first),
+            None => event,
+        })
     }
 
     async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError> {

@@ -102,7 +102,10 @@ async fn projections_render_as_async_graphql_executes() {
             "list": [{"x": "x1", "y": "y1"}, {"x": "x2", "y": null}],
         });
         let event = async_graphql::Value::from_json(payload).unwrap();
-        broker.publish("put", "Outer", event.clone()).await.unwrap();
+        broker
+            .publish("put", "Outer", event.clone(), None)
+            .await
+            .unwrap();
         let request = |kind: &str, field: &str| GraphqlRequest {
             query: format!(
                 "{kind} O{declared} {{ {field}(id: \"{id}\") {{ {selection} }} }}{}",
@@ -118,7 +121,7 @@ async fn projections_render_as_async_graphql_executes() {
             .unwrap_or_else(|errors| panic!("case {n}: {errors:?}"));
         let rendered: Json = serde_json::from_str(&prepared.projection.render(&event)).unwrap();
 
-        let executed = api.execute(&request("query", "items"), None).await;
+        let executed = api.execute(&request("query", "items"), None, None).await;
         assert!(
             executed.errors.is_empty(),
             "case {n}: {:?}",

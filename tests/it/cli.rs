@@ -197,3 +197,126 @@ async fn serve_prints_a_ready_amplify_config_when_asked() {
     assert!(printed.contains("endpoint: 'ws://localhost:"), "{printed}");
     child.kill().await.unwrap();
 }
+
+/// Runs the CLI to completion; its stdout lines as JSON and its stderr.
+async fn run_cli(args: &[&str]) -> (Vec<Json>, String) {
+    let output = tokio::time::timeout(Duration::from_secs(10), switchboard().args(args).output())
+        .await
+        .expect("the CLI finishes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    let lines = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, stderr)
+}
+
+#[tokio::test]
+async fn subscribe_resume_prints_positions_and_starts_from_one_and_publish_retries_safely() {
+    let server = TestServer::start().await;
+    let url = server.http_url();
+    let publish = |status: &'static str, key: &'static str| {
+        let url = url.clone();
+        async move {
+            let (lines, _) = run_cli(&[
+                "publish",
+                "--url",
+                &url,
+                "--api-key",
+                KEY,
+                "--user-id",
+                "cli",
+                "--job-id",
+                "j",
+                "--status",
+                status,
+                "--idempotency-key",
+                key,
+            ])
+            .await;
+            lines[0].clone()
+        }
+    };
+    let first = publish("validating", "k1").await;
+    assert_eq!(
+        publish("validating", "k1").await,
+        first,
+        "a retry: the first answer"
+    );
+    publish("synthesizing", "k2").await;
+    publish("complete", "k3").await;
+
+    // From now on: each status printed with its position.
+    let mut live = switchboard()
+        .args([
+            "subscribe",
+            "--url",
+            &url,
+            "--api-key",
+            KEY,
+            "--user-id",
+            "cli",
+            "--count",
+            "1",
+            "--resume",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(live.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
+    while !said.iter().any(|l: &String| l.starts_with("stream ")) {
+        let line = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+            .await
+            .expect("the subscriber says where the stream stands")
+            .unwrap()
+            .expect("more output");
+        said.push(line);
+    }
+    assert!(
+        said.iter().any(|l| l.ends_with(":3, recovered: false")),
+        "{said:?}"
+    );
+    publish("error", "k4").await;
+    let output = tokio::time::timeout(Duration::from_secs(10), live.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let line: Json = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["offset"], 4);
+    assert_eq!(line["status"]["status"], "error");
+    let epoch = line["epoch"].as_str().unwrap().to_owned();
+
+    // From a position: every kept status after it, then live ones.
+    let position = format!("{epoch}:1");
+    let (lines, said) = run_cli(&[
+        "subscribe",
+        "--url",
+        &url,
+        "--api-key",
+        KEY,
+        "--user-id",
+        "cli",
+        "--count",
+        "3",
+        "--resume",
+        &position,
+    ])
+    .await;
+    assert!(said.contains("recovered: true"), "{said}");
+    let got: Vec<(u64, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["offset"].as_u64().unwrap(),
+                l["status"]["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(2, "synthesizing"), (3, "complete"), (4, "error")]);
+    assert!(lines.iter().all(|l| l["epoch"] == epoch.as_str()));
+}

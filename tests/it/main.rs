@@ -21,6 +21,7 @@ mod fanout;
 mod health;
 mod history;
 mod http_limits;
+mod idempotency;
 mod js_clients;
 mod lifecycle;
 mod logs;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -256,9 +256,12 @@ pub async fn admin_kick(addr: SocketAddr, key: &str, id: &str) -> u16 {
 
 /// A TCP proxy in front of Redis for one node. `cut` drops every open connection and refuses
 /// new ones (as a network partition would, seen from the node); `restore` lets them through.
+/// `mute` lets commands through but drops Redis's replies: a command that ran whose answer
+/// was lost.
 pub struct LinkProxy {
     pub addr: SocketAddr,
     blocked: Arc<AtomicBool>,
+    muted: Arc<AtomicBool>,
     /// Cancelled by `cut`: ends every forwarding task of the current epoch.
     epoch: Arc<std::sync::Mutex<CancellationToken>>,
     stop: CancellationToken,
@@ -269,9 +272,10 @@ impl LinkProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let blocked = Arc::new(AtomicBool::new(false));
+        let muted = Arc::new(AtomicBool::new(false));
         let epoch = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
         let stop = CancellationToken::new();
-        let (b, e, s) = (blocked.clone(), epoch.clone(), stop.clone());
+        let (b, m, e, s) = (blocked.clone(), muted.clone(), epoch.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -286,14 +290,31 @@ impl LinkProxy {
                     continue;
                 }
                 let token = e.lock().unwrap().clone();
+                let muted = m.clone();
                 tokio::spawn(async move {
-                    let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)).await
+                    let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)).await
                     else {
                         return;
                     };
+                    let (mut down_read, mut down_write) = downstream.split();
+                    let (mut up_read, mut up_write) = upstream.into_split();
+                    let commands = tokio::io::copy(&mut down_read, &mut up_write);
+                    let replies = async {
+                        let mut buffer = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = up_read.read(&mut buffer).await?;
+                            if n == 0 {
+                                return Ok::<_, std::io::Error>(());
+                            }
+                            if !muted.load(Ordering::SeqCst) {
+                                down_write.write_all(&buffer[..n]).await?;
+                            }
+                        }
+                    };
                     tokio::select! {
                         _ = token.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream) => {}
+                        _ = commands => {}
+                        _ = replies => {}
                     }
                 });
             }
@@ -301,9 +322,15 @@ impl LinkProxy {
         Self {
             addr,
             blocked,
+            muted,
             epoch,
             stop,
         }
+    }
+
+    /// Drops Redis's replies from now on (commands still run), until `restore`.
+    pub fn mute(&self) {
+        self.muted.store(true, Ordering::SeqCst);
     }
 
     pub fn url(&self) -> String {
@@ -319,6 +346,7 @@ impl LinkProxy {
 
     pub fn restore(&self) {
         self.blocked.store(false, Ordering::SeqCst);
+        self.muted.store(false, Ordering::SeqCst);
     }
 }
 
