@@ -8,7 +8,15 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { API_KEY, ON_STATUS, WAIT_MS, env, interleavedStatusesReachExactlyTheirUser } from './support.mjs';
+import {
+  API_KEY,
+  Inbox,
+  ON_STATUS,
+  WAIT_MS,
+  env,
+  interleavedStatusesReachExactlyTheirUser,
+  publish,
+} from './support.mjs';
 
 /** Every WebSocket the libraries open, to check where they dial and that they close it again. */
 const sockets = [];
@@ -48,6 +56,9 @@ const { createSubscriptionHandshakeLink } = await import('aws-appsync-subscripti
 const HTTP_URL = env('SWITCHBOARD_HTTP_URL'); // http://127.0.0.1:P/graphql
 const WS_URL = env('SWITCHBOARD_WS_URL'); // ws://127.0.0.1:P/graphql
 const HTTPS_URL = env('SWITCHBOARD_HTTPS_URL'); // https://localhost:Q/graphql, its own instance
+// An instance started with `--replay-latest onStatusUpdate`.
+const REPLAY_HTTP_URL = env('SWITCHBOARD_REPLAY_HTTP_URL');
+const REPLAY_WS_URL = env('SWITCHBOARD_REPLAY_WS_URL');
 const REGION = 'us-east-1';
 
 /** An unsubscribable as the shared check closes it. */
@@ -131,6 +142,28 @@ describe('Amplify JS v6 (aws-amplify)', () => {
         closing(client.graphql({ query: ON_STATUS, variables: { userId } }).subscribe(sink)),
       ),
     );
+  });
+});
+
+describe('Amplify JS v6 with --replay-latest', () => {
+  test('a new subscriber gets the current status at once, then live ones', async () => {
+    const userId = `replay-${Date.now()}`;
+    for (const status of ['validating', 'synthesizing']) await publish(REPLAY_HTTP_URL, userId, status);
+    Amplify.configure({
+      API: { GraphQL: { endpoint: REPLAY_HTTP_URL, region: REGION, defaultAuthMode: 'apiKey', apiKey: API_KEY } },
+    });
+    const client = generateClient({ endpoint: REPLAY_WS_URL, authMode: 'apiKey', apiKey: API_KEY });
+    await oneSocket({ url: `${REPLAY_WS_URL}/realtime`, host: new URL(REPLAY_WS_URL).host }, async () => {
+      const inbox = new Inbox();
+      const subscription = client.graphql({ query: ON_STATUS, variables: { userId } }).subscribe(inbox.sink());
+      try {
+        assert.equal(await inbox.nextStatus(userId), 'synthesizing', 'the latest status, without publishing');
+        await publish(REPLAY_HTTP_URL, userId, 'complete');
+        assert.equal(await inbox.nextStatus(userId), 'complete');
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
   });
 });
 

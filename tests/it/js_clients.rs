@@ -23,12 +23,16 @@ async fn real_javascript_clients() {
     let ca_dir = std::env::temp_dir().join(format!("switchboard-js-tls-{}", uuid::Uuid::new_v4()));
     let tls =
         support::TestServer::with_args(&["--tls-self-signed", ca_dir.to_str().unwrap()]).await;
+    // A third that replays a subscription's latest status to every new subscriber.
+    let replaying = support::TestServer::with_args(&["--replay-latest", "onStatusUpdate"]).await;
     let node = run(Command::new("node")
         .arg("--test")
         .args(test_files(&dir))
         .current_dir(&dir)
         .env("SWITCHBOARD_HTTP_URL", server.http_url())
         .env("SWITCHBOARD_WS_URL", server.ws_url())
+        .env("SWITCHBOARD_REPLAY_HTTP_URL", replaying.http_url())
+        .env("SWITCHBOARD_REPLAY_WS_URL", replaying.ws_url())
         .env(
             "SWITCHBOARD_HTTPS_URL",
             format!("https://localhost:{}/graphql", tls.addr.port()),

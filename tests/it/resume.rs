@@ -151,7 +151,7 @@ async fn resume_exactly(proto: Proto, first_at: SocketAddr, resume_at: SocketAdd
 async fn resume_on_one_node_gets_exactly_what_was_missed_while_publishes_race() {
     let server = TestServer::start().await;
     for proto in Proto::EVERY {
-        resume_exactly(proto, server.addr, server.addr, 33).await;
+        resume_exactly(proto, server.addr, server.addr, 34).await;
     }
 }
 
@@ -162,7 +162,7 @@ async fn resume_on_another_node_of_a_cluster_gets_exactly_what_was_missed() {
     let n1 = node(&redis.url(), &prefix, "n1", &[]).await;
     let n2 = node(&redis.url(), &prefix, "n2", &[]).await;
     for proto in Proto::EVERY {
-        resume_exactly(proto, n1.addr, n2.addr, 33).await;
+        resume_exactly(proto, n1.addr, n2.addr, 34).await;
     }
 }
 
