@@ -50,7 +50,7 @@ impl Event {
     }
 
     /// An estimate of the memory the event takes (its payload's strings and nodes, its names):
-    /// what a stream's byte budget counts. It errs high rather than low.
+    /// what a stream's byte budget counts, with the stream's own overhead.
     pub fn approx_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.mutation.len()

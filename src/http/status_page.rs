@@ -1,5 +1,6 @@
-//! The live status page at `/`: a user's jobs as timelines, backfilled from `statusHistory` and
-//! then live over graphql-transport-ws (`web/status/`). Plain HTML, CSS and JavaScript embedded in
+//! The live status page at `/`: a user's jobs as timelines, replayed from the user's stream and
+//! then live over graphql-transport-ws, resuming from its last position after a reconnection
+//! (`web/status/`). Plain HTML, CSS and JavaScript embedded in
 //! the binary, so it works offline and needs nothing beside the server. It holds no secret: the
 //! visitor supplies the userId and the credential, and the page presents them as any client does.
 

@@ -65,7 +65,7 @@ function waitForConnection(page, state) {
   return page.waitForSelector(`#connection[data-state="${state}"]`, { timeout: WAIT });
 }
 
-test('the status page shows a user\'s jobs live and fills the gap after a reconnection', async (t) => {
+test('the status page shows a user\'s jobs live and resumes after a reconnection', async (t) => {
   assert.ok(BASE && KEY && ARTIFACTS, 'SWITCHBOARD_BASE_URL, SWITCHBOARD_API_KEY and SWITCHBOARD_ARTIFACTS are set');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   t.after(() => browser.close());
@@ -73,6 +73,16 @@ test('the status page shows a user\'s jobs live and fills the gap after a reconn
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  // The page reads everything from the subscription's stream (replay, then resume): it never
+  // queries statusHistory.
+  const historyQueries = [];
+  page.on('request', (request) => {
+    if (request.method() === 'POST' && (request.postData() || '').includes('statusHistory')) {
+      historyQueries.push(request.postData());
+    }
+  });
+  // What the page asks for when it subscribes.
+  const subscribes = [];
 
   // The network between the page and the server's WebSocket endpoint.
   let down = false;
@@ -87,6 +97,11 @@ test('the status page shows a user\'s jobs live and fills the gap after a reconn
     }
     opened += 1;
     const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      const parsed = JSON.parse(message);
+      if (parsed.type === 'subscribe') subscribes.push(parsed.payload.extensions);
+      server.send(message);
+    });
     const link = { ws, server };
     links.add(link);
     ws.onClose(() => { links.delete(link); server.close(); });
@@ -135,7 +150,7 @@ test('the status page shows a user\'s jobs live and fills the gap after a reconn
   assert.deepEqual(await timeline(page, 'j1'), ['loading_agents', 'invoking_geo_agent'],
     'nothing arrives while the network is down');
 
-  // Back up: the page reconnects by itself and backfills the gap, each status exactly once.
+  // Back up: the page reconnects by itself and resumes where it was, each status exactly once.
   down = false;
   await waitForConnection(page, 'live');
   await waitForTimeline(page, 'j1', ['loading_agents', 'invoking_geo_agent', 'calling_amazon_location', 'complete']);
@@ -144,6 +159,11 @@ test('the status page shows a user\'s jobs live and fills the gap after a reconn
     ['loading_agents', 'invoking_geo_agent', 'calling_amazon_location', 'complete']);
   assert.deepEqual(await timeline(page, 'j0'), ['loading_agents', 'complete']);
   assert.ok(opened >= 2, `the page opened a new socket (${opened} opened, ${refused} refused)`);
+  assert.deepEqual(subscribes[0], { replay: { last: 100 } }, 'the first subscription replays what is kept');
+  assert.equal(subscribes.length, 2, JSON.stringify(subscribes));
+  assert.equal(subscribes[1].resume.offset, 4, `resumed after u1's 4th status: ${JSON.stringify(subscribes)}`);
+  assert.equal(typeof subscribes[1].resume.epoch, 'string');
+  assert.deepEqual(historyQueries, [], 'no statusHistory query, before or after the reconnection');
   const j1 = page.locator('article.job[data-job-id="j1"]');
   assert.equal(await j1.locator('.badge').textContent(), 'complete');
   assert.match(await j1.locator('.badge').getAttribute('class'), /\bcomplete\b/);

@@ -1,11 +1,13 @@
 // Switchboard's live status page (served at `/`, embedded in the binary).
 //
 // Plain JavaScript, no dependencies: it speaks graphql-transport-ws itself over
-// `new WebSocket(url, 'graphql-transport-ws')` to this server's `/graphql`, subscribes to
-// `onStatusUpdate(userId)`, and backfills from `statusHistory` over `POST /graphql` each time the
-// subscription is (re)established. Every status is kept once, by its identity (all its fields), so
-// a status that arrives both live and from the history shows once. On close it reconnects with
-// backoff and backfills the gap.
+// `new WebSocket(url, 'graphql-transport-ws')` to this server's `/graphql` and subscribes to
+// `onStatusUpdate(userId)` from the user's stream: the first time with `extensions.replay` (the
+// statuses the server keeps, then the live ones), after a reconnection with `extensions.resume`
+// and the position of the last status it showed (exactly what it missed, then the live ones).
+// Should the server no longer have that position (`recovered: false`), it sends what it keeps,
+// and every status is kept once, by its identity (all its fields). On close it reconnects with
+// backoff.
 //
 // Query parameters prefill the form and connect at once: `?userId=u1&apiKey=da2-…` (API key, sent
 // as `x-api-key`) or `?userId=u1&token=…` (sent as `Authorization`).
@@ -15,9 +17,8 @@
   const FIELDS = 'jobId userId agentName status message timestamp';
   const SUBSCRIPTION =
     `subscription OnStatusUpdate($userId: ID!) { onStatusUpdate(userId: $userId) { ${FIELDS} } }`;
-  const HISTORY =
-    `query StatusHistory($userId: ID!, $limit: Int) { statusHistory(userId: $userId, limit: $limit) { ${FIELDS} } }`;
-  // The server keeps 100 statuses per user by default (`--history-per-topic`).
+  // The server keeps 100 statuses per user by default (`--history-per-topic`) and replays at most
+  // 100 (`--replay-max`).
   const HISTORY_LIMIT = 100;
   const SUBSCRIPTION_ID = 'status';
   // Reconnection delays, each with ±20% jitter; the last repeats. Reset once a connection is acked.
@@ -51,6 +52,7 @@
     heartbeat: null,
     awaitingPong: false,
     awaitingLive: false, // subscribed, waiting for the pong that proves the subscription is filed
+    position: null, // { epoch, offset } of the last status received, to resume from
     jobs: new Map(), // jobId -> { jobId, statuses: [...], ids: Set }
     seq: 0,
     renderQueued: false,
@@ -77,6 +79,7 @@
     clearTimeout(state.retryTimer);
     state.retryTimer = null;
     state.jobs = new Map();
+    state.position = null;
     showNotice(null);
     render();
     connect();
@@ -132,13 +135,9 @@
         clearTimeout(state.ackTimer);
         state.ackTimer = null;
         state.attempt = 0;
-        send(ws, {
-          id: SUBSCRIPTION_ID,
-          type: 'subscribe',
-          payload: { query: SUBSCRIPTION, variables: { userId: state.settings.userId } },
-        });
+        subscribe(ws);
         // The server files a subscription before it reads the next frame, so the pong to this
-        // ping means the subscription is live: backfilling after it leaves no gap.
+        // ping means the subscription is live.
         state.awaitingLive = true;
         ping(ws);
         state.heartbeat = setInterval(() => {
@@ -154,20 +153,32 @@
         if (state.awaitingLive) {
           state.awaitingLive = false;
           setConnection('live', 'live');
-          backfill(state.session);
         }
         break;
       case 'ping':
         send(ws, { type: 'pong' });
         break;
-      case 'next':
+      case 'next': {
         if (message.id !== SUBSCRIPTION_ID) break;
-        if (message.payload && message.payload.errors) showErrors(message.payload.errors);
-        if (message.payload && message.payload.data && message.payload.data.onStatusUpdate) {
-          merge([message.payload.data.onStatusUpdate]);
+        const payload = message.payload || {};
+        const stream = payload.extensions && payload.extensions.stream;
+        if (payload.errors) showErrors(payload.errors);
+        if (payload.data && payload.data.onStatusUpdate) {
+          merge([payload.data.onStatusUpdate]);
+          if (stream) state.position = { epoch: stream.epoch, offset: stream.offset };
+        } else if (stream && stream.wasRecovering && !stream.recovered) {
+          // The server no longer has our position: what it keeps follows, merged by identity.
+          state.position = null;
         }
         break;
+      }
       case 'error':
+        if (message.id === SUBSCRIPTION_ID && streamReset(message.payload)) {
+          // The stream lost events under us: start again from what the server keeps.
+          state.position = null;
+          subscribe(ws);
+          break;
+        }
         showErrors(message.payload);
         break;
       case 'complete':
@@ -176,6 +187,24 @@
       default:
         break;
     }
+  }
+
+  // Subscribes from the last position received, or (the first time, or when it was lost) with
+  // what the server keeps.
+  function subscribe(ws) {
+    const extensions = state.position
+      ? { resume: state.position }
+      : { replay: { last: HISTORY_LIMIT } };
+    send(ws, {
+      id: SUBSCRIPTION_ID,
+      type: 'subscribe',
+      payload: { query: SUBSCRIPTION, variables: { userId: state.settings.userId }, extensions },
+    });
+  }
+
+  function streamReset(errors) {
+    return Array.isArray(errors) &&
+      errors.some((e) => e && e.extensions && e.extensions.errorType === 'StreamReset');
   }
 
   function send(ws, message) {
@@ -232,38 +261,6 @@
       connect();
     }
   });
-
-  // ---- backfill ---------------------------------------------------------------------------
-
-  async function backfill(session) {
-    const settings = state.settings;
-    const headers = { 'content-type': 'application/json' };
-    if (settings.authMode === 'token') {
-      headers.authorization = settings.credential;
-    } else {
-      headers['x-api-key'] = settings.credential;
-    }
-    try {
-      const response = await fetch('/graphql', {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({
-          query: HISTORY,
-          variables: { userId: settings.userId, limit: HISTORY_LIMIT },
-        }),
-      });
-      const body = await response.json().catch(() => null);
-      if (session !== state.session) return;
-      if (body && body.errors) showErrors(body.errors);
-      else if (!response.ok) showNotice(`statusHistory failed: HTTP ${response.status}`);
-      else showNotice(null);
-      if (body && body.data && Array.isArray(body.data.statusHistory)) {
-        merge(body.data.statusHistory);
-      }
-    } catch (error) {
-      if (session === state.session) showNotice(`statusHistory failed: ${error.message}`);
-    }
-  }
 
   // ---- the jobs ---------------------------------------------------------------------------
 

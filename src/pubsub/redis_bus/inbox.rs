@@ -157,7 +157,9 @@ fn accept(shared: &Shared, topic: &str, position: &Position) -> bool {
     let mut topics = shared.topics();
     match topics.get_mut(topic) {
         Some(state) if state.listeners > 0 => {
-            let seen = state.delivered.as_ref().or(state.floor.as_ref());
+            // Only what was delivered counts: an event published after this node subscribed
+            // but before it read the floor is new to its subscribers.
+            let seen = state.delivered.as_ref();
             if seen.is_some_and(|s| s.epoch == position.epoch && position.offset <= s.offset) {
                 shared.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 false
