@@ -29,6 +29,7 @@ mod metrics;
 mod module_graph;
 mod readme;
 mod records;
+mod redis_streams;
 mod resume;
 mod schema_check;
 mod secrets_in_logs;
