@@ -7,6 +7,7 @@ use super::resume::{self, Opening};
 use super::{Active, Flow, Session};
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::protocol::{Fault, Reply};
+use crate::pubsub::Registration;
 use crate::store::SubscriptionRecord;
 use crate::stream::Position;
 use crate::subscription;
@@ -28,12 +29,7 @@ impl Session {
         {
             Ok(document) => document,
             Err(error) => {
-                return self
-                    .emit(Reply::OperationError {
-                        id: &id,
-                        errors: &[error],
-                    })
-                    .await;
+                return self.refuse(&id, &[error]).await;
             }
         };
         if self.active.contains_key(&id) {
@@ -48,22 +44,12 @@ impl Session {
                 Some(ErrorType::MaxSubscriptionsReachedError),
                 format!("Max number of {max} subscriptions reached"),
             )];
-            return self
-                .emit(Reply::OperationError {
-                    id: &id,
-                    errors: &errors,
-                })
-                .await;
+            return self.refuse(&id, &errors).await;
         }
         let opening = match Opening::from_extensions(request.extensions.as_ref()) {
             Ok(opening) => opening,
             Err(error) => {
-                return self
-                    .emit(Reply::OperationError {
-                        id: &id,
-                        errors: &[error],
-                    })
-                    .await;
+                return self.refuse(&id, &[error]).await;
             }
         };
         let prepared = match subscription::prepare(
@@ -76,12 +62,7 @@ impl Session {
         {
             Ok(prepared) => prepared,
             Err(errors) => {
-                return self
-                    .emit(Reply::OperationError {
-                        id: &id,
-                        errors: &errors,
-                    })
-                    .await;
+                return self.refuse(&id, &errors).await;
             }
         };
         // Live in the index before the client hears that it is: a status published the moment
@@ -94,18 +75,8 @@ impl Session {
         );
         // On a cluster, live also means this node hears the topic from Redis.
         if let Err(error) = self.app.bus.listen(registration.key()).await {
-            self.app.index.unsubscribe(&registration);
             tracing::warn!(%error, "cannot listen to a topic");
-            let errors = [GraphqlError::new(
-                Some(ErrorType::ServiceUnavailable),
-                "The subscription could not be started: the event bus is unavailable. Retry shortly.",
-            )];
-            return self
-                .emit(Reply::OperationError {
-                    id: &id,
-                    errors: &errors,
-                })
-                .await;
+            return self.start_failed(&id, &registration, false, "bus").await;
         }
         let replay_latest = self.app.settings.replay_latest.contains(&prepared.field);
         let opening = opening.or_latest(replay_latest);
@@ -120,19 +91,8 @@ impl Session {
             {
                 Ok(read) => Some(resume::start(&opening, read)),
                 Err(error) => {
-                    self.app.index.unsubscribe(&registration);
-                    self.app.bus.forget(registration.key());
                     tracing::warn!(%error, "cannot read a topic's stream");
-                    let errors = [GraphqlError::new(
-                        Some(ErrorType::ServiceUnavailable),
-                        "The subscription could not be started: the event stream is unavailable. Retry shortly.",
-                    )];
-                    return self
-                        .emit(Reply::OperationError {
-                            id: &id,
-                            errors: &errors,
-                        })
-                        .await;
+                    return self.start_failed(&id, &registration, true, "stream").await;
                 }
             }
         } else {
@@ -207,6 +167,33 @@ impl Session {
             }
         }
         self.write(encoded).await
+    }
+
+    /// Refuses a subscription that has not started: an operation error in the protocol's shape.
+    async fn refuse(&mut self, id: &str, errors: &[GraphqlError]) -> Flow {
+        self.emit(Reply::OperationError { id, errors }).await
+    }
+
+    /// Undoes a start that the bus could not complete (`listening`: it already listens to the
+    /// topic) and tells the client to retry: the event `what` is unavailable.
+    async fn start_failed(
+        &mut self,
+        id: &str,
+        registration: &Registration,
+        listening: bool,
+        what: &str,
+    ) -> Flow {
+        self.app.index.unsubscribe(registration);
+        if listening {
+            self.app.bus.forget(registration.key());
+        }
+        let errors = [GraphqlError::new(
+            Some(ErrorType::ServiceUnavailable),
+            format!(
+                "The subscription could not be started: the event {what} is unavailable. Retry shortly."
+            ),
+        )];
+        self.refuse(id, &errors).await
     }
 
     pub(super) async fn stop(&mut self, id: &str) -> Flow {

@@ -218,25 +218,27 @@ async fn run_cli(args: &[&str]) -> (Vec<Json>, String) {
 async fn subscribe_resume_prints_positions_and_starts_from_one_and_publish_retries_safely() {
     let server = TestServer::start().await;
     let url = server.http_url();
+    // The arguments every call shares.
+    let base = |command: &'static str| -> Vec<String> {
+        [command, "--url", &url, "--api-key", KEY, "--user-id", "cli"]
+            .map(str::to_owned)
+            .to_vec()
+    };
     let publish = |status: &'static str, key: &'static str| {
-        let url = url.clone();
-        async move {
-            let (lines, _) = run_cli(&[
-                "publish",
-                "--url",
-                &url,
-                "--api-key",
-                KEY,
-                "--user-id",
-                "cli",
+        let mut args = base("publish");
+        args.extend(
+            [
                 "--job-id",
                 "j",
                 "--status",
                 status,
                 "--idempotency-key",
                 key,
-            ])
-            .await;
+            ]
+            .map(str::to_owned),
+        );
+        async move {
+            let (lines, _) = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
             lines[0].clone()
         }
     };
@@ -249,20 +251,17 @@ async fn subscribe_resume_prints_positions_and_starts_from_one_and_publish_retri
     publish("synthesizing", "k2").await;
     publish("complete", "k3").await;
 
+    let subscribe = |count: &str, resume: &str| {
+        let mut args = base("subscribe");
+        args.extend(["--count", count, "--resume"].map(str::to_owned));
+        if !resume.is_empty() {
+            args.push(resume.to_owned());
+        }
+        args
+    };
     // From now on: each status printed with its position.
     let mut live = switchboard()
-        .args([
-            "subscribe",
-            "--url",
-            &url,
-            "--api-key",
-            KEY,
-            "--user-id",
-            "cli",
-            "--count",
-            "1",
-            "--resume",
-        ])
+        .args(subscribe("1", ""))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -293,20 +292,8 @@ async fn subscribe_resume_prints_positions_and_starts_from_one_and_publish_retri
 
     // From a position: every kept status after it, then live ones.
     let position = format!("{epoch}:1");
-    let (lines, said) = run_cli(&[
-        "subscribe",
-        "--url",
-        &url,
-        "--api-key",
-        KEY,
-        "--user-id",
-        "cli",
-        "--count",
-        "3",
-        "--resume",
-        &position,
-    ])
-    .await;
+    let args = subscribe("3", &position);
+    let (lines, said) = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert!(said.contains("recovered: true"), "{said}");
     let got: Vec<(u64, &str)> = lines
         .iter()
