@@ -6,9 +6,11 @@
 //! of its topics (one for the status schema) plus the number of matching subscribers, whatever
 //! the total.
 //!
-//! Under a topic, subscribers are grouped by their selection set (compiled [`Projection`]): an
-//! event is rendered once per group and the bytes are shared by every subscriber in it, so a
-//! broadcast to ten thousand subscribers renders one payload, not ten thousand.
+//! Under a topic, subscribers are grouped by their selection set (compiled [`Projection`]) and
+//! their enhanced filter: an event is checked against a group's filter once and rendered once per
+//! group, and the bytes are shared by every subscriber in it, so a broadcast to ten thousand
+//! subscribers renders one payload, not ten thousand. Filters of other topics are never looked
+//! at.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::topic::topic_key;
 use crate::event::Event;
+use crate::filter::Filter;
 use crate::projection::Projection;
 use crate::stream::Position;
 
@@ -91,6 +94,8 @@ pub struct IndexStats {
     pub delivered: AtomicU64,
     /// Deliveries that found their connection's queue full.
     pub overflowed: AtomicU64,
+    /// Enhanced filters evaluated (once per group of a matching topic, per event).
+    pub evaluated: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -99,10 +104,12 @@ struct Entry {
     mailbox: Arc<Mailbox>,
 }
 
-/// The subscribers of one topic that selected the same fields: one rendering serves them all.
+/// The subscribers of one topic that selected the same fields with the same enhanced filter:
+/// one evaluation and one rendering serve them all.
 #[derive(Debug)]
 struct Group {
     projection: Projection,
+    filter: Option<Arc<Filter>>,
     entries: Vec<Entry>,
 }
 
@@ -120,24 +127,29 @@ impl SubscriptionIndex {
         Self::default()
     }
 
-    /// Files a subscription to `field` with the supplied (already coerced) arguments and its
-    /// compiled selection set. Once this returns, every event dispatched afterwards that matches
-    /// reaches `mailbox`, rendered with `projection`.
+    /// Files a subscription to `field` with the supplied (already coerced) equality arguments,
+    /// its compiled selection set and its enhanced filter. Once this returns, every event
+    /// dispatched afterwards that matches reaches `mailbox`, rendered with `projection`.
     pub fn subscribe(
         &self,
         field: &str,
         args: &[(String, Value)],
         projection: Projection,
+        filter: Option<Arc<Filter>>,
         mailbox: Arc<Mailbox>,
     ) -> Registration {
         let key = topic_key(field, args.iter().map(|(n, v)| (n.as_str(), v)));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Entry { id, mailbox };
         let mut groups = self.topics.entry(key.clone()).or_default();
-        match groups.iter_mut().find(|g| g.projection == projection) {
+        match groups
+            .iter_mut()
+            .find(|g| g.projection == projection && g.filter == filter)
+        {
             Some(group) => group.entries.push(entry),
             None => groups.push(Group {
                 projection,
+                filter,
                 entries: vec![entry],
             }),
         }
@@ -165,6 +177,12 @@ impl SubscriptionIndex {
         };
         let mut delivered = 0;
         for group in groups.iter() {
+            if let Some(filter) = &group.filter {
+                self.stats.evaluated.fetch_add(1, Ordering::Relaxed);
+                if !filter.matches(&event.payload) {
+                    continue;
+                }
+            }
             self.stats
                 .visited
                 .fetch_add(group.entries.len() as u64, Ordering::Relaxed);
@@ -247,12 +265,13 @@ mod tests {
         let (a, mut rx_a) = Mailbox::new(8);
         let (all, mut rx_all) = Mailbox::new(8);
         let (null_job, mut rx_null) = Mailbox::new(8);
-        index.subscribe(field, &[arg("userId", Value::from("a"))], whole(), a);
-        index.subscribe(field, &[], whole(), all);
+        index.subscribe(field, &[arg("userId", Value::from("a"))], whole(), None, a);
+        index.subscribe(field, &[], whole(), None, all);
         index.subscribe(
             field,
             &[arg("userId", Value::from("a")), arg("jobId", Value::Null)],
             whole(),
+            None,
             null_job,
         );
 
@@ -278,6 +297,7 @@ mod tests {
             "onStatusUpdate",
             &[arg("userId", Value::from("a"))],
             whole(),
+            None,
             mailbox,
         );
         assert_eq!(index.topic_count(), 1);
@@ -295,9 +315,16 @@ mod tests {
             field,
             &[arg("userId", Value::from("a"))],
             whole(),
+            None,
             slow.clone(),
         );
-        index.subscribe(field, &[arg("userId", Value::from("a"))], whole(), fast);
+        index.subscribe(
+            field,
+            &[arg("userId", Value::from("a"))],
+            whole(),
+            None,
+            fast,
+        );
         for _ in 0..3 {
             dispatch(&index, &status("a", None));
         }

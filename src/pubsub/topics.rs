@@ -58,8 +58,7 @@ impl TopicPlan {
                     continue;
                 };
                 let (required, optional): (Vec<_>, Vec<_>) = subscription
-                    .args
-                    .iter()
+                    .equality_args()
                     .partition(|arg| !arg.ty.nullable && arg.default.is_none());
                 if optional.len() > MAX_OPTIONAL_ARGS {
                     return Err(TooManyArguments {
@@ -120,7 +119,7 @@ impl TopicPlan {
                 s.return_type == history.item_type
                     && publishers.iter().all(|m| s.mutations.contains(m))
                     && {
-                        let mut names: Vec<&String> = s.args.iter().map(|a| &a.name).collect();
+                        let mut names: Vec<&String> = s.equality_args().map(|a| &a.name).collect();
                         names.sort();
                         names == partition.iter().collect::<Vec<_>>()
                     }

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use crate::filter::Filter;
 use crate::operation::{ErrorType, GraphqlError};
 use crate::stream::{Entry, Position, ReadFrom, StreamRead};
 
@@ -153,8 +154,10 @@ pub struct Start {
     pub watermark: Watermark,
 }
 
-/// Decides what a subscription that asked for `opening` is sent from `read`.
-pub fn start(opening: &Opening, read: StreamRead) -> Start {
+/// Decides what a subscription that asked for `opening` is sent from `read`; with an enhanced
+/// `filter`, only the events that pass it (and its later deliveries may skip offsets: the
+/// events in between were filtered out).
+pub fn start(opening: &Opening, read: StreamRead, filter: Option<&Filter>) -> Start {
     let StreamRead {
         epoch,
         top,
@@ -179,6 +182,9 @@ pub fn start(opening: &Opening, read: StreamRead) -> Start {
         _ => (false, false),
     };
     let before = entries.first().map_or(top, |first| first.offset - 1);
+    if let Some(filter) = filter {
+        entries.retain(|entry| filter.matches(&entry.event.payload));
+    }
     Start {
         epoch: epoch.clone(),
         entries,
@@ -188,7 +194,11 @@ pub fn start(opening: &Opening, read: StreamRead) -> Start {
             "wasRecovering": was_recovering,
             "recovered": recovered,
         }),
-        watermark: Watermark { epoch, offset: top },
+        watermark: Watermark {
+            epoch,
+            offset: top,
+            filtered: filter.is_some(),
+        },
     }
 }
 
@@ -197,6 +207,8 @@ pub fn start(opening: &Opening, read: StreamRead) -> Start {
 pub struct Watermark {
     epoch: Arc<str>,
     offset: u64,
+    /// An enhanced filter hides some events, so offsets may skip: only a new epoch is a loss.
+    filtered: bool,
 }
 
 /// What to do with a delivery, judged against the watermark.
@@ -217,7 +229,7 @@ impl Watermark {
         if position.offset <= self.offset {
             return Verdict::Duplicate;
         }
-        if position.offset > self.offset + 1 {
+        if position.offset > self.offset + 1 && !self.filtered {
             return Verdict::Reset;
         }
         self.offset = position.offset;
@@ -327,11 +339,11 @@ mod tests {
 
     #[test]
     fn a_resume_within_what_is_kept_is_recovered() {
-        let start = start(&resume("E", 3), read("E", 5, 1..=5));
+        let start = start(&resume("E", 3), read("E", 5, 1..=5), None);
         assert_eq!(offsets(&start), [4, 5]);
         assert_eq!(start.summary["recovered"], true);
         assert_eq!(start.summary["offset"], 3);
-        let caught_up = super::start(&resume("E", 5), read("E", 5, 1..=5));
+        let caught_up = super::start(&resume("E", 5), read("E", 5, 1..=5), None);
         assert!(caught_up.entries.is_empty());
         assert_eq!(caught_up.summary["recovered"], true);
         assert_eq!(caught_up.summary["offset"], 5);
@@ -344,7 +356,7 @@ mod tests {
             (resume("OLD", 3), read("E", 9, 5..=9)),
             (resume("E", 12), read("E", 9, 5..=9)),
         ] {
-            let start = start(&opening, stream);
+            let start = start(&opening, stream, None);
             assert_eq!(start.summary["recovered"], false);
             assert_eq!(start.summary["wasRecovering"], true);
             assert_eq!(offsets(&start), [5, 6, 7, 8, 9]);
@@ -354,7 +366,7 @@ mod tests {
 
     #[test]
     fn the_watermark_drops_duplicates_and_resets_on_a_gap_or_a_new_epoch() {
-        let mut mark = start(&resume("E", 3), read("E", 5, 1..=5)).watermark;
+        let mut mark = start(&resume("E", 3), read("E", 5, 1..=5), None).watermark;
         let at = |epoch: &str, offset| Position {
             epoch: Arc::from(epoch),
             offset,

@@ -71,6 +71,7 @@ impl Session {
             &prepared.field,
             &prepared.filter,
             prepared.projection.clone(),
+            prepared.enhanced.clone(),
             self.mailbox.clone(),
         );
         // On a cluster, live also means this node hears the topic from Redis.
@@ -89,7 +90,7 @@ impl Session {
                 .read(registration.key(), opening.read_from(max), max)
                 .await
             {
-                Ok(read) => Some(resume::start(&opening, read)),
+                Ok(read) => Some(resume::start(&opening, read, prepared.enhanced.as_deref())),
                 Err(error) => {
                     tracing::warn!(%error, "cannot read a topic's stream");
                     return self.start_failed(&id, &registration, true, "stream").await;

@@ -14,10 +14,14 @@ use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, Oper
 use async_graphql::{Name, Value, Variables};
 use async_graphql_value::Value as InputValue;
 use futures_util::StreamExt;
+use serde_json::Value as Json;
 
 use crate::api::{Api, ValidationProbe};
+use crate::filter::group::FilterError;
+use crate::filter::{self, Filter};
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::projection::{CompileContext, Projection};
+use crate::schema::model::FilterKind;
 use crate::schema::model::base_name;
 
 /// A validated subscription, ready to be filed in the index.
@@ -25,8 +29,12 @@ use crate::schema::model::base_name;
 pub struct Prepared {
     /// The subscription field (`onStatusUpdate`).
     pub field: String,
-    /// The arguments the client supplied, coerced; these are the filter.
+    /// The arguments the client supplied, coerced, but the enhanced filter: they pick the
+    /// topic by equality.
     pub filter: Vec<(String, Value)>,
+    /// The enhanced filter (from the field's `filter` argument), checked against AppSync's
+    /// limits; events of the topic that fail it are not delivered.
+    pub enhanced: Option<Arc<Filter>>,
     pub projection: Projection,
 }
 
@@ -107,6 +115,7 @@ pub async fn prepare(
         )]
     })?;
     let mut filter = Vec::new();
+    let mut enhanced = None;
     for arg in &plan.args {
         let supplied = root
             .arguments
@@ -116,6 +125,12 @@ pub async fn prepare(
         let Some(mut value) = supplied.or_else(|| arg.default.clone()) else {
             continue;
         };
+        if let Some(filter_arg) = plan.filter_arg.as_ref().filter(|f| f.name == arg.name) {
+            enhanced = enhanced_filter(filter_arg.kind, &value)
+                .map_err(|error| vec![GraphqlError::from(error)])?
+                .map(Arc::new);
+            continue;
+        }
         if base_name(&arg.ty) == "ID"
             && let Value::Number(n) = &value
         {
@@ -127,7 +142,22 @@ pub async fn prepare(
         projection: Projection::compile(&ctx, root, &plan.return_type),
         field,
         filter,
+        enhanced,
     })
+}
+
+/// The enhanced filter a `filter` argument's value carries; `None` when it carries no rule
+/// (an empty or null filter: equality on the other arguments only, as on AppSync).
+fn enhanced_filter(kind: FilterKind, value: &Value) -> Result<Option<Filter>, FilterError> {
+    let groups = match kind {
+        FilterKind::Model => filter::amplify::to_groups(value)?,
+        FilterKind::Json => match value {
+            Value::Null => return Ok(None),
+            Value::String(text) => filter::group::from_json(&Json::String(text.clone()))?,
+            other => filter::group::from_json(&other.clone().into_json().unwrap_or_default())?,
+        },
+    };
+    filter::group::check(groups)
 }
 
 /// A supplied argument's value with variables substituted; `None` when it is just a variable the
