@@ -103,6 +103,9 @@ impl App {
             None => DEFAULT_SDL.to_owned(),
         };
         let model = Arc::new(SchemaModel::parse(&sdl)?);
+        for warning in model.warnings() {
+            tracing::warn!("schema: {warning}");
+        }
         let node_id = settings
             .node_id
             .clone()

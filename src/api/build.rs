@@ -14,7 +14,9 @@ use tokio::sync::oneshot;
 use crate::operation::ErrorType;
 use crate::pubsub::{Broker, IdempotencyKey, PublishError};
 use crate::schema::SchemaError;
-use crate::schema::model::{ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef};
+use crate::schema::model::{
+    ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef, base_name,
+};
 use crate::schema::scalars;
 
 /// Limits applied to every operation the schema validates.
@@ -103,7 +105,7 @@ pub fn build(
                                 .cloned(),
                         )
                     } else {
-                        value_field(field)
+                        value_field(name, field)
                     });
                 }
                 builder.register(out)
@@ -141,16 +143,31 @@ fn with_args(field: Field, def: &FieldDef) -> Field {
         .fold(field, |field, arg| field.argument(input_value(arg)))
 }
 
-/// A field of an ordinary object: read the same-named entry of the parent value.
-fn value_field(def: &FieldDef) -> Field {
+/// A field of an ordinary object: read the same-named entry of the parent value. A non-null
+/// field the value lacks (a pass-through mutation's caller did not supply it) is AppSync's
+/// non-null error, naming the field.
+fn value_field(parent: &str, def: &FieldDef) -> Field {
     let name = def.name.clone();
+    let missing = (!def.ty.nullable).then(|| {
+        format!(
+            "Cannot return null for non-nullable type: '{}' within parent '{parent}' (the mutation did not supply `{}`)",
+            base_name(&def.ty),
+            def.name
+        )
+    });
     with_args(
         Field::new(&def.name, type_ref(&def.ty), move |ctx| {
             let value = match ctx.parent_value.as_value() {
                 Some(Value::Object(fields)) => fields.get(name.as_str()).cloned(),
                 _ => None,
             };
-            FieldFuture::from_value(value)
+            let missing = missing.clone();
+            FieldFuture::new(async move {
+                match (value, missing) {
+                    (None | Some(Value::Null), Some(message)) => Err(message.into()),
+                    (value, _) => Ok(value.map(FieldValue::value)),
+                }
+            })
         }),
         def,
     )

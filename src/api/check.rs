@@ -16,7 +16,7 @@ use crate::connections::Connections;
 use crate::pubsub::{Broker, Idempotency, LocalBus, SubscriptionIndex, TopicPlan};
 use crate::schema::SchemaError;
 use crate::schema::access::{AccessPolicy, AccessRule};
-use crate::schema::model::{ArgDef, SchemaModel, TypeDef};
+use crate::schema::model::{ArgDef, FilterKind, SchemaModel, SubscriptionPlan, TypeDef};
 use crate::stream::{MemoryStreams, StreamLimits};
 
 /// Checks `sdl` as the server does at start-up: the model, then the executable schema.
@@ -142,7 +142,37 @@ pub fn summary(model: &SchemaModel, sdl: &str, default: AuthMode) -> String {
     routes(model, &mut out);
     history(model, &mut out);
     auth(model, sdl, default, &mut out);
+    let warnings = model.warnings();
+    if !warnings.is_empty() {
+        out.push_str("warnings:\n");
+        for warning in warnings {
+            let _ = writeln!(out, "  {warning}");
+        }
+    }
     out
+}
+
+/// A subscription field with its arguments, its enhanced-filter argument marked.
+fn subscription_with_args(plan: &SubscriptionPlan) -> String {
+    let args: Vec<String> = plan
+        .args
+        .iter()
+        .map(|arg| {
+            let text = args_list(std::slice::from_ref(arg));
+            match &plan.filter_arg {
+                Some(filter) if filter.name == arg.name => match filter.kind {
+                    FilterKind::Model => format!("{text} [enhanced filter: Amplify input]"),
+                    FilterKind::Json => format!("{text} [enhanced filter: filterGroup JSON]"),
+                },
+                _ => text,
+            }
+        })
+        .collect();
+    if args.is_empty() {
+        plan.field.clone()
+    } else {
+        format!("{}({})", plan.field, args.join(", "))
+    }
 }
 
 fn args_list(args: &[ArgDef]) -> String {
@@ -185,7 +215,7 @@ fn routes(model: &SchemaModel, out: &mut String) {
             .into_iter()
             .flatten()
             .map(|field| match model.subscriptions.get(&**field) {
-                Some(plan) => with_args(field, &plan.args),
+                Some(plan) => subscription_with_args(plan),
                 None => field.to_string(),
             })
             .collect();

@@ -113,6 +113,9 @@ pub struct MutationPlan {
     id_fields: Vec<Name>,
     /// The result type's fields; anything else the caller sent is not part of the result.
     result_fields: Vec<Name>,
+    /// Non-null result fields it never supplies and cannot generate (see
+    /// [`SchemaModel::warnings`]).
+    unfilled: Vec<String>,
 }
 
 impl MutationPlan {
@@ -363,6 +366,7 @@ impl SchemaModel {
                     fills: Vec::new(),
                     id_fields: Vec::new(),
                     result_fields: Vec::new(),
+                    unfilled: Vec::new(),
                 }),
                 _ => Err(SchemaError::Invalid(
                     format!(
@@ -383,21 +387,31 @@ impl SchemaModel {
                 Some(field.pos),
             ));
         }
-        // The values the caller supplies: the input object's fields, or the arguments.
-        let (source, supplied) = match field.args.as_slice() {
-            [arg]
-                if matches!(self.types.get(base_name(&arg.ty)), Some(TypeDef::Input(_)))
-                    && !matches!(arg.ty.base, BaseType::List(_)) =>
-            {
+        // The values the caller supplies: the input object's fields (the only argument, or the
+        // only required one beside optional others, as Amplify's `input` beside `condition`,
+        // which a pass-through has nothing to check against), or the arguments.
+        let input_object = |arg: &&ArgDef| {
+            matches!(self.types.get(base_name(&arg.ty)), Some(TypeDef::Input(_)))
+                && !matches!(arg.ty.base, BaseType::List(_))
+        };
+        let required: Vec<&ArgDef> = field.args.iter().filter(|a| !a.ty.nullable).collect();
+        let source_arg = match (field.args.as_slice(), required.as_slice()) {
+            ([only], _) if input_object(&only) => Some(only),
+            (_, [only]) if input_object(only) => Some(*only),
+            _ => None,
+        };
+        let (source, supplied) = match source_arg {
+            Some(arg) => {
                 let Some(TypeDef::Input(fields)) = self.types.get(base_name(&arg.ty)) else {
-                    unreachable!("matched an input type above");
+                    unreachable!("an input object, checked above");
                 };
                 (ResultSource::InputObject(arg.name.clone()), fields.clone())
             }
-            args => (ResultSource::Arguments, args.to_vec()),
+            None => (ResultSource::Arguments, field.args.clone()),
         };
         let mut fills = Vec::new();
         let mut id_fields = Vec::new();
+        let mut unfilled = Vec::new();
         for out in &object.fields {
             let name = Name::new(&out.name);
             if base_name(&out.ty) == "ID" && !matches!(out.ty.base, BaseType::List(_)) {
@@ -423,17 +437,11 @@ impl SchemaModel {
                 .filter(|_| !matches!(out.ty.base, BaseType::List(_)))
             {
                 Some(filler) => fills.push((name, filler)),
-                None => {
-                    return Err(SchemaError::Invalid(
-                        format!(
-                            "{return_type}.{} ({}) is non-null, but {root}.{} does not always \
-                             supply it and the server can only generate AWSDateTime, \
-                             AWSTimestamp and ID fields",
-                            out.name, out.ty, field.name
-                        ),
-                        Some(out.pos),
-                    ));
-                }
+                // Supplied sometimes (Amplify's `updateTodo`) or never (its `deleteTodo`, whose
+                // result AppSync reads from the table): a caller that selects it without
+                // supplying it gets GraphQL's non-null error, as from AppSync's NONE source.
+                None if input.is_some() => {}
+                None => unfilled.push(out.name.clone()),
             }
         }
         Ok(MutationPlan {
@@ -443,7 +451,31 @@ impl SchemaModel {
             fills,
             id_fields,
             result_fields: object.fields.iter().map(|f| Name::new(&f.name)).collect(),
+            unfilled,
         })
+    }
+
+    /// What a user should know about a schema that is served all the same: the non-null
+    /// result fields a mutation never supplies (null in its events, an error for a caller that
+    /// selects them).
+    pub fn warnings(&self) -> Vec<String> {
+        let root = self.roots.mutation.as_deref().unwrap_or("Mutation");
+        let mut warnings: Vec<String> = self
+            .mutations
+            .values()
+            .flat_map(|plan| {
+                plan.unfilled.iter().map(move |name| {
+                    format!(
+                        "{}.{name} is non-null, but {root}.{} never supplies it and the server \
+                         can only generate AWSDateTime, AWSTimestamp and ID fields: its events \
+                         carry no {name}, and a caller that selects it gets a GraphQL error",
+                        plan.return_type, plan.field
+                    )
+                })
+            })
+            .collect();
+        warnings.sort();
+        warnings
     }
 
     fn plan_subscriptions(

@@ -1,5 +1,6 @@
 //! `--schema` serves another AppSync pub/sub schema end to end with no code change; AWS scalars
-//! are validated; a schema whose mutation results cannot be filled is refused at start-up.
+//! are validated; a non-null result field a mutation never fills is a warning, and GraphQL's
+//! non-null error for a caller that selects it.
 
 use crate::support;
 
@@ -7,7 +8,6 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use support::{Proto, TestServer, WsClient};
-use switchboard::{Server, Settings};
 
 const CHANNEL_SDL: &str = r#"
 type Channel { name: String! data: AWSJSON! }
@@ -171,28 +171,43 @@ async fn a_bad_aws_datetime_argument_is_a_validation_error_naming_the_field() {
 }
 
 #[tokio::test]
-async fn a_schema_that_cannot_be_filled_is_refused_at_start_up() {
-    let path = schema_file(
-        r#"
+async fn a_mutation_that_never_fills_a_non_null_field_is_served_with_a_warning() {
+    // As Amplify's `deleteTodo`, whose result AppSync reads from the table.
+    let sdl = r#"
         type Query { x: Int }
         type Job { id: ID! owner: String! }
-        type Mutation { createJob(id: ID!): Job }
-        "#,
-    );
-    let settings = Settings::from_args([
-        "--listen",
-        "127.0.0.1:0",
-        "--schema",
-        path.to_str().unwrap(),
-    ])
-    .unwrap();
-    let error = Server::bind(settings)
-        .await
-        .err()
-        .expect("refused")
-        .to_string();
+        type Mutation { deleteJob(id: ID!): Job }
+        type Subscription { onDeleteJob: Job @aws_subscribe(mutations: ["deleteJob"]) }
+        "#;
+    let model = switchboard::schema::SchemaModel::parse(sdl).unwrap();
+    let warnings = model.warnings();
     assert!(
-        error.contains("Job.owner") && error.contains("Mutation.createJob"),
-        "{error}"
+        warnings.len() == 1
+            && warnings[0].contains("Job.owner")
+            && warnings[0].contains("Mutation.deleteJob"),
+        "{warnings:?}"
+    );
+    let server = serve(sdl).await;
+    let mut client = WsClient::ready(&server, Proto::TransportWs).await;
+    client
+        .subscribe("d", "subscription { onDeleteJob { id } }", json!({}))
+        .await;
+    client.barrier().await;
+    let body = server
+        .graphql("mutation { deleteJob(id: \"7\") { id } }", json!({}))
+        .await;
+    assert_eq!(body["data"]["deleteJob"]["id"], "7", "{body}");
+    let (_, data) = client.next_data().await;
+    assert_eq!(data, json!({"onDeleteJob": {"id": "7"}}));
+    // Selecting what it never supplies is GraphQL's non-null error, not a crash.
+    let body = server
+        .graphql("mutation { deleteJob(id: \"8\") { id owner } }", json!({}))
+        .await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message
+            .starts_with("Cannot return null for non-nullable type: 'String' within parent 'Job'")
+            && message.contains("`owner`"),
+        "{body}"
     );
 }

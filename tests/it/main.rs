@@ -16,6 +16,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod custom_schema;
+mod enhanced_filters;
 mod every_root_field;
 mod fanout;
 mod health;

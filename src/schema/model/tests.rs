@@ -46,15 +46,47 @@ fn pass_through_fills_timestamp_and_keeps_only_result_fields() {
 }
 
 #[test]
-fn unfillable_result_is_refused_naming_type_and_field() {
+fn a_result_field_never_supplied_is_a_warning_and_a_sometimes_supplied_one_is_not() {
     let sdl = r#"
         type Query { x: Int }
-        type Thing { id: ID! name: String! }
+        type Thing { id: ID! name: String! kind: String! }
         type Mutation { make(id: ID!, name: String): Thing }
     "#;
-    let err = SchemaModel::parse(sdl).unwrap_err().to_string();
-    assert!(err.contains("Thing.name"), "{err}");
-    assert!(err.contains("Mutation.make"), "{err}");
+    let warnings = SchemaModel::parse(sdl).unwrap().warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("Thing.kind is non-null, but Mutation.make never supplies it"));
+}
+
+#[test]
+fn the_one_required_input_object_is_the_source_beside_optional_arguments() {
+    let sdl = r#"
+        type Query { x: Int }
+        type Thing { id: ID! name: String }
+        input ThingInput { id: ID name: String }
+        input Condition { name: String }
+        type Mutation { make(input: ThingInput!, condition: Condition): Thing }
+    "#;
+    let model = SchemaModel::parse(sdl).unwrap();
+    let args: IndexMap<Name, Value> = [
+        (
+            Name::new("input"),
+            Value::from_json(serde_json::json!({"name": "n"})).unwrap(),
+        ),
+        (
+            Name::new("condition"),
+            Value::from_json(serde_json::json!({"name": "c"})).unwrap(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let Value::Object(result) = model.mutations["make"].result(&args) else {
+        panic!("an object")
+    };
+    assert_eq!(result.get("name"), Some(&Value::from("n")));
+    assert!(
+        matches!(result.get("id"), Some(Value::String(_))),
+        "generated"
+    );
 }
 
 #[test]
