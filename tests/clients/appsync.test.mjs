@@ -59,6 +59,44 @@ const HTTPS_URL = env('SWITCHBOARD_HTTPS_URL'); // https://localhost:Q/graphql, 
 // An instance started with `--replay-latest onStatusUpdate`.
 const REPLAY_HTTP_URL = env('SWITCHBOARD_REPLAY_HTTP_URL');
 const REPLAY_WS_URL = env('SWITCHBOARD_REPLAY_WS_URL');
+// An instance serving tests/fixtures/amplify-todo.graphql, Amplify's schema for a `Todo` model.
+const TODO_HTTP_URL = env('SWITCHBOARD_TODO_HTTP_URL');
+const TODO_WS_URL = env('SWITCHBOARD_TODO_WS_URL');
+
+const ON_CREATE_TODO = `subscription OnCreateTodo($filter: ModelSubscriptionTodoFilterInput, $owner: String) {
+  onCreateTodo(filter: $filter, owner: $owner) { id name priority status owner createdAt updatedAt }
+}`;
+
+/** Creates a todo over HTTP, as an app's `client.graphql({query: createTodo})` would. */
+async function createTodo(input) {
+  const response = await fetch(TODO_HTTP_URL, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+    body: JSON.stringify({
+      query: 'mutation C($input: CreateTodoInput!) { createTodo(input: $input) { id name } }',
+      variables: { input },
+    }),
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
+  const body = await response.json();
+  assert.equal(body.errors, undefined, JSON.stringify(body));
+  return body.data.createTodo;
+}
+
+/** The names an inbox of `onCreateTodo` receives, `count` of them, then nothing more. */
+async function todoNames(inbox, count) {
+  const names = [];
+  while (names.length < count) {
+    const event = await inbox.next();
+    assert.ok(event && event.next, `expected a todo, got ${JSON.stringify(event)}`);
+    const todo = event.next.data.onCreateTodo;
+    if (todo.name === 'warm-up' && names.length === 0) continue;
+    names.push(todo.name);
+  }
+  const extra = await inbox.next(300);
+  assert.equal(extra, undefined, `nothing more: ${JSON.stringify(extra)}`);
+  return names;
+}
 const REGION = 'us-east-1';
 
 /** An unsubscribable as the shared check closes it. */
@@ -162,6 +200,49 @@ describe('Amplify JS v6 with --replay-latest', () => {
         assert.equal(await inbox.nextStatus(userId), 'complete');
       } finally {
         subscription.unsubscribe();
+      }
+    });
+  });
+});
+
+describe('Amplify JS v6 with an Amplify model schema and subscription filters', () => {
+  test('onCreateTodo(filter:) delivers exactly the matching creates, in order', async () => {
+    Amplify.configure({
+      API: { GraphQL: { endpoint: TODO_HTTP_URL, region: REGION, defaultAuthMode: 'apiKey', apiKey: API_KEY } },
+    });
+    const client = generateClient({ endpoint: TODO_WS_URL, authMode: 'apiKey', apiKey: API_KEY });
+    const filters = [
+      { priority: { gt: 3 }, status: { in: ['open', 'blocked'] } },
+      { or: [{ priority: { eq: 1 } }, { and: [{ status: { eq: 'done' } }, { name: { beginsWith: 'p2' } }] }] },
+    ];
+    await oneSocket({ url: `${TODO_WS_URL}/realtime`, host: new URL(TODO_WS_URL).host }, async () => {
+      const inboxes = filters.map(() => new Inbox());
+      const subscriptions = filters.map((filter, n) =>
+        client.graphql({ query: ON_CREATE_TODO, variables: { filter } }).subscribe(inboxes[n].sink()));
+      try {
+        // Live once a warm-up todo that passes both filters arrives at each.
+        for (const inbox of inboxes) {
+          const deadline = Date.now() + WAIT_MS;
+          for (;;) {
+            assert.ok(Date.now() < deadline, 'the subscription never went live');
+            await createTodo({ name: 'warm-up', priority: 9, status: 'open' });
+            await createTodo({ name: 'warm-up', priority: 1, status: 'x' });
+            const event = await inbox.next(100);
+            if (event) break;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        for (const inbox of inboxes) while (await inbox.next(50)) { /* warm-ups still in flight */ }
+        for (const [name, priority, status] of [
+          ['p1-open', 1, 'open'], ['p2-done', 2, 'done'], ['p5-open', 5, 'open'],
+          ['p9-blocked', 9, 'blocked'], ['p7-done', 7, 'done'],
+        ]) {
+          await createTodo({ name, priority, status });
+        }
+        assert.deepEqual(await todoNames(inboxes[0], 2), ['p5-open', 'p9-blocked']);
+        assert.deepEqual(await todoNames(inboxes[1], 2), ['p1-open', 'p2-done']);
+      } finally {
+        for (const subscription of subscriptions) subscription.unsubscribe();
       }
     });
   });

@@ -25,6 +25,9 @@ async fn real_javascript_clients() {
         support::TestServer::with_args(&["--tls-self-signed", ca_dir.to_str().unwrap()]).await;
     // A third that replays a subscription's latest status to every new subscriber.
     let replaying = support::TestServer::with_args(&["--replay-latest", "onStatusUpdate"]).await;
+    // A fourth serving the schema Amplify generates for a `Todo` model.
+    let todo_schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/amplify-todo.graphql");
+    let todo = support::TestServer::with_args(&["--schema", todo_schema]).await;
     let node = run(Command::new("node")
         .arg("--test")
         .args(test_files(&dir))
@@ -33,6 +36,8 @@ async fn real_javascript_clients() {
         .env("SWITCHBOARD_WS_URL", server.ws_url())
         .env("SWITCHBOARD_REPLAY_HTTP_URL", replaying.http_url())
         .env("SWITCHBOARD_REPLAY_WS_URL", replaying.ws_url())
+        .env("SWITCHBOARD_TODO_HTTP_URL", todo.http_url())
+        .env("SWITCHBOARD_TODO_WS_URL", todo.ws_url())
         .env(
             "SWITCHBOARD_HTTPS_URL",
             format!("https://localhost:{}/graphql", tls.addr.port()),
