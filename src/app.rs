@@ -17,9 +17,11 @@ use crate::connections::Connections;
 use crate::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
 use crate::pubsub::{
-    Broker, Bus, Idempotency, LocalBus, RedisBus, RedisBusSettings, SubscriptionIndex, TopicPlan,
+    Broker, Bus, Idempotency, Invalidations, LocalBus, RedisBus, RedisBusSettings,
+    SubscriptionIndex, TopicPlan,
 };
 use crate::redis_link::{RedisLink, RedisLinkError};
+use crate::rules::{Rules, RulesError};
 use crate::schema::access::{AccessPolicy, OwnerRule};
 use crate::schema::{DEFAULT_SDL, SchemaError, SchemaModel};
 use crate::store::{ConnectionStore, MemoryStore, RedisStore, StoreError};
@@ -52,6 +54,8 @@ pub enum ServerError {
     Redis(#[from] RedisLinkError),
     #[error("cannot open the connection store: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
 }
 
 /// Everything a request or a session needs, shared by all of them.
@@ -64,6 +68,10 @@ pub struct App {
     pub store: Arc<dyn ConnectionStore>,
     /// The sessions this node holds, so the bus can close one for an administrator.
     pub connections: Arc<Connections>,
+    /// The subscriptions an invalidation may end, by field.
+    pub invalidations: Arc<Invalidations>,
+    /// Server-side subscription filters and invalidations (`--rules`).
+    pub rules: Arc<Rules>,
     /// The link to Redis, when the node is part of a cluster.
     pub redis: Option<RedisLink>,
     /// Verifies callers in the API's auth modes.
@@ -106,6 +114,11 @@ impl App {
         for warning in model.warnings() {
             tracing::warn!("schema: {warning}");
         }
+        let rules = Arc::new(match &settings.rules {
+            Some(path) => Rules::load(path, &model)?,
+            None => Rules::default(),
+        });
+        let invalidations = Arc::new(Invalidations::default());
         let node_id = settings
             .node_id
             .clone()
@@ -141,6 +154,7 @@ impl App {
                     topics.clone(),
                     index.clone(),
                     connections.clone(),
+                    invalidations.clone(),
                     RedisBusSettings {
                         node_id: node_id.clone(),
                         limits,
@@ -156,6 +170,7 @@ impl App {
                 topics.clone(),
                 MemoryStreams::new(limits),
                 connections.clone(),
+                invalidations.clone(),
                 idempotency,
             )),
         };
@@ -164,6 +179,7 @@ impl App {
         let broker = Arc::new(Broker::new(
             bus.clone(),
             topics,
+            rules.clone(),
             settings.history_per_topic,
             metrics.exported.published.clone(),
         ));
@@ -200,6 +216,8 @@ impl App {
             bus,
             store,
             connections,
+            invalidations,
+            rules,
             redis,
             auth,
             limits,

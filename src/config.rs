@@ -39,6 +39,11 @@ pub struct Settings {
     #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_SCHEMA")]
     pub schema: Option<PathBuf>,
 
+    /// Server-side subscription filters and invalidations (JSON), beside the schema so that it
+    /// stays deployable to AppSync; see the README.
+    #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_RULES")]
+    pub rules: Option<PathBuf>,
+
     /// The auth mode that applies wherever the schema has no auth directive: `api-key`,
     /// `oidc`, `cognito`, `lambda` or `iam`.
     #[arg(

@@ -26,6 +26,7 @@ pub mod protocol;
 pub mod proxies;
 pub mod pubsub;
 pub mod redis_link;
+pub mod rules;
 pub mod schema;
 pub mod server;
 pub mod session;

@@ -122,6 +122,7 @@ fn frame(protocol: Protocol, data: &[u8]) {
                 Reply::Fault(Fault::DuplicateId(id.clone())),
                 Reply::Fault(Fault::NotAcknowledged { id: id.clone() }),
                 Reply::Stopped(&id),
+                Reply::Ended(&id),
             ] {
                 check_encoded(protocol.encode(reply));
             }
@@ -347,6 +348,7 @@ pub fn graphql_request(data: &[u8]) {
             &request,
             document,
             fixtures::SUBSCRIBE_TIMEOUT,
+            |_, _| Ok(None),
         ));
     match prepared {
         Ok(prepared) => {

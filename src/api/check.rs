@@ -13,7 +13,8 @@ use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinitio
 use super::{Api, SchemaLimits};
 use crate::auth::AuthMode;
 use crate::connections::Connections;
-use crate::pubsub::{Broker, Idempotency, LocalBus, SubscriptionIndex, TopicPlan};
+use crate::pubsub::{Broker, Idempotency, Invalidations, LocalBus, SubscriptionIndex, TopicPlan};
+use crate::rules::Rules;
 use crate::schema::SchemaError;
 use crate::schema::access::{AccessPolicy, AccessRule};
 use crate::schema::model::{ArgDef, FilterKind, SchemaModel, SubscriptionPlan, TypeDef};
@@ -62,6 +63,7 @@ pub fn detached_broker(model: &SchemaModel) -> Result<Arc<Broker>, SchemaError> 
         topics.clone(),
         streams,
         Arc::new(Connections::default()),
+        Arc::new(Invalidations::default()),
         Idempotency {
             ttl: Duration::from_secs(1),
             max_keys: 1,
@@ -70,6 +72,7 @@ pub fn detached_broker(model: &SchemaModel) -> Result<Arc<Broker>, SchemaError> 
     Ok(Arc::new(Broker::new(
         Arc::new(bus),
         topics,
+        Arc::new(Rules::default()),
         1,
         metrics::Counter::noop(),
     )))

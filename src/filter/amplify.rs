@@ -80,7 +80,7 @@ fn map(input: &Value) -> Result<Dnf, FilterError> {
 }
 
 /// The conjunction of two DNFs: every group of one with every group of the other.
-fn and(left: &Dnf, right: &Dnf) -> Dnf {
+pub fn and(left: &Dnf, right: &Dnf) -> Dnf {
     let mut product = Vec::with_capacity(left.len() * right.len());
     for a in left {
         for b in right {

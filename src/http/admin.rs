@@ -4,6 +4,9 @@
 //! - `GET /admin/connections?userId=u1` -> `200 {"connections": [record, ...]}` from the store.
 //! - `DELETE /admin/connections/{id}` -> `204` once the node holding it took the command, `404`
 //!   when no record names it (or its node is gone).
+//! - `POST /admin/invalidate` with `{"subscriptionField", "payload"}` -> `202` once every node
+//!   will end the subscriptions of that field whose invalidation filter the payload passes (as
+//!   a mutation declared in `--rules` does).
 //!
 //! Callers present an admin key (`--admin-api-key`, in `x-api-key`) or a verified token of a
 //! member of `--admin-group`. Errors use AppSync's error shape, like the rest of the HTTP API.
@@ -136,6 +139,61 @@ pub async fn kick(
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => not_found(&id),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::ServiceUnavailable,
+            &e.to_string(),
+        ),
+    }
+}
+
+/// An operator's invalidation.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Invalidate {
+    subscription_field: String,
+    payload: serde_json::Map<String, serde_json::Value>,
+}
+
+pub async fn invalidate(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = authorize(&app, remote, &headers, "/admin/invalidate").await {
+        return refusal;
+    }
+    let request: Invalidate = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorType::BadRequestException,
+                &format!(
+                    "The body must be {{\"subscriptionField\": string, \"payload\": object}}: {e}"
+                ),
+            );
+        }
+    };
+    let field = request.subscription_field;
+    if !app.api.model.subscriptions.contains_key(&field) {
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorType::NotFoundException,
+            &format!("No subscription field {field}."),
+        );
+    }
+    let payload = serde_json::Value::Object(request.payload);
+    match app.bus.invalidate(&field, &payload).await {
+        Ok(()) => {
+            tracing::info!(field, "admin invalidated subscriptions");
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"subscriptionField": field})),
+            )
+                .into_response()
+        }
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorType::ServiceUnavailable,

@@ -34,6 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/admin/connections", get(admin::list))
+        .route("/admin/invalidate", axum::routing::post(admin::invalidate))
         .route(
             "/admin/connections/{id}",
             axum::routing::delete(admin::kick),

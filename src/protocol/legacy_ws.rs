@@ -83,7 +83,9 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             let errors = Json::Array(errors.iter().map(GraphqlError::to_standard_json).collect());
             Encoded::frame(with_payload("error", id, &errors.to_string()))
         }
-        Reply::Stopped(id) => Encoded::frame(json!({"type": "complete", "id": id}).to_string()),
+        Reply::Stopped(id) | Reply::Ended(id) => {
+            Encoded::frame(json!({"type": "complete", "id": id}).to_string())
+        }
         Reply::Fault(fault) => match fault {
             Fault::InvalidMessage { reason, id, .. } => error_message(id.as_deref(), &reason),
             Fault::BadHandshake(reason) => {

@@ -99,6 +99,8 @@ pub enum Reply<'a> {
     },
     /// The subscription ended because the client stopped it.
     Stopped(&'a str),
+    /// The server ended the subscription (an invalidation): every protocol says `complete`.
+    Ended(&'a str),
     /// The connection-level failures, each of which the protocol reports its own way.
     Fault(Fault),
 }

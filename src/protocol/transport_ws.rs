@@ -66,6 +66,9 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
         }),
         // graphql-transport-ws has no acknowledgement per subscription, and no reply to `complete`.
         Reply::Subscribed { stream: None, .. } | Reply::Stopped(_) => Encoded::default(),
+        Reply::Ended(id) => {
+            Encoded::frame(serde_json::json!({"id": id, "type": "complete"}).to_string())
+        }
         Reply::Subscribed {
             id,
             stream: Some(stream),

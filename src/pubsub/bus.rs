@@ -13,9 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_graphql::Value;
 use async_trait::async_trait;
+use serde_json::Value as Json;
 
 use super::index::SubscriptionIndex;
+use super::invalidation::Invalidations;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
 use crate::event::Event;
@@ -73,6 +76,10 @@ pub trait Bus: Send + Sync {
     /// One subscriber of `topic` on this node is gone.
     fn forget(&self, topic: &str);
 
+    /// Ends, on every node, the subscriptions of `field` whose invalidation filter `payload`
+    /// passes; returns once every node will.
+    async fn invalidate(&self, field: &str, payload: &Json) -> Result<(), BusError>;
+
     /// Closes connection `connection` held by node `node`, wherever it is. Returns whether a
     /// node took the command (false: that node is gone).
     async fn kick(&self, node: &str, connection: &str) -> Result<bool, BusError>;
@@ -114,6 +121,7 @@ pub struct LocalBus {
     topics: Arc<TopicPlan>,
     streams: MemoryStreams,
     connections: Arc<Connections>,
+    invalidations: Arc<Invalidations>,
     idempotency: Idempotency,
     /// Held while a publish with a key runs, so two with the same key cannot both publish.
     remembered: Mutex<Remembered>,
@@ -126,6 +134,7 @@ impl LocalBus {
         topics: Arc<TopicPlan>,
         streams: MemoryStreams,
         connections: Arc<Connections>,
+        invalidations: Arc<Invalidations>,
         idempotency: Idempotency,
     ) -> Self {
         Self {
@@ -133,6 +142,7 @@ impl LocalBus {
             topics,
             streams,
             connections,
+            invalidations,
             idempotency,
             remembered: Mutex::default(),
             stats: BusStats::default(),
@@ -192,6 +202,12 @@ impl Bus for LocalBus {
     }
 
     fn forget(&self, _topic: &str) {}
+
+    async fn invalidate(&self, field: &str, payload: &Json) -> Result<(), BusError> {
+        let payload = Value::from_json(payload.clone()).unwrap_or_default();
+        self.invalidations.invalidate(field, &payload);
+        Ok(())
+    }
 
     async fn kick(&self, _node: &str, connection: &str) -> Result<bool, BusError> {
         Ok(self.connections.kick(connection))

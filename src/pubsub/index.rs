@@ -43,6 +43,15 @@ pub struct Delivery {
     pub published_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// What a connection's mailbox carries: an event for one of its subscriptions, or the end of
+/// one (an invalidation).
+#[derive(Debug)]
+pub enum Mail {
+    Event(Delivery),
+    /// The subscription was invalidated: the client is told it is complete.
+    End(SubscriberId),
+}
+
 /// A connection's bounded queue of deliveries.
 ///
 /// Publishers never wait on it: when it is full the connection is too slow to keep up, so the
@@ -50,13 +59,13 @@ pub struct Delivery {
 /// the socket with a "slow consumer" reason. Nobody else slows down.
 #[derive(Debug)]
 pub struct Mailbox {
-    tx: mpsc::Sender<Delivery>,
+    tx: mpsc::Sender<Mail>,
     /// Cancelled on the first delivery that did not fit.
     overflowed: CancellationToken,
 }
 
 impl Mailbox {
-    pub fn new(capacity: usize) -> (Arc<Self>, mpsc::Receiver<Delivery>) {
+    pub fn new(capacity: usize) -> (Arc<Self>, mpsc::Receiver<Mail>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let mailbox = Self {
             tx,
@@ -67,6 +76,20 @@ impl Mailbox {
 
     pub fn overflowed(&self) -> &CancellationToken {
         &self.overflowed
+    }
+
+    /// Queues `mail` without waiting; a full queue marks the connection overflowed. Returns
+    /// whether it was queued.
+    pub fn post(&self, mail: Mail) -> bool {
+        match self.tx.try_send(mail) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.overflowed.cancel();
+                false
+            }
+            // The connection is closing; its subscriptions are about to go.
+            Err(TrySendError::Closed(_)) => false,
+        }
     }
 }
 
@@ -194,14 +217,10 @@ impl SubscriptionIndex {
                     position: position.clone(),
                     published_at: event.published_at,
                 };
-                match entry.mailbox.tx.try_send(delivery) {
-                    Ok(()) => delivered += 1,
-                    Err(TrySendError::Full(_)) => {
-                        self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
-                        entry.mailbox.overflowed.cancel();
-                    }
-                    // The connection is closing; its subscriptions are about to go.
-                    Err(TrySendError::Closed(_)) => {}
+                if entry.mailbox.post(Mail::Event(delivery)) {
+                    delivered += 1;
+                } else if entry.mailbox.overflowed.is_cancelled() {
+                    self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

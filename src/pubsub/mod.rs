@@ -3,6 +3,7 @@
 
 mod bus;
 mod index;
+mod invalidation;
 mod redis_bus;
 mod topic;
 pub mod topics;
@@ -13,12 +14,16 @@ use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 
 pub use bus::{Bus, BusError, BusStats, Idempotency, LocalBus};
-pub use index::{Delivery, IndexStats, Mailbox, Registration, SubscriberId, SubscriptionIndex};
+pub use index::{
+    Delivery, IndexStats, Mail, Mailbox, Registration, SubscriberId, SubscriptionIndex,
+};
+pub use invalidation::Invalidations;
 pub use redis_bus::{RedisBus, RedisBusSettings};
 pub use topic::topic_key;
 pub use topics::TopicPlan;
 
 use crate::event::Event;
+use crate::rules::{Context, Rules};
 use crate::schema::model::HistoryPlan;
 use crate::stream::ReadFrom;
 
@@ -47,6 +52,8 @@ pub enum PublishError {
 pub struct Broker {
     bus: Arc<dyn Bus>,
     topics: Arc<TopicPlan>,
+    /// The invalidations mutations issue (`--rules`).
+    rules: Arc<Rules>,
     /// The most a history query returns: the entries a stream keeps.
     history_len: usize,
     /// Counts statuses published (exported as `switchboard_statuses_published_total`).
@@ -57,12 +64,14 @@ impl Broker {
     pub fn new(
         bus: Arc<dyn Bus>,
         topics: Arc<TopicPlan>,
+        rules: Arc<Rules>,
         history_len: usize,
         published: metrics::Counter,
     ) -> Self {
         Self {
             bus,
             topics,
+            rules,
             history_len,
             published,
         }
@@ -84,6 +93,35 @@ impl Broker {
             self.published.increment(1);
         }
         Ok(published)
+    }
+
+    /// Issues the invalidations `--rules` declares for `mutation`, with its arguments and
+    /// result: every node ends the matching subscriptions. A payload whose placeholders have no
+    /// value is not sent (it could match nothing).
+    pub async fn invalidate_after(
+        &self,
+        mutation: &str,
+        args: &[(String, Value)],
+        result: &Value,
+    ) -> Result<(), PublishError> {
+        let context = Context {
+            args,
+            identity: None,
+            result: Some(result),
+        };
+        for invalidation in self.rules.invalidations_of(mutation) {
+            match crate::rules::resolve(&invalidation.payload, &context) {
+                Ok(payload) => {
+                    self.bus
+                        .invalidate(&invalidation.subscription_field, &payload)
+                        .await?;
+                }
+                Err(unresolved) => {
+                    tracing::debug!(mutation, %unresolved, "invalidation not sent");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Serves a history query: the kept events of the topic its required arguments name, filtered

@@ -29,6 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
+use serde_json::Value as Json;
 use tokio::sync::{Notify, OnceCell, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +37,7 @@ use redis::streams::StreamRangeReply;
 
 use super::bus::{Bus, BusError, BusStats, Idempotency};
 use super::index::SubscriptionIndex;
+use super::invalidation::Invalidations;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
 use crate::event::Event;
@@ -132,6 +134,7 @@ struct Shared {
     subscriber: ConnectionManager,
     index: Arc<SubscriptionIndex>,
     connections: Arc<Connections>,
+    invalidations: Arc<Invalidations>,
     /// Never held across an `.await`.
     topics: Mutex<HashMap<String, Topic>>,
     /// Held around every SUBSCRIBE and UNSUBSCRIBE so they reach Redis in the order this node
@@ -152,6 +155,8 @@ struct Shared {
     topic_prefix: String,
     /// This node's control channel (admin commands).
     control: String,
+    /// Every node's invalidation channel: `{"field", "payload"}` messages.
+    invalidation: String,
 }
 
 impl Shared {
@@ -246,6 +251,7 @@ impl RedisBus {
         topics: Arc<TopicPlan>,
         index: Arc<SubscriptionIndex>,
         connections: Arc<Connections>,
+        invalidations: Arc<Invalidations>,
         settings: RedisBusSettings,
         shutdown: CancellationToken,
     ) -> Result<Self, RedisLinkError> {
@@ -271,12 +277,15 @@ impl RedisBus {
         let subscriber = link.subscriber(push).await?;
         let control = link.key("ctl", &settings.node_id);
         subscriber.clone().subscribe(&control).await?;
+        let invalidation = link.key("inv", "all");
+        subscriber.clone().subscribe(&invalidation).await?;
         let shared = Arc::new(Shared {
             topic_prefix: link.key("t", ""),
             link,
             subscriber,
             index,
             connections,
+            invalidations,
             topics: Mutex::new(HashMap::new()),
             membership: tokio::sync::Mutex::new(()),
             sweep: Notify::new(),
@@ -286,6 +295,7 @@ impl RedisBus {
             read: Script::new(READ),
             lifetime: settings.limits.max_age,
             control,
+            invalidation,
         });
         tokio::spawn(inbox::run(shared.clone(), rx, shutdown.clone()));
         tokio::spawn(sweep(shared.clone(), shutdown));
@@ -399,6 +409,16 @@ impl Bus for RedisBus {
         if idle {
             self.shared.sweep.notify_one();
         }
+    }
+
+    async fn invalidate(&self, field: &str, payload: &Json) -> Result<(), BusError> {
+        let message = serde_json::json!({"field": field, "payload": payload}).to_string();
+        let mut commands = self.shared.link.commands.clone();
+        let _: i64 = commands
+            .publish(&self.shared.invalidation, message)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn kick(&self, node: &str, connection: &str) -> Result<bool, BusError> {

@@ -9,23 +9,29 @@ use super::{Flow, Session};
 use crate::app::App;
 use crate::operation::{ErrorType, GraphqlError};
 use crate::protocol::{Encoded, Protocol, Reply};
-use crate::pubsub::Delivery;
+use crate::pubsub::{Delivery, Mail, SubscriberId};
 use crate::stream::Position;
 
 /// Deliveries written per flush when the mailbox has a backlog.
 const DELIVERY_BATCH: usize = 64;
 
 impl Session {
-    /// Writes a delivery and whatever else is already queued, in one flush.
-    pub(super) async fn deliver(&mut self, first: Delivery) -> Flow {
-        let published_at = first.published_at;
+    /// Writes what the mailbox holds, this and whatever else is already queued, in one flush.
+    pub(super) async fn deliver(&mut self, first: Mail) -> Flow {
+        let mut published_at = None;
         let mut frames = Vec::new();
         let mut ended = Vec::new();
-        self.render(first, &mut frames, &mut ended);
-        while frames.len() < DELIVERY_BATCH {
-            match self.inbox.try_recv() {
-                Ok(delivery) => self.render(delivery, &mut frames, &mut ended),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(mail) = next.take() {
+            match mail {
+                Mail::Event(delivery) => {
+                    published_at.get_or_insert(delivery.published_at);
+                    self.render(delivery, &mut frames, &mut ended);
+                }
+                Mail::End(subscriber) => self.end(subscriber, &mut frames, &mut ended),
+            }
+            if frames.len() < DELIVERY_BATCH {
+                next = self.inbox.try_recv().ok();
             }
         }
         for id in &ended {
@@ -44,11 +50,31 @@ impl Session {
         let exported = &self.app.metrics.exported;
         exported.deliveries.increment(count);
         // One latency sample per batch: the oldest delivery in it, when it reached the socket.
-        let latency = (chrono::Utc::now() - published_at)
-            .to_std()
-            .unwrap_or_default();
-        exported.latency.record(latency.as_secs_f64());
+        if let Some(published_at) = published_at {
+            let latency = (chrono::Utc::now() - published_at)
+                .to_std()
+                .unwrap_or_default();
+            exported.latency.record(latency.as_secs_f64());
+        }
         flow
+    }
+
+    /// An invalidated subscription: the client is told it is complete, and it ends.
+    fn end(
+        &mut self,
+        subscriber: SubscriberId,
+        frames: &mut Vec<Message>,
+        ended: &mut Vec<String>,
+    ) {
+        let Some(id) = self.client_ids.get(&subscriber) else {
+            return;
+        };
+        if ended.contains(id) {
+            return;
+        }
+        tracing::info!(id = %id, "subscription invalidated");
+        frames.extend(self.protocol.encode(Reply::Ended(id)).frames);
+        ended.push(id.clone());
     }
 
     /// Frames one delivery for its subscription, unless its watermark says the subscription

@@ -55,7 +55,7 @@ impl Session {
         authorization: Option<&Json>,
         data: Option<&str>,
         request: &GraphqlRequest,
-    ) -> Result<Option<Arc<ExecutableDocument>>, GraphqlError> {
+    ) -> Result<(Option<Arc<ExecutableDocument>>, Identity), GraphqlError> {
         let identity = match authorization {
             Some(authorization) => {
                 let credentials = Credentials::from_json(authorization).unwrap_or_default();
@@ -76,7 +76,8 @@ impl Session {
                 )
             })?,
         };
-        self.app.api.authorize(request, &identity)
+        let document = self.app.api.authorize(request, &identity)?;
+        Ok((document, identity))
     }
 
     /// Counts a failed authentication against the address and in the metrics.

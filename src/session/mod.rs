@@ -26,7 +26,7 @@ use crate::limits::ConnectionSlot;
 
 use crate::app::App;
 use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Malformation, Protocol, Reply};
-use crate::pubsub::{Delivery, Mailbox, Registration, SubscriberId};
+use crate::pubsub::{Mail, Mailbox, Registration, SubscriberId};
 use crate::store::ConnectionRecord;
 
 /// How long a closing write (the close frame) may take before the socket is dropped.
@@ -63,6 +63,8 @@ enum Flow {
 /// A live subscription of this connection.
 struct Active {
     registration: Registration,
+    /// The subscription field, for the invalidations registry.
+    field: String,
     /// For a subscription that started from its stream (resume, replay): the newest position it
     /// was sent, so a delivery its start already covered is dropped and a lost one noticed.
     watermark: Option<resume::Watermark>,
@@ -77,7 +79,7 @@ pub struct Session {
     peer: Peer,
     sink: SplitSink<WebSocket, Message>,
     mailbox: Arc<Mailbox>,
-    inbox: mpsc::Receiver<Delivery>,
+    inbox: mpsc::Receiver<Mail>,
     acknowledged: bool,
     /// Who the connection is, once `connection_init` was accepted.
     identity: Option<Identity>,
@@ -178,7 +180,7 @@ impl Session {
                 // Boxed: handling a frame may run the whole GraphQL validation and auth stack,
                 // whose futures are kilobytes; inline they would sit in every idle session.
                 frame = stream.next() => Box::pin(self.on_frame(frame)).await,
-                Some(delivery) = self.inbox.recv() => self.deliver(delivery).await,
+                Some(mail) = self.inbox.recv() => self.deliver(mail).await,
                 _ = keepalive.tick(), if self.acknowledged => Box::pin(self.keep_alive()).await,
             };
             if flow == Flow::Closed {
@@ -190,8 +192,8 @@ impl Session {
     /// The node is stopping: statuses already in the mailbox (published before the HTTP drain
     /// ended, so their publishers were told they went out) are written, then the close frame.
     async fn shut_down(&mut self) -> Flow {
-        while let Ok(delivery) = self.inbox.try_recv() {
-            if self.deliver(delivery).await == Flow::Closed {
+        while let Ok(mail) = self.inbox.try_recv() {
+            if self.deliver(mail).await == Flow::Closed {
                 return Flow::Closed;
             }
         }
@@ -384,7 +386,7 @@ impl Session {
     /// Leaves the index and the store, whatever ended the session.
     async fn close(&mut self) {
         for (_, active) in std::mem::take(&mut self.active) {
-            self.leave(&active.registration);
+            self.leave(&active);
         }
         self.app.connections.remove(&self.id);
         self.client_ids.clear();
@@ -393,10 +395,15 @@ impl Session {
         }
     }
 
-    /// Takes a subscription out of the index and tells the bus one listener fewer.
-    fn leave(&self, registration: &Registration) {
+    /// Takes a subscription out of the index and the invalidations, and tells the bus one
+    /// listener fewer.
+    fn leave(&self, active: &Active) {
+        let registration = &active.registration;
         self.app.metrics.exported.subscriptions.decrement(1);
         self.app.index.unsubscribe(registration);
+        self.app
+            .invalidations
+            .unwatch(&active.field, registration.id);
         self.app.bus.forget(registration.key());
     }
 

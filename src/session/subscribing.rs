@@ -8,6 +8,7 @@ use super::{Active, Flow, Session};
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::protocol::{Fault, Reply};
 use crate::pubsub::Registration;
+use crate::rules::Context;
 use crate::store::SubscriptionRecord;
 use crate::stream::Position;
 use crate::subscription;
@@ -23,11 +24,11 @@ impl Session {
         if !self.acknowledged {
             return self.emit(Reply::Fault(Fault::NotAcknowledged { id })).await;
         }
-        let document = match self
+        let (document, identity) = match self
             .authorize_subscription(authorization.as_ref(), data.as_deref(), &request)
             .await
         {
-            Ok(document) => document,
+            Ok(authorized) => authorized,
             Err(error) => {
                 return self.refuse(&id, &[error]).await;
             }
@@ -57,6 +58,14 @@ impl Session {
             &request,
             document,
             self.app.settings.subscribe_timeout,
+            |field, args| {
+                let context = Context {
+                    args,
+                    identity: Some(&identity),
+                    result: None,
+                };
+                self.app.rules.subscription_filter(field, &context)
+            },
         )
         .await
         {
@@ -64,6 +73,19 @@ impl Session {
             Err(errors) => {
                 return self.refuse(&id, &errors).await;
             }
+        };
+        let context = Context {
+            args: &prepared.filter,
+            identity: Some(&identity),
+            result: None,
+        };
+        let invalidation = match self
+            .app
+            .rules
+            .invalidation_filter(&prepared.field, &context)
+        {
+            Ok(filter) => filter,
+            Err(error) => return self.refuse(&id, &[error]).await,
         };
         // Live in the index before the client hears that it is: a status published the moment
         // the acknowledgement arrives is delivered.
@@ -113,6 +135,14 @@ impl Session {
         if let Err(error) = self.app.store.subscribe(&self.id, record).await {
             self.store_failed(error);
         }
+        if let Some(filter) = invalidation {
+            self.app.invalidations.watch(
+                &prepared.field,
+                registration.id,
+                filter,
+                self.mailbox.clone(),
+            );
+        }
         self.client_ids.insert(registration.id, id.clone());
         self.app.metrics.exported.subscriptions.increment(1);
         tracing::info!(id = %id, field = %prepared.field, "subscription started");
@@ -121,6 +151,7 @@ impl Session {
                 id.clone(),
                 Active {
                     registration,
+                    field: prepared.field.clone(),
                     watermark: None,
                     positioned: false,
                 },
@@ -136,6 +167,7 @@ impl Session {
             id.clone(),
             Active {
                 registration,
+                field: prepared.field.clone(),
                 watermark: Some(start.watermark),
                 positioned: opening.positioned,
             },
@@ -212,7 +244,7 @@ impl Session {
             return false;
         };
         tracing::info!(id, "subscription stopped");
-        self.leave(&active.registration);
+        self.leave(&active);
         self.client_ids.remove(&active.registration.id);
         if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
             self.store_failed(error);

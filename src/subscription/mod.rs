@@ -17,8 +17,11 @@ use futures_util::StreamExt;
 use serde_json::Value as Json;
 
 use crate::api::{Api, ValidationProbe};
-use crate::filter::group::FilterError;
+use crate::filter::group::{FilterError, RawRule};
 use crate::filter::{self, Filter};
+
+/// Filter groups before they are checked: an OR of ANDs of rules.
+pub type Dnf = Vec<Vec<RawRule>>;
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::projection::{CompileContext, Projection};
 use crate::schema::model::FilterKind;
@@ -56,6 +59,7 @@ pub async fn prepare(
     request: &GraphqlRequest,
     document: Option<Arc<ExecutableDocument>>,
     timeout: Duration,
+    server_filter: impl FnOnce(&str, &[(String, Value)]) -> Result<Option<Dnf>, GraphqlError>,
 ) -> Result<Prepared, Vec<GraphqlError>> {
     let document = match document {
         Some(document) => document,
@@ -115,7 +119,7 @@ pub async fn prepare(
         )]
     })?;
     let mut filter = Vec::new();
-    let mut enhanced = None;
+    let mut client_groups = None;
     for arg in &plan.args {
         let supplied = root
             .arguments
@@ -126,9 +130,9 @@ pub async fn prepare(
             continue;
         };
         if let Some(filter_arg) = plan.filter_arg.as_ref().filter(|f| f.name == arg.name) {
-            enhanced = enhanced_filter(filter_arg.kind, &value)
-                .map_err(|error| vec![GraphqlError::from(error)])?
-                .map(Arc::new);
+            let groups = filter_groups(filter_arg.kind, &value)
+                .map_err(|error| vec![GraphqlError::from(error)])?;
+            client_groups = Some(groups).filter(|groups| !groups.is_empty());
             continue;
         }
         if base_name(&arg.ty) == "ID"
@@ -138,6 +142,21 @@ pub async fn prepare(
         }
         filter.push((arg.name.clone(), value));
     }
+    // The server's rule for the field (`--rules`) is ANDed with the client's filter, and
+    // counts toward the same limits, as AppSync's auth-injected rules do.
+    let groups = match (
+        client_groups,
+        server_filter(&field, &filter).map_err(|e| vec![e])?,
+    ) {
+        (Some(client), Some(server)) => Some(filter::amplify::and(&client, &server)),
+        (client, server) => client.or(server),
+    };
+    let enhanced = match groups {
+        Some(groups) => filter::group::check(groups)
+            .map_err(|error| vec![GraphqlError::from(error)])?
+            .map(Arc::new),
+        None => None,
+    };
     Ok(Prepared {
         projection: Projection::compile(&ctx, root, &plan.return_type),
         field,
@@ -146,18 +165,17 @@ pub async fn prepare(
     })
 }
 
-/// The enhanced filter a `filter` argument's value carries; `None` when it carries no rule
-/// (an empty or null filter: equality on the other arguments only, as on AppSync).
-fn enhanced_filter(kind: FilterKind, value: &Value) -> Result<Option<Filter>, FilterError> {
-    let groups = match kind {
-        FilterKind::Model => filter::amplify::to_groups(value)?,
+/// The filter groups a `filter` argument's value carries; none when it carries no rule (an
+/// empty or null filter: equality on the other arguments only, as on AppSync).
+fn filter_groups(kind: FilterKind, value: &Value) -> Result<Dnf, FilterError> {
+    match kind {
+        FilterKind::Model => filter::amplify::to_groups(value),
         FilterKind::Json => match value {
-            Value::Null => return Ok(None),
-            Value::String(text) => filter::group::from_json(&Json::String(text.clone()))?,
-            other => filter::group::from_json(&other.clone().into_json().unwrap_or_default())?,
+            Value::Null => Ok(Vec::new()),
+            Value::String(text) => filter::group::from_json(&Json::String(text.clone())),
+            other => filter::group::from_json(&other.clone().into_json().unwrap_or_default()),
         },
-    };
-    filter::group::check(groups)
+    }
 }
 
 /// A supplied argument's value with variables substituted; `None` when it is just a variable the

@@ -116,9 +116,11 @@ async fn projections_render_as_async_graphql_executes() {
         };
 
         let subscription = request("subscription", "on");
-        let prepared = prepare(&api, &subscription, None, Duration::from_secs(5))
-            .await
-            .unwrap_or_else(|errors| panic!("case {n}: {errors:?}"));
+        let prepared = prepare(&api, &subscription, None, Duration::from_secs(5), |_, _| {
+            Ok(None)
+        })
+        .await
+        .unwrap_or_else(|errors| panic!("case {n}: {errors:?}"));
         let rendered: Json = serde_json::from_str(&prepared.projection.render(&event)).unwrap();
 
         let executed = api.execute(&request("query", "items"), None, None).await;

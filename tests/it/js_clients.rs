@@ -26,7 +26,10 @@ async fn real_javascript_clients() {
     // A third that replays a subscription's latest status to every new subscriber.
     let replaying = support::TestServer::with_args(&["--replay-latest", "onStatusUpdate"]).await;
     // A fourth serving the schema Amplify generates for a `Todo` model.
-    let todo_schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/amplify-todo.graphql");
+    let todo_schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/amplify-todo.graphql"
+    );
     let todo = support::TestServer::with_args(&["--schema", todo_schema]).await;
     let node = run(Command::new("node")
         .arg("--test")

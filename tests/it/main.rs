@@ -23,6 +23,7 @@ mod health;
 mod history;
 mod http_limits;
 mod idempotency;
+mod invalidation;
 mod js_clients;
 mod lifecycle;
 mod logs;

@@ -174,7 +174,9 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             id,
             &errors_payload(errors.iter().map(|e| error_json(e, id))),
         )),
-        Reply::Stopped(id) => Encoded::frame(json!({"type": "complete", "id": id}).to_string()),
+        Reply::Stopped(id) | Reply::Ended(id) => {
+            Encoded::frame(json!({"type": "complete", "id": id}).to_string())
+        }
         Reply::Fault(fault) => match fault {
             Fault::InvalidMessage { reason, id, kind } => match (kind, id) {
                 (Malformation::BadFields, Some(id)) => {

@@ -63,6 +63,10 @@ async fn on_push(
                 on_control(shared, &payload);
                 return;
             }
+            if channel == shared.invalidation {
+                on_invalidation(shared, &payload);
+                return;
+            }
             let Some(topic) = channel.strip_prefix(&shared.topic_prefix) else {
                 return;
             };
@@ -117,6 +121,23 @@ async fn probe(shared: Arc<Shared>, probing: Arc<std::sync::atomic::AtomicBool>)
     probing.store(false, Ordering::SeqCst);
     tracing::info!("the link to Redis is back");
     shared.link_back.notify_one();
+}
+
+/// An invalidation from any node: `{"field", "payload"}`.
+fn on_invalidation(shared: &Shared, message: &str) {
+    let Ok(message) = serde_json::from_str::<serde_json::Value>(message) else {
+        tracing::warn!("unreadable invalidation on the bus");
+        return;
+    };
+    let (Some(field), Ok(payload)) = (
+        message["field"].as_str(),
+        async_graphql::Value::from_json(message["payload"].clone()),
+    ) else {
+        tracing::warn!("unreadable invalidation on the bus");
+        return;
+    };
+    let ended = shared.invalidations.invalidate(field, &payload);
+    tracing::debug!(field, ended, "invalidation");
 }
 
 fn on_control(shared: &Shared, command: &str) {
