@@ -65,6 +65,28 @@ impl Filter {
         &self.groups
     }
 
+    /// A top-level field that every group requires to equal the same string: an event can pass
+    /// only if its field has that value, so the index can file the filter under it and never
+    /// evaluate it for events with another. The first such field by name.
+    pub fn common_eq(&self) -> Option<(&str, &str)> {
+        let first = self.groups.first()?;
+        let mut candidates: Vec<(&str, &str)> = first
+            .iter()
+            .filter_map(|rule| match (&rule.path[..], &rule.op) {
+                ([name], Op::Eq(Json::String(value))) => Some((name.as_str(), value.as_str())),
+                _ => None,
+            })
+            .collect();
+        candidates.sort_unstable();
+        candidates.into_iter().find(|(name, value)| {
+            self.groups.iter().all(|group| {
+                group.iter().any(|rule| {
+                    matches!((&rule.path[..], &rule.op), ([n], Op::Eq(Json::String(v))) if n == name && v == value)
+                })
+            })
+        })
+    }
+
     /// Whether the published result `payload` passes.
     pub fn matches(&self, payload: &Value) -> bool {
         self.groups

@@ -252,3 +252,29 @@ fn amplify_inputs_translate_as_to_subscription_filter_does() {
         FilterError::Unsupported("not".to_owned())
     );
 }
+
+#[test]
+fn a_value_every_group_requires_can_index_the_filter() {
+    let f = to_groups(&event(
+        json!({"userId": {"eq": "u1"}, "or": [{"a": {"gt": 1}}, {"b": {"eq": "x"}}]}),
+    ))
+    .unwrap();
+    let f = check(f).unwrap().unwrap();
+    assert_eq!(f.common_eq(), Some(("userId", "u1")));
+    let f = filter(json!({"filterGroup": [
+        {"filters": [{"fieldName": "a", "operator": "eq", "value": "x"}]},
+        {"filters": [{"fieldName": "a", "operator": "eq", "value": "y"}]}
+    ]}))
+    .unwrap();
+    assert_eq!(f.common_eq(), None, "different values in different groups");
+    assert_eq!(
+        one("n", "eq", json!(1)).unwrap().common_eq(),
+        None,
+        "numbers compare as numbers"
+    );
+    assert_eq!(
+        one("a.b", "eq", json!("x")).unwrap().common_eq(),
+        None,
+        "top-level fields only"
+    );
+}

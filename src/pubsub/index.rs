@@ -97,14 +97,25 @@ impl Mailbox {
 #[derive(Debug)]
 pub struct Registration {
     pub id: SubscriberId,
+    /// The topic: what the bus listens to and the stream it reads.
     key: String,
+    /// Where it is filed: the topic, or for a filter that requires a field to equal a value
+    /// (see [`Filter::common_eq`]), the topic narrowed by that field and value.
+    slot: String,
+    /// The field that narrows it, if any.
+    narrowed_by: Option<Arc<str>>,
 }
 
 impl Registration {
-    /// The topic key this subscription is filed under.
+    /// The topic key this subscription listens to.
     pub fn key(&self) -> &str {
         &self.key
     }
+}
+
+/// Where a subscription of `topic` is filed when its filter requires `field` to equal `value`.
+fn narrowed(topic: &str, field: &str, value: &Value) -> String {
+    format!("{topic}|{}", topic_key(field, [(field, value)]))
 }
 
 /// Counters that show what publishing cost; tests use them to prove that a publish touches only
@@ -139,8 +150,11 @@ struct Group {
 /// Subscribers by topic key.
 #[derive(Debug, Default)]
 pub struct SubscriptionIndex {
-    /// Topic key -> its subscribers, grouped by selection set (usually one group).
+    /// Slot (a topic key, or a narrowed one) -> its subscribers, grouped by selection set and
+    /// filter (usually one group).
     topics: DashMap<String, Vec<Group>>,
+    /// Topic key -> the fields that narrow some of its subscriptions, with how many each.
+    narrowing: DashMap<String, Vec<(Arc<str>, usize)>>,
     next_id: AtomicU64,
     pub stats: IndexStats,
 }
@@ -162,9 +176,26 @@ impl SubscriptionIndex {
         mailbox: Arc<Mailbox>,
     ) -> Registration {
         let key = topic_key(field, args.iter().map(|(n, v)| (n.as_str(), v)));
+        let narrow = filter
+            .as_deref()
+            .and_then(Filter::common_eq)
+            .map(|(name, value)| (Arc::<str>::from(name), Value::from(value)));
+        let slot = match &narrow {
+            Some((name, value)) => {
+                // The narrowing field goes in before the entry, so a concurrent dispatch that
+                // could see the entry also looks in its slot.
+                let mut fields = self.narrowing.entry(key.clone()).or_default();
+                match fields.iter_mut().find(|(f, _)| *f == *name) {
+                    Some((_, count)) => *count += 1,
+                    None => fields.push((name.clone(), 1)),
+                }
+                narrowed(&key, name, value)
+            }
+            None => key.clone(),
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Entry { id, mailbox };
-        let mut groups = self.topics.entry(key.clone()).or_default();
+        let mut groups = self.topics.entry(slot.clone()).or_default();
         match groups
             .iter_mut()
             .find(|g| g.projection == projection && g.filter == filter)
@@ -177,25 +208,55 @@ impl SubscriptionIndex {
             }),
         }
         drop(groups);
-        Registration { id, key }
+        Registration {
+            id,
+            key,
+            slot,
+            narrowed_by: narrow.map(|(name, _)| name),
+        }
     }
 
     /// Removes a subscription; events dispatched afterwards no longer reach it.
     pub fn unsubscribe(&self, registration: &Registration) {
-        if let Some(mut groups) = self.topics.get_mut(&registration.key) {
+        if let Some(mut groups) = self.topics.get_mut(&registration.slot) {
             for group in groups.iter_mut() {
                 group.entries.retain(|e| e.id != registration.id);
             }
             groups.retain(|g| !g.entries.is_empty());
         }
         self.topics
-            .remove_if(&registration.key, |_, groups| groups.is_empty());
+            .remove_if(&registration.slot, |_, groups| groups.is_empty());
+        if let Some(name) = &registration.narrowed_by {
+            if let Some(mut fields) = self.narrowing.get_mut(&registration.key) {
+                if let Some((_, count)) = fields.iter_mut().find(|(f, _)| f == name) {
+                    *count -= 1;
+                }
+                fields.retain(|(_, count)| *count > 0);
+            }
+            self.narrowing
+                .remove_if(&registration.key, |_, fields| fields.is_empty());
+        }
     }
 
-    /// Queues `event`, at `position` in the topic's stream, for the subscriptions filed under
-    /// one topic key. Returns how many deliveries were queued.
+    /// Queues `event`, at `position` in the topic's stream, for the subscriptions of one topic
+    /// key: those filed under it, and those narrowed to the event's value of a field. Returns
+    /// how many deliveries were queued.
     pub fn dispatch_topic(&self, key: &str, event: &Arc<Event>, position: &Position) -> usize {
-        let Some(groups) = self.topics.get(key) else {
+        // Copy the narrowing fields out so no guard is held while the slots are read.
+        let narrowing: Vec<Arc<str>> = match self.narrowing.get(key) {
+            Some(fields) => fields.iter().map(|(name, _)| name.clone()).collect(),
+            None => Vec::new(),
+        };
+        let mut delivered = self.dispatch_slot(key, event, position);
+        for name in narrowing {
+            let slot = narrowed(key, &name, event.field(&name));
+            delivered += self.dispatch_slot(&slot, event, position);
+        }
+        delivered
+    }
+
+    fn dispatch_slot(&self, slot: &str, event: &Arc<Event>, position: &Position) -> usize {
+        let Some(groups) = self.topics.get(slot) else {
             return 0;
         };
         let mut delivered = 0;

@@ -236,3 +236,31 @@ async fn every_limit_is_refused_with_appsync_text_over_every_protocol() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_filter_that_requires_a_value_is_indexed_by_it() {
+    let server = serve(TODO_SDL).await;
+    let mut clients = Vec::new();
+    for n in 0..50 {
+        let mut client = WsClient::ready(&server, Proto::TransportWs).await;
+        let filter = json!({"name": {"eq": format!("t{n}")}, "priority": {"gt": 0}});
+        client
+            .subscribe("s", ON_CREATE, json!({"filter": filter}))
+            .await;
+        client.barrier().await;
+        clients.push(client);
+    }
+    let stats = &server.app.index.stats;
+    let before = stats.evaluated.load(Ordering::Relaxed);
+    create(&server, "t7", 3, "open", "alice").await;
+    create(&server, "t9", 0, "open", "alice").await;
+    assert_eq!(
+        stats.evaluated.load(Ordering::Relaxed) - before,
+        2,
+        "one evaluation per publish, of the one filter that wants that name"
+    );
+    assert_eq!(names(&mut clients[7], 1).await, ["t7"]);
+    for client in &mut clients {
+        client.expect_silence(Duration::from_millis(10)).await;
+    }
+}
