@@ -27,6 +27,12 @@ pub struct Args {
     #[arg(long, env = "BENCH_API_KEY")]
     pub api_key: String,
 
+    /// Subscribe every subscriber with this enhanced filter (AppSync `filterGroup` JSON); the
+    /// server must serve `bench/filtered-status.graphql`. Every published status passes the
+    /// filter the bench scripts use, so deliveries compare with an unfiltered run.
+    #[arg(long)]
+    pub filter: Option<String>,
+
     /// The WebSocket protocol every subscriber speaks.
     #[arg(long, value_enum, default_value_t = Protocol::TransportWs)]
     pub protocol: Protocol,

@@ -25,6 +25,10 @@ use crate::incoming::ServerMessage;
 /// The subscription every subscriber runs, with `$u` its user.
 pub const SUBSCRIPTION: &str = "subscription S($u: ID!) { onStatusUpdate(userId: $u) { jobId userId status message timestamp } }";
 
+/// The same with an enhanced filter (`--filter`), for a schema whose `onStatusUpdate` takes
+/// `filter: AWSJSON` (`bench/filtered-status.graphql`).
+pub const FILTERED_SUBSCRIPTION: &str = "subscription S($u: ID!, $f: AWSJSON) { onStatusUpdate(userId: $u, filter: $f) { jobId userId status message timestamp } }";
+
 /// The one subscription id each connection uses.
 pub const SUBSCRIPTION_ID: &str = "s1";
 
@@ -64,10 +68,16 @@ pub struct Endpoint {
     pub host: String,
     pub addr: SocketAddr,
     pub api_key: String,
+    /// An AppSync `filterGroup` JSON every subscriber subscribes with, if any.
+    pub filter: Option<String>,
 }
 
 impl Endpoint {
-    pub async fn resolve(url: &str, api_key: &str) -> Result<Self, EndpointError> {
+    pub async fn resolve(
+        url: &str,
+        api_key: &str,
+        filter: Option<String>,
+    ) -> Result<Self, EndpointError> {
         let parsed = url::Url::parse(url)?;
         if parsed.scheme() != "http" {
             return Err(EndpointError::Scheme(parsed.scheme().to_owned()));
@@ -88,6 +98,7 @@ impl Endpoint {
             host,
             addr,
             api_key: api_key.to_owned(),
+            filter,
         })
     }
 }
@@ -133,7 +144,11 @@ impl Protocol {
 
     /// What to send, in order, to subscribe `user` and then learn that it is live.
     pub fn subscribe(self, user: u32, endpoint: &Endpoint) -> Vec<ClientMessage> {
-        let request = json!({"query": SUBSCRIPTION, "variables": {"u": format!("u{user}")}});
+        let request = match &endpoint.filter {
+            Some(filter) => json!({"query": FILTERED_SUBSCRIPTION,
+                "variables": {"u": format!("u{user}"), "f": filter}}),
+            None => json!({"query": SUBSCRIPTION, "variables": {"u": format!("u{user}")}}),
+        };
         let id = SUBSCRIPTION_ID.to_owned();
         match self {
             Protocol::TransportWs => vec![
@@ -217,6 +232,7 @@ mod tests {
             host: "127.0.0.1:4100".into(),
             addr: "127.0.0.1:4100".parse().unwrap(),
             api_key: "k".into(),
+            filter: None,
         }
     }
 

@@ -33,7 +33,8 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             args.subscribers
         );
     }
-    let endpoint = Arc::new(Endpoint::resolve(&args.url, &args.api_key).await?);
+    let endpoint =
+        Arc::new(Endpoint::resolve(&args.url, &args.api_key, args.filter.clone()).await?);
     let server = |what: &str| -> anyhow::Result<Option<Sample>> {
         args.server_pid
             .map(|pid| procstat::sample(Some(pid)))
