@@ -49,7 +49,12 @@ impl AuthMode {
         }
     }
 
+    /// The mode a schema directive admits; AppSync's legacy `@aws_auth(cognito_groups: [...])`
+    /// is Cognito user pools, as `@aws_cognito_user_pools`.
     pub fn from_directive(name: &str) -> Option<Self> {
+        if name == "aws_auth" {
+            return Some(Self::Cognito);
+        }
         Self::ALL.into_iter().find(|m| m.directive() == name)
     }
 }
@@ -100,5 +105,6 @@ mod tests {
         assert_eq!("AWS_IAM".parse::<AuthMode>(), Ok(AuthMode::Iam));
         assert!("basic".parse::<AuthMode>().is_err());
         assert_eq!(AuthMode::from_directive("aws_oidc"), Some(AuthMode::Oidc));
+        assert_eq!(AuthMode::from_directive("aws_auth"), Some(AuthMode::Cognito));
     }
 }

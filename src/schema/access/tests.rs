@@ -88,6 +88,28 @@ fn cognito_groups_and_nested_types() {
     assert!(run("mutation { publish(v: \"x\") { v } }", &lambda).is_err());
 }
 
+#[test]
+fn the_legacy_aws_auth_directive_is_cognito_with_groups() {
+    let sdl = r#"
+        type Query { x: Int }
+        type Mutation { publish(v: String!): Thing @aws_api_key }
+        type Subscription { admins: Thing @aws_auth(cognito_groups: ["admins"]) }
+        type Thing @aws_api_key @aws_cognito_user_pools { v: String! }
+    "#;
+    let policy = AccessPolicy {
+        default_mode: AuthMode::ApiKey,
+        owner: None,
+        admin_group: None,
+    };
+    let query = "subscription { admins { v } }";
+    let member = caller(AuthMode::Cognito, &["admins"]);
+    assert!(run_with(sdl, query, json!({}), &member, &policy).is_ok());
+    let outsider = caller(AuthMode::Cognito, &["users"]);
+    assert!(run_with(sdl, query, json!({}), &outsider, &policy).is_err());
+    let key = caller(AuthMode::ApiKey, &[]);
+    assert!(run_with(sdl, query, json!({}), &key, &policy).is_err());
+}
+
 const OWNED: &str = r#"
     type Query { history(userId: ID!, limit: Int): [Thing] other(n: Int): String }
     type Mutation {
