@@ -105,6 +105,9 @@ mod tests {
         assert_eq!("AWS_IAM".parse::<AuthMode>(), Ok(AuthMode::Iam));
         assert!("basic".parse::<AuthMode>().is_err());
         assert_eq!(AuthMode::from_directive("aws_oidc"), Some(AuthMode::Oidc));
-        assert_eq!(AuthMode::from_directive("aws_auth"), Some(AuthMode::Cognito));
+        assert_eq!(
+            AuthMode::from_directive("aws_auth"),
+            Some(AuthMode::Cognito)
+        );
     }
 }

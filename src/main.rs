@@ -54,6 +54,10 @@ struct CheckArgs {
     /// The auth mode of fields without auth directives, as `serve` takes it.
     #[arg(long, env = "SWITCHBOARD_AUTH_DEFAULT", default_value = "api-key")]
     auth_default: AuthMode,
+    /// A rules file (`serve --rules`): checked against the schema, its filters and
+    /// invalidations listed.
+    #[arg(long, env = "SWITCHBOARD_RULES")]
+    rules: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -212,6 +216,15 @@ fn check_schema(args: CheckArgs) {
     match check::servable(&sdl) {
         Ok(model) => {
             print!("{}", check::summary(&model, &sdl, args.auth_default));
+            if let Some(path) = &args.rules {
+                match switchboard::rules::Rules::load(path, &model) {
+                    Ok(rules) => print!("{}", check::rules_summary(&rules)),
+                    Err(error) => {
+                        eprintln!("{}: error: {error}", path.display());
+                        std::process::exit(1);
+                    }
+                }
+            }
         }
         Err(error) => {
             eprint!("{}", check::diagnostic(&name, &sdl, &error));

@@ -155,6 +155,39 @@ pub fn summary(model: &SchemaModel, sdl: &str, default: AuthMode) -> String {
     out
 }
 
+/// What a rules file (`--rules`) adds: each field's server-side and invalidation filters, and
+/// the invalidations each mutation issues.
+pub fn rules_summary(rules: &Rules) -> String {
+    let mut out = String::from("rules:\n");
+    let mut fields: Vec<_> = rules.subscriptions.iter().collect();
+    fields.sort_by_key(|(name, _)| name.as_str());
+    for (field, rule) in fields {
+        if let Some(filter) = &rule.filter {
+            let _ = writeln!(
+                out,
+                "  {field}: filter {filter} (ANDed with the subscriber's)"
+            );
+        }
+        if let Some(filter) = &rule.invalidation_filter {
+            let _ = writeln!(
+                out,
+                "  {field}: invalidated when the payload passes {filter}"
+            );
+        }
+    }
+    for invalidation in &rules.invalidations {
+        let _ = writeln!(
+            out,
+            "  {} invalidates {} with {}",
+            invalidation.mutation, invalidation.subscription_field, invalidation.payload
+        );
+    }
+    if rules.subscriptions.is_empty() && rules.invalidations.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    out
+}
+
 /// A subscription field with its arguments, its enhanced-filter argument marked.
 fn subscription_with_args(plan: &SubscriptionPlan) -> String {
     let args: Vec<String> = plan

@@ -185,3 +185,39 @@ fn a_missing_file_is_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_rules_file_is_checked_and_listed() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/amplify-todo.graphql"
+    );
+    let rules = SchemaFile::new(
+        r#"{"subscriptions": {"onCreateTodo": {"filter": {"owner": {"eq": "${identity.username}"}},
+            "invalidationFilter": {"id": {"eq": "${args.id}"}}}},
+           "invalidations": [{"mutation": "deleteTodo", "subscriptionField": "onUpdateTodo",
+            "payload": {"id": "${result.id}"}}]}"#,
+    );
+    let (code, stdout, stderr) = check(&[fixture, "--rules", rules.path()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("[enhanced filter: Amplify input]"),
+        "{stdout}"
+    );
+    let listed = stdout
+        .split_once("rules:\n")
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    assert!(
+        listed.contains(r#"onCreateTodo: filter {"owner":{"eq":"${identity.username}"}}"#)
+            && listed.contains("onCreateTodo: invalidated when the payload passes")
+            && listed.contains(r#"deleteTodo invalidates onUpdateTodo with {"id":"${result.id}"}"#),
+        "{stdout}"
+    );
+    let wrong = SchemaFile::new(
+        r#"{"invalidations": [{"mutation": "nope", "subscriptionField": "onCreateTodo", "payload": {}}]}"#,
+    );
+    let (code, _, stderr) = check(&[fixture, "--rules", wrong.path()]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("mutation `nope`"), "{stderr}");
+}
