@@ -264,3 +264,67 @@ async fn a_filter_that_requires_a_value_is_indexed_by_it() {
         client.expect_silence(Duration::from_millis(10)).await;
     }
 }
+
+/// Each operator over every protocol: four things are put, and a subscriber whose filter is
+/// one rule gets exactly the ones that rule passes.
+#[tokio::test]
+async fn each_operator_over_every_protocol() {
+    let server = serve(JSON_SDL).await;
+    let things = [
+        ("1", "alpha", json!(["red", "blue"]), 1),
+        ("2", "beta", json!(["green"]), 5),
+        ("3", "alphabet", json!([]), 9),
+        ("4", "gamma", json!(["blue"]), 3),
+    ];
+    let cases: [(&str, &str, Json, &[&str]); 14] = [
+        ("kind", "eq", json!("beta"), &["2"]),
+        ("kind", "ne", json!("beta"), &["1", "3", "4"]),
+        ("size", "le", json!(3), &["1", "4"]),
+        ("size", "lt", json!(3), &["1"]),
+        ("size", "ge", json!(5), &["2", "3"]),
+        ("size", "gt", json!(5), &["3"]),
+        ("kind", "contains", json!("pha"), &["1", "3"]),
+        ("kind", "notContains", json!("pha"), &["2", "4"]),
+        ("kind", "beginsWith", json!("al"), &["1", "3"]),
+        ("size", "in", json!([1, 9]), &["1", "3"]),
+        ("size", "notIn", json!([1, 9]), &["2", "4"]),
+        ("size", "between", json!([1, 9]), &["2", "4"]),
+        (
+            "tags",
+            "containsAny",
+            json!(["blue", "green"]),
+            &["1", "2", "4"],
+        ),
+        ("tags", "contains", json!("red"), &["1"]),
+    ];
+    for proto in Proto::EVERY {
+        let mut clients = Vec::new();
+        for (field, operator, value, _) in &cases {
+            let mut client = WsClient::ready(&server, proto).await;
+            let filter = groups(vec![vec![rule(field, operator, value.clone())]]);
+            client
+                .subscribe("s", ON_PUT, json!({"filter": filter}))
+                .await;
+            client.barrier().await;
+            clients.push(client);
+        }
+        for (id, kind, tags, size) in &things {
+            let body = server
+                .graphql(
+                    "mutation P($id: ID!, $kind: String, $tags: [String], $size: Int) { put(id: $id, kind: $kind, tags: $tags, size: $size) { id } }",
+                    json!({"id": id, "kind": kind, "tags": tags, "size": size}),
+                )
+                .await;
+            assert_eq!(body["data"]["put"]["id"], *id, "{body}");
+        }
+        for ((field, operator, value, expected), client) in cases.iter().zip(&mut clients) {
+            let mut got = Vec::new();
+            for _ in 0..expected.len() {
+                let (_, data) = client.next_data().await;
+                got.push(data["onPut"]["id"].as_str().unwrap().to_owned());
+            }
+            client.expect_silence(Duration::from_millis(20)).await;
+            assert_eq!(got, *expected, "{proto:?}: {field} {operator} {value}");
+        }
+    }
+}
