@@ -123,7 +123,7 @@ impl<'a> CompileContext<'a> {
                         .node
                         .type_condition
                         .as_ref()
-                        .is_none_or(|c| c.node.on.node == type_name);
+                        .is_none_or(|c| self.model.is_a(type_name, &c.node.on.node));
                     if applies && self.included(&fragment.node.directives) {
                         self.fields(type_name, &fragment.node.selection_set.node, out);
                     }
@@ -133,7 +133,9 @@ impl<'a> CompileContext<'a> {
                         continue;
                     }
                     if let Some(fragment) = self.fragments.get(&spread.node.fragment_name.node)
-                        && fragment.node.type_condition.node.on.node == type_name
+                        && self
+                            .model
+                            .is_a(type_name, &fragment.node.type_condition.node.on.node)
                     {
                         self.fields(type_name, &fragment.node.selection_set.node, out);
                     }

@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use async_graphql::dynamic::{
-    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar,
-    Schema, Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
+    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Interface, InterfaceField,
+    Object, ResolverContext, Scalar, Schema, Subscription, SubscriptionField,
+    SubscriptionFieldFuture, TypeRef, Union,
 };
 use async_graphql::parser::types::{BaseType, Type};
 use async_graphql::{ErrorExtensions, Value};
@@ -90,8 +91,29 @@ pub fn build(
             TypeDef::Object(_) if is_root && Some(name) == roots.subscription.as_ref() => {
                 builder.register(subscription_root(model, name))
             }
+            TypeDef::Interface(interface) => {
+                let mut out = Interface::new(name);
+                for field in &interface.fields {
+                    out = out.field(field.args.iter().fold(
+                        InterfaceField::new(&field.name, type_ref(&field.ty)),
+                        |field, arg| field.argument(input_value(arg)),
+                    ));
+                }
+                for parent in &interface.implements {
+                    out = out.implement(parent);
+                }
+                builder.register(out)
+            }
+            TypeDef::Union(members) => {
+                builder.register(members.iter().fold(Union::new(name), |union, member| {
+                    union.possible_type(member)
+                }))
+            }
             TypeDef::Object(object) => {
                 let mut out = Object::new(name);
+                for interface in &object.implements {
+                    out = out.implement(interface);
+                }
                 for field in &object.fields {
                     out = out.field(if Some(name) == roots.mutation.as_ref() {
                         mutation_field(field, model.mutations[&field.name].clone())
@@ -105,7 +127,7 @@ pub fn build(
                                 .cloned(),
                         )
                     } else {
-                        value_field(name, field)
+                        value_field(model, name, field)
                     });
                 }
                 builder.register(out)
@@ -146,8 +168,11 @@ fn with_args(field: Field, def: &FieldDef) -> Field {
 /// A field of an ordinary object: read the same-named entry of the parent value. A non-null
 /// field the value lacks (a pass-through mutation's caller did not supply it) is AppSync's
 /// non-null error, naming the field.
-fn value_field(parent: &str, def: &FieldDef) -> Field {
+fn value_field(model: &SchemaModel, parent: &str, def: &FieldDef) -> Field {
     let name = def.name.clone();
+    // A pass-through result never holds an object of an interface or union type (inputs
+    // cannot), so such a field is always null: there is no concrete type to name.
+    let is_abstract = model.is_abstract(base_name(&def.ty));
     let missing = (!def.ty.nullable).then(|| {
         format!(
             "Cannot return null for non-nullable type: '{}' within parent '{parent}' (the mutation did not supply `{}`)",
@@ -158,7 +183,7 @@ fn value_field(parent: &str, def: &FieldDef) -> Field {
     with_args(
         Field::new(&def.name, type_ref(&def.ty), move |ctx| {
             let value = match ctx.parent_value.as_value() {
-                Some(Value::Object(fields)) => fields.get(name.as_str()).cloned(),
+                Some(Value::Object(fields)) if !is_abstract => fields.get(name.as_str()).cloned(),
                 _ => None,
             };
             let missing = missing.clone();

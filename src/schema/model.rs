@@ -21,15 +21,21 @@ use super::scalars;
 #[derive(Debug, Clone)]
 pub enum TypeDef {
     Object(ObjectDef),
+    /// An interface: the fields its implementations share.
+    Interface(ObjectDef),
+    /// A union: its member object types.
+    Union(Vec<String>),
     Input(Vec<ArgDef>),
     Enum(Vec<String>),
     Scalar,
 }
 
-/// An object type: its fields in declaration order.
+/// An object or interface type: its fields in declaration order, and the interfaces it
+/// implements.
 #[derive(Debug, Clone)]
 pub struct ObjectDef {
     pub fields: Vec<FieldDef>,
+    pub implements: Vec<String>,
 }
 
 impl ObjectDef {
@@ -277,6 +283,25 @@ impl SchemaModel {
         Ok(model)
     }
 
+    /// Whether a value of object type `object` is a `condition`: the type itself, an interface
+    /// it implements, or a union it belongs to (what a fragment's type condition asks).
+    pub fn is_a(&self, object: &str, condition: &str) -> bool {
+        object == condition
+            || self
+                .object(object)
+                .is_some_and(|o| o.implements.iter().any(|i| i == condition))
+            || matches!(self.types.get(condition), Some(TypeDef::Union(members)) if members.iter().any(|m| m == object))
+    }
+
+    /// Whether `name` is an interface or a union: a field of that type needs its value's
+    /// concrete type.
+    pub fn is_abstract(&self, name: &str) -> bool {
+        matches!(
+            self.types.get(name),
+            Some(TypeDef::Interface(_) | TypeDef::Union(_))
+        )
+    }
+
     pub fn object(&self, name: &str) -> Option<&ObjectDef> {
         match self.types.get(name) {
             Some(TypeDef::Object(object)) => Some(object),
@@ -300,7 +325,7 @@ impl SchemaModel {
         for (type_name, def) in &self.types {
             // Fields and their arguments of an object; the fields of an input.
             let references: Vec<(&str, &Type, Pos)> = match def {
-                TypeDef::Object(object) => object
+                TypeDef::Object(object) | TypeDef::Interface(object) => object
                     .fields
                     .iter()
                     .flat_map(|f| {

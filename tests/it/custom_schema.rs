@@ -211,3 +211,52 @@ async fn a_mutation_that_never_fills_a_non_null_field_is_served_with_a_warning()
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn interfaces_and_unions_are_served() {
+    let server = serve(
+        r#"
+        interface Node { id: ID! }
+        interface Named { name: String }
+        type Todo implements Node & Named { id: ID! name: String done: Boolean }
+        type Note implements Node { id: ID! text: String }
+        union SearchResult = Todo | Note
+        type Query { search(text: String): [SearchResult] node(id: ID!): Node }
+        type Mutation { addTodo(name: String, done: Boolean): Todo }
+        type Subscription { onTodo: Todo @aws_subscribe(mutations: ["addTodo"]) }
+        "#,
+    )
+    .await;
+    for proto in Proto::EVERY {
+        let mut client = WsClient::ready(&server, proto).await;
+        client
+            .subscribe(
+                "t",
+                "subscription { onTodo { ... on Node { id } ...N done } } fragment N on Named { name }",
+                json!({}),
+            )
+            .await;
+        client.barrier().await;
+        let body = server
+            .graphql(
+                "mutation { addTodo(name: \"milk\", done: false) { ... on Node { id } name } }",
+                json!({}),
+            )
+            .await;
+        let id = body["data"]["addTodo"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(body["data"]["addTodo"]["name"], "milk", "{body}");
+        let (_, data) = client.next_data().await;
+        assert_eq!(
+            data,
+            json!({"onTodo": {"id": id, "name": "milk", "done": false}})
+        );
+    }
+    // Fields of an interface or union type have no resolver: null, as on AppSync.
+    let body = server
+        .graphql(
+            "{ search(text: \"x\") { ... on Todo { id } ... on Note { text } } node(id: \"1\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body, json!({"data": {"search": null, "node": null}}));
+}

@@ -105,18 +105,33 @@ pub(super) fn collect_types(document: &ServiceDocument) -> Result<Collected, Sch
                 }
                 TypeDef::Object(ObjectDef {
                     fields: object.fields.iter().map(|f| field_def(&f.node)).collect(),
+                    implements: object
+                        .implements
+                        .iter()
+                        .map(|i| i.node.to_string())
+                        .collect(),
                 })
             }
-            TypeKind::Interface(_) | TypeKind::Union(_) => {
-                return Err(SchemaError::Invalid(
-                    format!("type `{name}`: interfaces and unions are not supported yet"),
-                    Some(def.name.pos),
-                ));
+            TypeKind::Interface(interface) => TypeDef::Interface(ObjectDef {
+                fields: interface
+                    .fields
+                    .iter()
+                    .map(|f| field_def(&f.node))
+                    .collect(),
+                implements: interface
+                    .implements
+                    .iter()
+                    .map(|i| i.node.to_string())
+                    .collect(),
+            }),
+            TypeKind::Union(union) => {
+                TypeDef::Union(union.members.iter().map(|m| m.node.to_string()).collect())
             }
         };
         match (types.get_mut(&name), new) {
             (Some(TypeDef::Object(old)), TypeDef::Object(more)) if def.extend => {
-                old.fields.extend(more.fields)
+                old.fields.extend(more.fields);
+                old.implements.extend(more.implements);
             }
             (Some(TypeDef::Input(old)), TypeDef::Input(more)) if def.extend => old.extend(more),
             (Some(TypeDef::Scalar), TypeDef::Scalar) => {}
