@@ -28,7 +28,8 @@ pub struct Args {
     pub api_key: String,
 
     /// Subscribe every subscriber with this enhanced filter (AppSync `filterGroup` JSON); the
-    /// server must serve `bench/filtered-status.graphql`. Every published status passes the
+    /// server must serve the status schema with `filter: AWSJSON` on `onStatusUpdate` (as
+    /// `bench/filter_s1.sh` does). Every published status passes the
     /// filter the bench scripts use, so deliveries compare with an unfiltered run.
     #[arg(long)]
     pub filter: Option<String>,

@@ -26,7 +26,7 @@ use crate::incoming::ServerMessage;
 pub const SUBSCRIPTION: &str = "subscription S($u: ID!) { onStatusUpdate(userId: $u) { jobId userId status message timestamp } }";
 
 /// The same with an enhanced filter (`--filter`), for a schema whose `onStatusUpdate` takes
-/// `filter: AWSJSON` (`bench/filtered-status.graphql`).
+/// `filter: AWSJSON` (`bench/filter_s1.sh` makes one from `schema.graphql`).
 pub const FILTERED_SUBSCRIPTION: &str = "subscription S($u: ID!, $f: AWSJSON) { onStatusUpdate(userId: $u, filter: $f) { jobId userId status message timestamp } }";
 
 /// The one subscription id each connection uses.
