@@ -44,6 +44,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("jwt_header", jwt_header),
     ("topic_key", topic_key),
     ("graphql_request", graphql_request),
+    ("subscription_filter", subscription_filter),
+    ("stream_extensions", stream_extensions),
 ];
 
 /// The three protocols, for replies every protocol must be able to render.
@@ -302,6 +304,59 @@ pub fn topic_key(data: &[u8]) {
         key, again,
         "the topic key depends on the order of arguments or keys"
     );
+}
+
+/// A subscriber's enhanced filter, from the input as JSON: read both as AppSync's `filterGroup`
+/// JSON and as an Amplify filter input, checked against AppSync's limits, evaluated against a
+/// status, and its refusal rendered in every protocol.
+pub fn subscription_filter(data: &[u8]) {
+    use switchboard::filter::{amplify, group};
+    let Ok(json) = serde_json::from_slice::<Json>(data) else {
+        return;
+    };
+    let status = async_graphql::Value::from_json(serde_json::json!({
+        "userId": "u1", "jobId": "j1", "status": "validating", "tags": ["a", "b"], "n": 3,
+        "nested": {"deeper": {"value": 1.5}},
+    }))
+    .expect("a status");
+    let mut outcomes = Vec::new();
+    if let Ok(groups) = group::from_json(&json) {
+        outcomes.push(group::check(groups));
+    }
+    if let Ok(value) = async_graphql::Value::from_json(json)
+        && let Ok(groups) = amplify::to_groups(&value)
+    {
+        outcomes.push(group::check(groups));
+    }
+    for outcome in outcomes {
+        match outcome {
+            Ok(Some(filter)) => {
+                let _ = filter.matches(&status);
+                let _ = filter.common_eq();
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let errors = [GraphqlError::from(error)];
+                for protocol in PROTOCOLS {
+                    check_encoded(protocol.encode(Reply::OperationError {
+                        id: "s",
+                        errors: &errors,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// A subscribe message's `extensions` (`resume`, `replay`), as the session reads them.
+pub fn stream_extensions(data: &[u8]) {
+    use switchboard::session::resume::Opening;
+    let Ok(json) = serde_json::from_slice::<Json>(data) else {
+        return;
+    };
+    if let Ok(opening) = Opening::from_extensions(Some(&json)) {
+        let _ = opening.or_latest(true).read_from(100);
+    }
 }
 
 /// `value` with the keys of every object in it in reverse order.

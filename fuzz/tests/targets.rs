@@ -50,6 +50,8 @@ fuzz_tests!(
     jwt_header,
     topic_key,
     graphql_request,
+    subscription_filter,
+    stream_extensions,
 );
 
 /// The seeds are real inputs that the parsers accept: a seed that no longer decodes means the
@@ -70,7 +72,12 @@ fn seeds_reach_past_the_first_parser() {
             .count();
         assert!(decoded >= 3, "{name}: only {decoded} seeds decode");
     }
-    for name in ["topic_key", "graphql_request"] {
+    for name in [
+        "topic_key",
+        "graphql_request",
+        "subscription_filter",
+        "stream_extensions",
+    ] {
         for seed in driver::load_corpus(name).unwrap() {
             let is_json = serde_json::from_slice::<Json>(&seed).is_ok();
             let is_graphql =
