@@ -425,6 +425,31 @@ pub struct Settings {
     #[arg(help_heading = "History", long, alias = "redis-history-ttl", env = "SWITCHBOARD_HISTORY_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
     pub history_max_age: Duration,
 
+    /// AppSync Events channel namespaces (the first segment of a channel); a channel in another
+    /// is refused.
+    #[arg(
+        help_heading = "Events",
+        long,
+        env = "SWITCHBOARD_EVENT_NAMESPACES",
+        value_delimiter = ',',
+        default_value = "default"
+    )]
+    pub event_namespaces: Vec<String>,
+
+    /// Largest AppSync Events event, in bytes (AppSync: 240 KB); a larger one is reported in the
+    /// publish's `failed` list.
+    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_MAX_EVENT_BYTES", default_value_t = 240 * 1024)]
+    pub max_event_bytes: usize,
+
+    /// Channel subscriptions per AppSync Events connection (AppSync: 200).
+    #[arg(
+        help_heading = "Events",
+        long,
+        env = "SWITCHBOARD_MAX_EVENT_SUBSCRIPTIONS",
+        default_value_t = 200
+    )]
+    pub max_event_subscriptions: usize,
+
     /// Subscription fields that replay their latest event to every new subscriber, even one
     /// that asked for nothing (stock Amplify), so a job page shows the current step at once.
     #[arg(

@@ -18,6 +18,10 @@ pub struct Event {
     pub published_at: DateTime<Utc>,
     /// The mutation's result: the object subscribers project their selection sets from.
     pub payload: Value,
+    /// The AppSync Events channel (`/default/jobs`) of a channel event, whose payload is the
+    /// event's JSON text; `None` for a mutation result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// The event's JSON, made once: on a cluster the history and the bus both send it to Redis.
     #[serde(skip)]
     json: std::sync::OnceLock<String>,
@@ -31,7 +35,17 @@ impl Event {
             type_name: type_name.to_owned(),
             published_at: Utc::now(),
             payload,
+            channel: None,
             json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// An AppSync Events event published to `channel` (a checked channel's path): `text` is the
+    /// event's JSON, delivered as it came.
+    pub fn on_channel(channel: &str, text: String) -> Self {
+        Self {
+            channel: Some(channel.to_owned()),
+            ..Self::new("", "", Value::String(text))
         }
     }
 

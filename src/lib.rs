@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod connections;
 pub mod event;
+pub mod events;
 pub mod filter;
 pub mod http;
 pub mod http_client;

@@ -88,11 +88,13 @@ pub enum ErrorType {
     Unauthorized,
     /// Credentials missing or wrong.
     UnauthorizedException,
+    /// AppSync Events: an unsubscribe of an id the connection does not have.
+    UnknownOperationError,
     UnsupportedOperation,
 }
 
 impl ErrorType {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 17] = [
         Self::BadRequestException,
         Self::DuplicatedOperationError,
         Self::InternalFailure,
@@ -108,6 +110,7 @@ impl ErrorType {
         Self::TooManyRequestsException,
         Self::Unauthorized,
         Self::UnauthorizedException,
+        Self::UnknownOperationError,
         Self::UnsupportedOperation,
     ];
 
@@ -129,6 +132,7 @@ impl ErrorType {
             Self::TooManyRequestsException => "TooManyRequestsException",
             Self::Unauthorized => "Unauthorized",
             Self::UnauthorizedException => "UnauthorizedException",
+            Self::UnknownOperationError => "UnknownOperationError",
             Self::UnsupportedOperation => "UnsupportedOperation",
         }
     }

@@ -15,7 +15,8 @@ use crate::schema::model::base_name;
 /// A compiled selection set for one subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projection {
-    /// The response key of the subscription field (its alias or name), as a JSON string.
+    /// The response key of the subscription field (its alias or name), as a JSON string;
+    /// empty for [`Projection::event_text`].
     root_key: String,
     root: Option<Fields>,
 }
@@ -202,7 +203,22 @@ impl Projection {
         }
     }
 
+    /// What an AppSync Events subscriber gets: the event's JSON text as a JSON string (the
+    /// `event` of its `data` frame).
+    pub fn event_text() -> Self {
+        Self {
+            root_key: String::new(),
+            root: None,
+        }
+    }
+
     pub fn render(&self, payload: &Value) -> String {
+        if self.root_key.is_empty() {
+            return match payload {
+                Value::String(text) => serde_json::to_string(text).unwrap_or_default(),
+                other => serde_json::to_string(&other.to_string()).unwrap_or_default(),
+            };
+        }
         let mut out = String::with_capacity(256);
         out.push_str("{\"data\":{");
         out.push_str(&self.root_key);

@@ -5,6 +5,7 @@
 mod admin;
 mod body;
 mod errors;
+mod events;
 mod graphiql;
 mod graphql;
 mod health;
@@ -33,6 +34,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/event", axum::routing::post(events::publish))
+        .route("/event/realtime", get(events::upgrade))
         .route("/admin/connections", get(admin::list))
         .route("/admin/invalidate", axum::routing::post(admin::invalidate))
         .route(

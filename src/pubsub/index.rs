@@ -176,6 +176,18 @@ impl SubscriptionIndex {
         mailbox: Arc<Mailbox>,
     ) -> Registration {
         let key = topic_key(field, args.iter().map(|(n, v)| (n.as_str(), v)));
+        self.subscribe_topic(&key, projection, filter, mailbox)
+    }
+
+    /// Files a subscription under a topic key made elsewhere (an AppSync Events channel's).
+    pub fn subscribe_topic(
+        &self,
+        key: &str,
+        projection: Projection,
+        filter: Option<Arc<Filter>>,
+        mailbox: Arc<Mailbox>,
+    ) -> Registration {
+        let key = key.to_owned();
         let narrow = filter
             .as_deref()
             .and_then(Filter::common_eq)

@@ -2,6 +2,7 @@
 //! streams), and the [`Broker`] the mutation and history resolvers reach them through.
 
 mod bus;
+mod channel_events;
 mod index;
 mod invalidation;
 mod redis_bus;
@@ -14,6 +15,7 @@ use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 
 pub use bus::{Bus, BusError, BusStats, Idempotency, LocalBus};
+pub use channel_events::publish_events;
 pub use index::{
     Delivery, IndexStats, Mail, Mailbox, Registration, SubscriberId, SubscriptionIndex,
 };

@@ -133,6 +133,9 @@ impl TopicPlan {
 
     /// Every topic `event` is written to and published on.
     pub fn topics(&self, event: &Event) -> Vec<String> {
+        if let Some(channel) = &event.channel {
+            return crate::events::channel::publish_topics(channel);
+        }
         let Some(shapes) = self.by_mutation.get(&event.mutation) else {
             return Vec::new();
         };

@@ -33,6 +33,7 @@ use crate::store::ConnectionRecord;
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 mod delivery;
+pub mod events;
 mod gate;
 pub mod resume;
 mod subscribing;

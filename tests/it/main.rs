@@ -17,6 +17,7 @@ mod cli;
 mod cluster;
 mod custom_schema;
 mod enhanced_filters;
+mod events;
 mod every_root_field;
 mod fanout;
 mod health;

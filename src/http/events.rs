@@ -1,0 +1,197 @@
+//! AppSync Events over HTTP: `POST /event` (publish) and the WebSocket upgrade on
+//! `/event/realtime` (subprotocol `aws-appsync-event-ws`, answered exactly; credentials from the
+//! `header-` subprotocol, the `header` query or the upgrade's own headers, which is all Swift
+//! and Kotlin send).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::body::{self, BodyLimits};
+use super::errors;
+use crate::app::App;
+use crate::auth::credentials;
+use crate::auth::{AuthRequest, Credentials, Signed};
+use crate::events::MAX_EVENTS_PER_PUBLISH;
+use crate::events::channel::Channel;
+use crate::operation::ErrorType;
+use crate::protocol::Fault;
+use crate::pubsub::publish_events;
+use crate::session::Peer;
+
+/// The Events WebSocket subprotocol.
+pub const SUBPROTOCOL: &str = "aws-appsync-event-ws";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    channel: String,
+    events: Vec<Json>,
+}
+
+/// An AppSync-shaped error, with `x-amzn-ErrorType` so Amplify's AWS error parser names it.
+fn error(status: StatusCode, error_type: ErrorType, message: &str) -> Response {
+    let mut response = errors::appsync_error(status, error_type, message);
+    if let Ok(value) = HeaderValue::from_str(error_type.as_str()) {
+        response.headers_mut().insert("x-amzn-errortype", value);
+    }
+    response
+}
+
+/// `POST /event`: `{"channel", "events": [<JSON as string>, …]}` → `200 {"successful",
+/// "failed"}`.
+pub async fn publish(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(remaining) = app.limits.locked_out(remote.ip()) {
+        return errors::locked_out(remaining);
+    }
+    let limits = BodyLimits {
+        max_bytes: app.settings.max_request_bytes,
+        timeout: app.settings.request_body_timeout,
+        min_rate: app.settings.request_body_min_rate,
+    };
+    if let Err(error) = body::check_declared_length(&headers, &limits) {
+        return error.response();
+    }
+    let body = match body::read(body, &limits).await {
+        Ok(body) => body,
+        Err(error) => return error.response(),
+    };
+    let credentials = Credentials::from_http(&headers);
+    let auth = AuthRequest {
+        credentials: &credentials,
+        signed: Signed::Http {
+            path: "/event",
+            query: "",
+            body: &body,
+        },
+        operation: None,
+    };
+    if let Err(failure) = app.auth.authenticate(auth).await {
+        app.auth_failed(remote.ip(), &credentials);
+        return error(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::UnauthorizedException,
+            &failure.to_string(),
+        );
+    }
+    let request: PublishBody = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorType::BadRequestException,
+                &format!("The body must be {{\"channel\": string, \"events\": [string]}}: {e}"),
+            );
+        }
+    };
+    let channel = match Channel::parse(&request.channel, false, &app.settings.event_namespaces) {
+        Ok(channel) => channel,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorType::BadRequestException,
+                &e.to_string(),
+            );
+        }
+    };
+    if request.events.is_empty() || request.events.len() > MAX_EVENTS_PER_PUBLISH {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorType::BadRequestException,
+            &format!("A publish carries 1 to {MAX_EVENTS_PER_PUBLISH} events."),
+        );
+    }
+    match publish_events(
+        app.bus.as_ref(),
+        &channel.path(),
+        &request.events,
+        app.settings.max_event_bytes,
+    )
+    .await
+    {
+        Ok(outcome) => (StatusCode::OK, axum::Json(outcome.body())).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::ServiceUnavailable,
+            &e.to_string(),
+        ),
+    }
+}
+
+/// The upgrade on `/event/realtime`.
+pub async fn upgrade(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let settings = &app.settings;
+    let offered: Vec<String> = ws
+        .requested_protocols()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    if !offered.iter().any(|p| p == SUBPROTOCOL) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorType::BadRequestException,
+            "Offer the aws-appsync-event-ws subprotocol.",
+        );
+    }
+    let mut ws = ws
+        .read_buffer_size(settings.ws_read_buffer_bytes)
+        .write_buffer_size(settings.ws_write_buffer_bytes)
+        .max_write_buffer_size(
+            settings
+                .ws_max_write_buffer_bytes
+                .max(settings.ws_write_buffer_bytes + 1),
+        )
+        .max_message_size(settings.max_frame_bytes)
+        .max_frame_size(settings.max_frame_bytes);
+    // Exactly the protocol's name, never the `header-...` value beside it.
+    ws.set_selected_protocol(HeaderValue::from_static(SUBPROTOCOL));
+    let credentials = credentials::from_appsync_upgrade(&offered, query.as_deref(), &headers);
+    let slot = app.limits.connect(remote.ip());
+    let refusal = if !super::websocket::origin_allowed(&settings.allowed_origins, &headers) {
+        Some(Fault::Forbidden(
+            "this origin may not open WebSockets here".to_owned(),
+        ))
+    } else if slot.is_none() {
+        Some(Fault::TooManyRequests(
+            "too many connections from this address".to_owned(),
+        ))
+    } else {
+        None
+    };
+    let peer = Peer {
+        remote,
+        credentials,
+        refusal,
+        slot,
+    };
+    let sessions = app.sessions.clone();
+    let request_span = tracing::Span::current();
+    ws.on_upgrade(move |socket| {
+        sessions.track_future(tracing::Instrument::instrument(
+            crate::session::events::run(app, socket, peer),
+            request_span,
+        ))
+    })
+}

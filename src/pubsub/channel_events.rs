@@ -1,0 +1,54 @@
+//! Publishing AppSync Events events: each event of a publish (HTTP or socket) is checked (a JSON
+//! value as a string, within `--max-event-bytes`) and goes on the bus as an event of its channel;
+//! the outcome lists what succeeded and what failed, each by index. Nothing is dropped silently
+//! (AWS drops events over 240 KB; here they are reported in `failed`).
+
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use super::bus::{Bus, BusError};
+use crate::event::Event;
+use crate::events::codec::Outcome;
+
+/// Publishes `events` to the checked channel `path`, each on its own.
+pub async fn publish_events(
+    bus: &dyn Bus,
+    path: &str,
+    events: &[Json],
+    max_event_bytes: usize,
+) -> Result<Outcome, BusError> {
+    let mut outcome = Outcome::default();
+    for (index, event) in events.iter().enumerate() {
+        let identifier = uuid::Uuid::new_v4().to_string();
+        let text = match event {
+            Json::String(text) if serde_json::from_str::<Json>(text).is_ok() => text,
+            _ => {
+                outcome.failed(
+                    &identifier,
+                    index,
+                    400,
+                    "An event must be a JSON value, as a string.",
+                );
+                continue;
+            }
+        };
+        if text.len() > max_event_bytes {
+            outcome.failed(
+                &identifier,
+                index,
+                413,
+                &format!(
+                    "The event is {} bytes; at most {max_event_bytes} are allowed.",
+                    text.len()
+                ),
+            );
+            continue;
+        }
+        let event = Event::on_channel(path, text.clone());
+        let identifier = event.id.to_string();
+        bus.publish(Arc::new(event), None).await?;
+        outcome.succeeded(&identifier, index);
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,427 @@
+//! An AppSync Events connection (`aws-appsync-event-ws` on `/event/realtime`): the actor that
+//! subscribes to channels, publishes over the socket and writes each event as its own `data`
+//! frame. It shares the node's index, bus, mailboxes, limits and auth with the GraphQL sessions.
+//!
+//! `connection_init` is optional (Swift subscribes as soon as the socket is open): credentials
+//! come from the upgrade (its headers, the `header-` subprotocol or the `header` query) and are
+//! checked when the socket opens; each `subscribe` and `publish` may carry its own
+//! `authorization`. Auth error types are used for auth failures only, since Amplify drops and
+//! redials the socket on them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value as Json;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use super::Peer;
+use crate::app::App;
+use crate::auth::{AuthRequest, Credentials, Identity, Signed};
+use crate::events::MAX_EVENTS_PER_PUBLISH;
+use crate::events::channel::Channel;
+use crate::events::codec::{self, EventsMessage};
+use crate::operation::ErrorType;
+use crate::projection::Projection;
+use crate::protocol::Fault;
+use crate::pubsub::{Mail, Mailbox, Registration, SubscriberId, publish_events};
+
+/// A live channel subscription.
+struct Subscribed {
+    registration: Registration,
+}
+
+struct EventsSession {
+    app: Arc<App>,
+    id: String,
+    peer: Peer,
+    sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mailbox: Arc<Mailbox>,
+    inbox: mpsc::Receiver<Mail>,
+    /// Who the connection is, from the upgrade's credentials; `None` without any.
+    identity: Option<Identity>,
+    acknowledged: bool,
+    subscriptions: HashMap<String, Subscribed>,
+    client_ids: HashMap<SubscriberId, String>,
+}
+
+/// Whether the session goes on.
+#[derive(PartialEq)]
+enum Flow {
+    Continue,
+    Closed,
+}
+
+/// Serves one upgraded Events socket until it closes.
+pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
+    let (sink, stream) = socket.split();
+    let (mailbox, inbox) = Mailbox::new(app.settings.outbound_queue);
+    let id = uuid::Uuid::new_v4().to_string();
+    let kicked = app.connections.register(&id);
+    let mut session = EventsSession {
+        app,
+        id,
+        peer,
+        sink,
+        mailbox,
+        inbox,
+        identity: None,
+        acknowledged: false,
+        subscriptions: HashMap::new(),
+        client_ids: HashMap::new(),
+    };
+    let span =
+        tracing::info_span!("connection", conn_id = %session.id, protocol = "appsync-events");
+    async move {
+        tracing::info!(remote = %session.peer.remote, "connection opened");
+        if session.open().await == Flow::Continue {
+            session.serve(stream, kicked).await;
+        }
+        session.close().await;
+        tracing::info!(remote = %session.peer.remote, "connection closed");
+    }
+    .instrument(span)
+    .await;
+}
+
+impl EventsSession {
+    /// Checks the upgrade: a refusal or bad credentials end the connection with
+    /// `connection_error`.
+    async fn open(&mut self) -> Flow {
+        if let Some(refusal) = self.peer.refusal.take() {
+            let text = match refusal {
+                Fault::TooManyRequests(message) => {
+                    codec::connection_error(ErrorType::LimitExceededError, &message, 429)
+                }
+                Fault::Forbidden(message) => {
+                    codec::connection_error(ErrorType::BadRequestException, &message, 403)
+                }
+                other => codec::connection_error(
+                    ErrorType::BadRequestException,
+                    &format!("{other:?}"),
+                    400,
+                ),
+            };
+            return self.fail(text).await;
+        }
+        let credentials = match &self.peer.credentials {
+            Ok(credentials) => credentials.clone(),
+            Err(error) => {
+                let text = codec::connection_error(
+                    ErrorType::UnauthorizedException,
+                    &error.to_string(),
+                    401,
+                );
+                return self.fail(text).await;
+            }
+        };
+        if credentials.is_empty() {
+            return Flow::Continue;
+        }
+        match self.authenticate(&credentials).await {
+            Ok(identity) => {
+                self.identity = Some(identity);
+                self.peer.credentials = Ok(Credentials::default());
+                Flow::Continue
+            }
+            Err(message) => {
+                let text = codec::connection_error(ErrorType::UnauthorizedException, &message, 401);
+                self.fail(text).await
+            }
+        }
+    }
+
+    async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, String> {
+        let request = AuthRequest {
+            credentials,
+            signed: Signed::Nothing,
+            operation: None,
+        };
+        self.app.auth.authenticate(request).await.map_err(|error| {
+            self.app.auth_failed(self.peer.remote.ip(), credentials);
+            error.to_string()
+        })
+    }
+
+    async fn serve(
+        &mut self,
+        mut stream: futures_util::stream::SplitStream<WebSocket>,
+        kicked: tokio_util::sync::CancellationToken,
+    ) {
+        let settings = &self.app.settings;
+        let end_of_life = tokio::time::sleep(settings.max_connection_lifetime);
+        tokio::pin!(end_of_life);
+        let every = settings.keepalive;
+        let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let shutdown = self.app.closing.clone();
+        let overflowed = self.mailbox.overflowed().clone();
+        loop {
+            let flow = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => self.close_with(1001, "server shutting down").await,
+                _ = kicked.cancelled() => self.close_with(1000, "closed by an administrator").await,
+                _ = overflowed.cancelled() => self.close_with(1008, "slow consumer").await,
+                _ = &mut end_of_life => self.close_with(1000, "connection lifetime reached").await,
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => Box::pin(self.on_text(&text)).await,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Flow::Closed,
+                    Some(Ok(_)) => Flow::Continue,
+                },
+                Some(mail) = self.inbox.recv() => self.deliver(mail).await,
+                _ = keepalive.tick(), if self.acknowledged => self.send(codec::keep_alive()).await,
+            };
+            if flow == Flow::Closed {
+                return;
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let message = match codec::decode(text) {
+            Ok(message) => message,
+            Err(error) => {
+                let errors = [codec::error(ErrorType::BadRequestException, &error.reason)];
+                return self
+                    .send(codec::failure("error", error.id.as_deref(), &errors))
+                    .await;
+            }
+        };
+        match message {
+            EventsMessage::Init => {
+                if self.acknowledged {
+                    return Flow::Continue;
+                }
+                self.acknowledged = true;
+                let timeout = u64::try_from(self.app.settings.connection_timeout.as_millis())
+                    .unwrap_or(u64::MAX);
+                if self.send(codec::connection_ack(timeout)).await == Flow::Closed {
+                    return Flow::Closed;
+                }
+                self.send(codec::keep_alive()).await
+            }
+            EventsMessage::Subscribe {
+                id,
+                channel,
+                authorization,
+            } => self.subscribe(id, &channel, authorization.as_ref()).await,
+            EventsMessage::Unsubscribe { id } => self.unsubscribe(&id).await,
+            EventsMessage::Publish {
+                id,
+                channel,
+                events,
+                authorization,
+            } => {
+                self.publish(&id, &channel, &events, authorization.as_ref())
+                    .await
+            }
+        }
+    }
+
+    /// The caller of one message: its own `authorization`, or the connection's identity.
+    async fn caller(&self, authorization: Option<&Json>) -> Result<Identity, Json> {
+        let unauthorized = |message: &str| codec::error(ErrorType::UnauthorizedException, message);
+        match authorization.and_then(Credentials::from_json) {
+            Some(credentials) if !credentials.is_empty() => self
+                .authenticate(&credentials)
+                .await
+                .map_err(|m| unauthorized(&m)),
+            _ => self
+                .identity
+                .clone()
+                .ok_or_else(|| unauthorized("You are not authorized to make this call.")),
+        }
+    }
+
+    async fn subscribe(&mut self, id: String, channel: &str, authorization: Option<&Json>) -> Flow {
+        if let Err(error) = self.caller(authorization).await {
+            return self
+                .send(codec::failure("subscribe_error", Some(&id), &[error]))
+                .await;
+        }
+        let channel = match Channel::parse(channel, true, &self.app.settings.event_namespaces) {
+            Ok(channel) => channel,
+            Err(error) => {
+                let errors = [codec::error(
+                    ErrorType::BadRequestException,
+                    &error.to_string(),
+                )];
+                return self
+                    .send(codec::failure("subscribe_error", Some(&id), &errors))
+                    .await;
+            }
+        };
+        // A subscribe with a live id replaces it: Amplify re-sends its ids after a redial.
+        self.forget(&id);
+        let max = self.app.settings.max_event_subscriptions;
+        if self.subscriptions.len() >= max {
+            let errors = [codec::error(
+                ErrorType::MaxSubscriptionsReachedError,
+                &format!("Max number of {max} subscriptions reached"),
+            )];
+            return self
+                .send(codec::failure("subscribe_error", Some(&id), &errors))
+                .await;
+        }
+        let registration = self.app.index.subscribe_topic(
+            &channel.topic(),
+            Projection::event_text(),
+            None,
+            self.mailbox.clone(),
+        );
+        if let Err(error) = self.app.bus.listen(registration.key()).await {
+            self.app.index.unsubscribe(&registration);
+            tracing::warn!(%error, "cannot listen to a channel");
+            let errors = [codec::error(
+                ErrorType::ServiceUnavailable,
+                "The event bus is unavailable. Retry shortly.",
+            )];
+            return self
+                .send(codec::failure("subscribe_error", Some(&id), &errors))
+                .await;
+        }
+        self.client_ids.insert(registration.id, id.clone());
+        self.subscriptions
+            .insert(id.clone(), Subscribed { registration });
+        tracing::info!(id = %id, channel = %channel.path(), "subscription started");
+        self.send(codec::success("subscribe_success", &id)).await
+    }
+
+    async fn unsubscribe(&mut self, id: &str) -> Flow {
+        if !self.forget(id) {
+            let errors = [codec::error(
+                ErrorType::UnknownOperationError,
+                &format!("Unknown operation id {id}"),
+            )];
+            return self
+                .send(codec::failure("unsubscribe_error", Some(id), &errors))
+                .await;
+        }
+        self.send(codec::success("unsubscribe_success", id)).await
+    }
+
+    /// Ends subscription `id`; whether it was live.
+    fn forget(&mut self, id: &str) -> bool {
+        let Some(subscribed) = self.subscriptions.remove(id) else {
+            return false;
+        };
+        self.client_ids.remove(&subscribed.registration.id);
+        self.app.index.unsubscribe(&subscribed.registration);
+        self.app.bus.forget(subscribed.registration.key());
+        true
+    }
+
+    async fn publish(
+        &mut self,
+        id: &str,
+        channel: &str,
+        events: &[Json],
+        authorization: Option<&Json>,
+    ) -> Flow {
+        if let Err(error) = self.caller(authorization).await {
+            return self
+                .send(codec::failure("publish_error", Some(id), &[error]))
+                .await;
+        }
+        let refuse = |error_type: ErrorType, message: &str| {
+            codec::failure(
+                "publish_error",
+                Some(id),
+                &[codec::error(error_type, message)],
+            )
+        };
+        let channel = match Channel::parse(channel, false, &self.app.settings.event_namespaces) {
+            Ok(channel) => channel,
+            Err(error) => {
+                return self
+                    .send(refuse(ErrorType::BadRequestException, &error.to_string()))
+                    .await;
+            }
+        };
+        if events.is_empty() || events.len() > MAX_EVENTS_PER_PUBLISH {
+            let message = format!("A publish carries 1 to {MAX_EVENTS_PER_PUBLISH} events.");
+            return self
+                .send(refuse(ErrorType::LimitExceededError, &message))
+                .await;
+        }
+        let published = publish_events(
+            self.app.bus.as_ref(),
+            &channel.path(),
+            events,
+            self.app.settings.max_event_bytes,
+        )
+        .await;
+        match published {
+            // The publisher hears first; the events then reach the subscribers, itself included.
+            Ok(outcome) => self.send(outcome.frame(id)).await,
+            Err(error) => {
+                self.send(refuse(ErrorType::ServiceUnavailable, &error.to_string()))
+                    .await
+            }
+        }
+    }
+
+    /// Writes what the mailbox holds, one `data` frame per event.
+    async fn deliver(&mut self, first: Mail) -> Flow {
+        let mut next = Some(first);
+        let mut frames = Vec::new();
+        while let Some(mail) = next.take() {
+            if let Mail::Event(delivery) = mail
+                && let Some(id) = self.client_ids.get(&delivery.subscriber)
+            {
+                frames.push(Message::Text(codec::data(id, &delivery.body).into()));
+            }
+            if frames.len() < 64 {
+                next = self.inbox.try_recv().ok();
+            }
+        }
+        let sink = &mut self.sink;
+        for frame in frames {
+            if sink.feed(frame).await.is_err() {
+                return Flow::Closed;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return Flow::Closed;
+        }
+        Flow::Continue
+    }
+
+    async fn send(&mut self, text: String) -> Flow {
+        match self.sink.send(Message::Text(text.into())).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Closed,
+        }
+    }
+
+    /// `connection_error`, then a close (the service closes with 1000 even on failure).
+    async fn fail(&mut self, text: String) -> Flow {
+        let _ = self.send(text).await;
+        self.close_with(1000, "connection error").await
+    }
+
+    async fn close_with(&mut self, code: u16, reason: &str) -> Flow {
+        let frame = CloseFrame {
+            code,
+            reason: reason.to_owned().into(),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+        Flow::Closed
+    }
+
+    async fn close(&mut self) {
+        let ids: Vec<String> = self.subscriptions.keys().cloned().collect();
+        for id in ids {
+            self.forget(&id);
+        }
+        self.app.connections.remove(&self.id);
+    }
+}
