@@ -1,7 +1,8 @@
 //! End-to-end tests with real third-party JavaScript clients, unmodified: `graphql-ws` (protocol
 //! graphql-transport-ws), Apollo's `subscriptions-transport-ws` (legacy subprotocol
 //! `graphql-ws`), and the AppSync clients `aws-amplify` (v6, over TLS and over `ws://`) and
-//! `aws-appsync-subscription-link` with Apollo Client. The Rust clients in `tests/it/support` speak the protocols as we read their specs;
+//! `aws-appsync-subscription-link` with Apollo Client, and Amplify's AppSync Events client
+//! (`events.connect`, `events.post`, `channel.publish`) over TLS. The Rust clients in `tests/it/support` speak the protocols as we read their specs;
 //! these prove that the clients people actually use agree.
 //!
 //! Needs `node` (20+) and `npm` on the `PATH`. The tests are `tests/clients/*.test.mjs`, run by
