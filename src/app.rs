@@ -10,10 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{Api, SchemaLimits};
-use crate::auth::{AuthSetupError, Authenticator, Credentials};
+use crate::auth::{AuthSetupError, Authenticator, Credentials, Identity};
 use crate::config::Settings;
 use crate::config::StoreKind;
 use crate::connections::Connections;
+use crate::events::channel::Channel;
 use crate::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
 use crate::pubsub::{
@@ -176,13 +177,27 @@ impl App {
         };
         let store = open_store(&settings, redis.as_ref(), &node_id).await?;
         let metrics = Metrics::default();
-        let broker = Arc::new(Broker::new(
-            bus.clone(),
-            topics,
-            rules.clone(),
-            settings.history_per_topic,
-            metrics.exported.published.clone(),
-        ));
+        for bridge in &settings.event_bridge {
+            if !model.mutations.contains_key(&bridge.mutation) {
+                return Err(ServerError::Settings(format!(
+                    "--event-bridge names mutation `{}`, which the schema does not define",
+                    bridge.mutation
+                )));
+            }
+        }
+        let broker = Arc::new(
+            Broker::new(
+                bus.clone(),
+                topics,
+                rules.clone(),
+                settings.history_per_topic,
+                metrics.exported.published.clone(),
+            )
+            .with_bridges(
+                settings.event_bridge.clone(),
+                settings.event_namespaces.clone(),
+            ),
+        );
         let limits = SchemaLimits {
             max_depth: settings.max_query_depth,
             max_complexity: settings.max_query_complexity,
@@ -244,6 +259,31 @@ fn access_policy(settings: &Settings, auth: &Authenticator) -> AccessPolicy {
 }
 
 impl App {
+    /// The owner rule on AppSync Events channels (`--event-owner-segment`): whether `caller`
+    /// may subscribe or publish to `channel`. In a bound namespace the bound segment must be
+    /// the caller's `--owner-claim` (a wildcard there, or a shorter channel, names no one);
+    /// the admin group and `--trusted-modes` are exempt, as for the GraphQL owner rule.
+    pub fn may_use_channel(&self, caller: &Identity, channel: &Channel) -> bool {
+        let Some((_, index)) = self
+            .settings
+            .event_owner_segment
+            .iter()
+            .find(|(namespace, _)| namespace == channel.namespace())
+        else {
+            return true;
+        };
+        if self.settings.trusted_modes.contains(&caller.mode) || self.api.policy.is_admin(caller) {
+            return true;
+        }
+        match (
+            channel.segments().get(*index),
+            caller.claim(&self.settings.owner_claim),
+        ) {
+            (Some(segment), Some(claim)) => *segment == claim,
+            _ => false,
+        }
+    }
+
     /// Counts a failed authentication from `address`: towards its lockout, and in
     /// `switchboard_auth_failures_total` by the mode the credentials were checked as. Every
     /// door (HTTP, each WebSocket protocol, the admin API) reports failures here.

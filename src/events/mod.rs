@@ -3,6 +3,7 @@
 //! WebSocket protocol, `aws-appsync-event-ws` ([`codec`]). The connection actor is
 //! `session::events`, `POST /event` is `http::events`.
 
+pub mod bridge;
 pub mod channel;
 pub mod codec;
 

@@ -78,14 +78,17 @@ pub async fn publish(
         },
         operation: None,
     };
-    if let Err(failure) = app.auth.authenticate(auth).await {
-        app.auth_failed(remote.ip(), &credentials);
-        return error(
-            StatusCode::UNAUTHORIZED,
-            ErrorType::UnauthorizedException,
-            &failure.to_string(),
-        );
-    }
+    let caller = match app.auth.authenticate(auth).await {
+        Ok(caller) => caller,
+        Err(failure) => {
+            app.auth_failed(remote.ip(), &credentials);
+            return error(
+                StatusCode::UNAUTHORIZED,
+                ErrorType::UnauthorizedException,
+                &failure.to_string(),
+            );
+        }
+    };
     let request: PublishBody = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
@@ -106,6 +109,13 @@ pub async fn publish(
             );
         }
     };
+    if !app.may_use_channel(&caller, &channel) {
+        return error(
+            StatusCode::FORBIDDEN,
+            ErrorType::UnauthorizedException,
+            &format!("Not authorized to use channel {}", channel.path()),
+        );
+    }
     if request.events.is_empty() || request.events.len() > MAX_EVENTS_PER_PUBLISH {
         return error(
             StatusCode::BAD_REQUEST,

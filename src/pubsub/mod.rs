@@ -25,6 +25,8 @@ pub use topic::topic_key;
 pub use topics::TopicPlan;
 
 use crate::event::Event;
+use crate::events::bridge::Bridge;
+use crate::events::channel::Channel;
 use crate::rules::{Context, Rules};
 use crate::schema::model::HistoryPlan;
 use crate::stream::ReadFrom;
@@ -56,6 +58,10 @@ pub struct Broker {
     topics: Arc<TopicPlan>,
     /// The invalidations mutations issue (`--rules`).
     rules: Arc<Rules>,
+    /// Mutations also published to an AppSync Events channel (`--event-bridge`), and the
+    /// namespaces such a channel may be in.
+    bridges: Vec<Bridge>,
+    namespaces: Vec<String>,
     /// The most a history query returns: the entries a stream keeps.
     history_len: usize,
     /// Counts statuses published (exported as `switchboard_statuses_published_total`).
@@ -74,9 +80,18 @@ impl Broker {
             bus,
             topics,
             rules,
+            bridges: Vec::new(),
+            namespaces: Vec::new(),
             history_len,
             published,
         }
+    }
+
+    /// Also publishes the results of the mutations `bridges` names to their channels.
+    pub fn with_bridges(mut self, bridges: Vec<Bridge>, namespaces: Vec<String>) -> Self {
+        self.bridges = bridges;
+        self.namespaces = namespaces;
+        self
     }
 
     /// Publishes a mutation result. It returns only once the bus has written it to its topics'
@@ -93,8 +108,35 @@ impl Broker {
         let published = self.bus.publish(event.clone(), idempotency).await?;
         if Arc::ptr_eq(&published, &event) {
             self.published.increment(1);
+            self.bridge(&event).await?;
         }
         Ok(published)
+    }
+
+    /// Publishes `event`'s result to the channel of each bridge of its mutation.
+    async fn bridge(&self, event: &Event) -> Result<(), PublishError> {
+        for bridge in self.bridges.iter().filter(|b| b.mutation == event.mutation) {
+            let Some(path) = bridge.channel_for(&event.payload) else {
+                tracing::debug!(mutation = %event.mutation, "no channel: the result lacks a field");
+                continue;
+            };
+            let channel = match Channel::parse(&path, false, &self.namespaces) {
+                Ok(channel) => channel,
+                Err(error) => {
+                    tracing::debug!(%error, "no channel for the result");
+                    continue;
+                }
+            };
+            let text = event
+                .payload
+                .clone()
+                .into_json()
+                .map(|json| json.to_string())
+                .unwrap_or_default();
+            let bridged = Arc::new(Event::on_channel(&channel.path(), text));
+            self.bus.publish(bridged, None).await?;
+        }
+        Ok(())
     }
 
     /// Issues the invalidations `--rules` declares for `mutation`, with its arguments and

@@ -30,6 +30,15 @@ use crate::projection::Projection;
 use crate::protocol::Fault;
 use crate::pubsub::{Mail, Mailbox, Registration, SubscriberId, publish_events};
 
+/// The refusal of a channel bound to another user. Not an auth error type: Amplify drops and
+/// redials the whole socket on those, which would not make the channel anyone else's.
+fn not_yours(channel: &Channel) -> Json {
+    codec::error(
+        ErrorType::BadRequestException,
+        &format!("Not authorized to use channel {}", channel.path()),
+    )
+}
+
 /// A live channel subscription.
 struct Subscribed {
     registration: Registration,
@@ -238,11 +247,14 @@ impl EventsSession {
     }
 
     async fn subscribe(&mut self, id: String, channel: &str, authorization: Option<&Json>) -> Flow {
-        if let Err(error) = self.caller(authorization).await {
-            return self
-                .send(codec::failure("subscribe_error", Some(&id), &[error]))
-                .await;
-        }
+        let caller = match self.caller(authorization).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                return self
+                    .send(codec::failure("subscribe_error", Some(&id), &[error]))
+                    .await;
+            }
+        };
         let channel = match Channel::parse(channel, true, &self.app.settings.event_namespaces) {
             Ok(channel) => channel,
             Err(error) => {
@@ -255,6 +267,12 @@ impl EventsSession {
                     .await;
             }
         };
+        if !self.app.may_use_channel(&caller, &channel) {
+            let errors = [not_yours(&channel)];
+            return self
+                .send(codec::failure("subscribe_error", Some(&id), &errors))
+                .await;
+        }
         // A subscribe with a live id replaces it: Amplify re-sends its ids after a redial.
         self.forget(&id);
         let max = self.app.settings.max_event_subscriptions;
@@ -322,11 +340,14 @@ impl EventsSession {
         events: &[Json],
         authorization: Option<&Json>,
     ) -> Flow {
-        if let Err(error) = self.caller(authorization).await {
-            return self
-                .send(codec::failure("publish_error", Some(id), &[error]))
-                .await;
-        }
+        let caller = match self.caller(authorization).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                return self
+                    .send(codec::failure("publish_error", Some(id), &[error]))
+                    .await;
+            }
+        };
         let refuse = |error_type: ErrorType, message: &str| {
             codec::failure(
                 "publish_error",
@@ -342,6 +363,12 @@ impl EventsSession {
                     .await;
             }
         };
+        if !self.app.may_use_channel(&caller, &channel) {
+            let errors = [not_yours(&channel)];
+            return self
+                .send(codec::failure("publish_error", Some(id), &errors))
+                .await;
+        }
         if events.is_empty() || events.len() > MAX_EVENTS_PER_PUBLISH {
             let message = format!("A publish carries 1 to {MAX_EVENTS_PER_PUBLISH} events.");
             return self

@@ -332,3 +332,98 @@ async fn three_nodes_over_redis_carry_events_once_each_in_order() {
         client.expect_silence(Duration::from_millis(100)).await;
     }
 }
+
+/// An Events socket presenting a token in the upgrade's `Authorization` header.
+async fn events_socket_as(addr: SocketAddr, token: &str) -> WsClient {
+    let url = format!("ws://{addr}/event/realtime");
+    let headers = [("authorization".to_owned(), token.to_owned())];
+    let (client, _) =
+        WsClient::dial(Proto::AppSync, &url, &[SUBPROTOCOL.to_owned()], &headers).await;
+    client
+}
+
+#[tokio::test]
+async fn channels_bound_to_their_owner() {
+    use support::auth::{OIDC_ARGS, claims, hs256};
+    let mut args = OIDC_ARGS.to_vec();
+    args.extend([
+        "--event-namespaces",
+        "default,status",
+        "--event-owner-segment",
+        "status=1",
+        "--admin-group",
+        "admins",
+    ]);
+    let server = TestServer::with_args(&args).await;
+    let u1 = hs256(&claims("u1", json!({})));
+    let admin = hs256(&claims("ops", json!({"cognito:groups": ["admins"]})));
+    let mut client = events_socket_as(server.addr, &u1).await;
+    assert_eq!(
+        subscribe(&mut client, "own", "/status/u1/*").await["type"],
+        "subscribe_success"
+    );
+    for channel in ["/status/u2/*", "/status/*", "/status/u2/j1"] {
+        let refused = subscribe(&mut client, "other", channel).await;
+        assert_eq!(refused["type"], "subscribe_error", "{channel}: {refused}");
+        assert_eq!(
+            refused["errors"][0]["errorType"], "BadRequestException",
+            "not an auth type"
+        );
+    }
+    client
+        .send(json!({"type": "publish", "id": "p", "channel": "/status/u2/j1", "events": ["1"]}))
+        .await;
+    assert_eq!(client.next_json().await["type"], "publish_error");
+    client
+        .send(json!({"type": "publish", "id": "p", "channel": "/status/u1/j1", "events": ["1"]}))
+        .await;
+    assert_eq!(client.next_json().await["type"], "publish_success");
+    assert_eq!(next_event(&mut client).await.0, "own");
+    // Other namespaces are not bound.
+    assert_eq!(
+        subscribe(&mut client, "free", "/default/anything").await["type"],
+        "subscribe_success"
+    );
+    // The admin group is exempt.
+    let mut ops = events_socket_as(server.addr, &admin).await;
+    assert_eq!(
+        subscribe(&mut ops, "any", "/status/*").await["type"],
+        "subscribe_success"
+    );
+    // Over HTTP too: u1 may not publish to u2's channel.
+    let response = switchboard::http_client::client()
+        .unwrap()
+        .post(format!("http://{}/event", server.addr))
+        .header("authorization", &u1)
+        .json(&json!({"channel": "/status/u2/j1", "events": ["1"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn a_bridged_mutation_reaches_graphql_and_events_subscribers() {
+    let server = TestServer::with_args(&[
+        "--event-namespaces",
+        "default,status",
+        "--event-bridge",
+        "publishStatus=/status/{userId}/{jobId}",
+    ])
+    .await;
+    let mut graphql = WsClient::ready(&server, Proto::AppSync).await;
+    graphql.subscribe_live("g", "u1").await;
+    let mut events = events_socket(server.addr, KEY).await;
+    assert_eq!(
+        subscribe(&mut events, "e", "/status/u1/*").await["type"],
+        "subscribe_success"
+    );
+    server.publish("u1", "j1", "validating").await;
+    let (_, data) = graphql.next_data().await;
+    assert_eq!(data["onStatusUpdate"]["status"], "validating");
+    let (id, event) = next_event(&mut events).await;
+    assert_eq!(id, "e");
+    assert_eq!(event["status"], "validating");
+    assert_eq!(event["jobId"], "j1");
+    assert_eq!(event["userId"], "u1");
+}
