@@ -93,10 +93,6 @@ pub fn decode(text: &str) -> Result<EventsMessage, DecodeError> {
         reason: format!("Invalid message: {e}"),
         id: id.clone(),
     })?;
-    let missing = |what: &str, id: &str| DecodeError {
-        reason: format!("The message has no {what}."),
-        id: Some(id.to_owned()),
-    };
     Ok(match incoming {
         Incoming::ConnectionInit {} => EventsMessage::Init,
         Incoming::Subscribe {
@@ -105,12 +101,7 @@ pub fn decode(text: &str) -> Result<EventsMessage, DecodeError> {
             authorization,
             payload,
         } => {
-            let payload = payload.unwrap_or_default();
-            let channel = channel
-                .or(payload.channel)
-                .ok_or_else(|| missing("channel", &id))?;
-            let authorization =
-                authorization.or_else(|| payload.extensions.and_then(|e| e.authorization));
+            let (channel, authorization, _) = addressed(&id, channel, authorization, payload)?;
             EventsMessage::Subscribe {
                 id,
                 channel,
@@ -125,15 +116,11 @@ pub fn decode(text: &str) -> Result<EventsMessage, DecodeError> {
             authorization,
             payload,
         } => {
-            let payload = payload.unwrap_or_default();
-            let channel = channel
-                .or(payload.channel)
-                .ok_or_else(|| missing("channel", &id))?;
+            let (channel, authorization, payload) =
+                addressed(&id, channel, authorization, payload)?;
             let events = events
                 .or(payload.events)
                 .ok_or_else(|| missing("events", &id))?;
-            let authorization =
-                authorization.or_else(|| payload.extensions.and_then(|e| e.authorization));
             EventsMessage::Publish {
                 id,
                 channel,
@@ -142,6 +129,30 @@ pub fn decode(text: &str) -> Result<EventsMessage, DecodeError> {
             }
         }
     })
+}
+
+fn missing(what: &str, id: &str) -> DecodeError {
+    DecodeError {
+        reason: format!("The message has no {what}."),
+        id: Some(id.to_owned()),
+    }
+}
+
+/// The channel and authorization of a subscribe or publish, the top level first, then
+/// Amplify's copies under `payload`; and what is left of `payload`.
+fn addressed(
+    id: &str,
+    channel: Option<String>,
+    authorization: Option<Json>,
+    payload: Option<Payload>,
+) -> Result<(String, Option<Json>, Payload), DecodeError> {
+    let mut payload = payload.unwrap_or_default();
+    let channel = channel
+        .or(payload.channel.take())
+        .ok_or_else(|| missing("channel", id))?;
+    let authorization =
+        authorization.or_else(|| payload.extensions.take().and_then(|e| e.authorization));
+    Ok((channel, authorization, payload))
 }
 
 /// `{"errorType", "message"}`, as every error list carries them.

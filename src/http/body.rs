@@ -24,6 +24,17 @@ pub struct BodyLimits {
     pub min_rate: u64,
 }
 
+impl BodyLimits {
+    /// The limits the settings give every request body.
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        Self {
+            max_bytes: settings.max_request_bytes,
+            timeout: settings.request_body_timeout,
+            min_rate: settings.request_body_min_rate,
+        }
+    }
+}
+
 /// Why a body was not read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BodyError {

@@ -22,9 +22,7 @@ use crate::auth::{AuthRequest, Credentials, Signed};
 use crate::events::MAX_EVENTS_PER_PUBLISH;
 use crate::events::channel::Channel;
 use crate::operation::ErrorType;
-use crate::protocol::Fault;
 use crate::pubsub::publish_events;
-use crate::session::Peer;
 
 /// The Events WebSocket subprotocol.
 pub const SUBPROTOCOL: &str = "aws-appsync-event-ws";
@@ -56,11 +54,7 @@ pub async fn publish(
     if let Some(remaining) = app.limits.locked_out(remote.ip()) {
         return errors::locked_out(remaining);
     }
-    let limits = BodyLimits {
-        max_bytes: app.settings.max_request_bytes,
-        timeout: app.settings.request_body_timeout,
-        min_rate: app.settings.request_body_min_rate,
-    };
+    let limits = BodyLimits::of(&app.settings);
     if let Err(error) = body::check_declared_length(&headers, &limits) {
         return error.response();
     }
@@ -165,37 +159,11 @@ pub async fn upgrade(
             "Offer the aws-appsync-event-ws subprotocol.",
         );
     }
-    let mut ws = ws
-        .read_buffer_size(settings.ws_read_buffer_bytes)
-        .write_buffer_size(settings.ws_write_buffer_bytes)
-        .max_write_buffer_size(
-            settings
-                .ws_max_write_buffer_bytes
-                .max(settings.ws_write_buffer_bytes + 1),
-        )
-        .max_message_size(settings.max_frame_bytes)
-        .max_frame_size(settings.max_frame_bytes);
+    let mut ws = super::websocket::sized(ws, settings);
     // Exactly the protocol's name, never the `header-...` value beside it.
     ws.set_selected_protocol(HeaderValue::from_static(SUBPROTOCOL));
     let credentials = credentials::from_appsync_upgrade(&offered, query.as_deref(), &headers);
-    let slot = app.limits.connect(remote.ip());
-    let refusal = if !super::websocket::origin_allowed(&settings.allowed_origins, &headers) {
-        Some(Fault::Forbidden(
-            "this origin may not open WebSockets here".to_owned(),
-        ))
-    } else if slot.is_none() {
-        Some(Fault::TooManyRequests(
-            "too many connections from this address".to_owned(),
-        ))
-    } else {
-        None
-    };
-    let peer = Peer {
-        remote,
-        credentials,
-        refusal,
-        slot,
-    };
+    let peer = super::websocket::admit(&app, remote, &headers, credentials);
     let sessions = app.sessions.clone();
     let request_span = tracing::Span::current();
     ws.on_upgrade(move |socket| {

@@ -31,11 +31,7 @@ pub async fn execute(
     if let Some(remaining) = app.limits.locked_out(remote.ip()) {
         return errors::locked_out(remaining);
     }
-    let limits = BodyLimits {
-        max_bytes: app.settings.max_request_bytes,
-        timeout: app.settings.request_body_timeout,
-        min_rate: app.settings.request_body_min_rate,
-    };
+    let limits = BodyLimits::of(&app.settings);
     if let Err(error) = body::check_declared_length(&headers, &limits) {
         return error.response();
     }

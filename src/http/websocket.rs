@@ -77,16 +77,7 @@ pub async fn upgrade(
         .map(str::to_owned)
         .collect();
     let protocol = choose_protocol(endpoint, &offered, query.as_deref());
-    let mut ws = ws
-        .read_buffer_size(settings.ws_read_buffer_bytes)
-        .write_buffer_size(settings.ws_write_buffer_bytes)
-        .max_write_buffer_size(
-            settings
-                .ws_max_write_buffer_bytes
-                .max(settings.ws_write_buffer_bytes + 1),
-        )
-        .max_message_size(settings.max_frame_bytes)
-        .max_frame_size(settings.max_frame_bytes);
+    let mut ws = sized(ws, settings);
     let Some(protocol) = protocol else {
         return refuse(endpoint, ws);
     };
@@ -99,8 +90,41 @@ pub async fn upgrade(
         }
         _ => Ok(Credentials::from_http(&headers)),
     };
+    let peer = admit(&app, remote, &headers, credentials);
+    let sessions = app.sessions.clone();
+    // The session's logs stay inside the upgrade request's span (its request id).
+    let request_span = tracing::Span::current();
+    ws.on_upgrade(move |socket| {
+        sessions.track_future(tracing::Instrument::instrument(
+            session::run(app, socket, protocol, peer),
+            request_span,
+        ))
+    })
+}
+
+/// The buffers and size limits every WebSocket gets.
+pub fn sized(ws: WebSocketUpgrade, settings: &crate::config::Settings) -> WebSocketUpgrade {
+    ws.read_buffer_size(settings.ws_read_buffer_bytes)
+        .write_buffer_size(settings.ws_write_buffer_bytes)
+        .max_write_buffer_size(
+            settings
+                .ws_max_write_buffer_bytes
+                .max(settings.ws_write_buffer_bytes + 1),
+        )
+        .max_message_size(settings.max_frame_bytes)
+        .max_frame_size(settings.max_frame_bytes)
+}
+
+/// The connection as its session sees it: its place in its address's count, and a refusal
+/// (origin not allowed, too many connections) to report in its protocol once upgraded.
+pub fn admit(
+    app: &App,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+    credentials: Result<Credentials, crate::auth::CredentialsError>,
+) -> Peer {
     let slot = app.limits.connect(remote.ip());
-    let refusal = if !origin_allowed(&settings.allowed_origins, &headers) {
+    let refusal = if !origin_allowed(&app.settings.allowed_origins, headers) {
         Some(Fault::Forbidden(
             "this origin may not open WebSockets here".to_owned(),
         ))
@@ -111,21 +135,12 @@ pub async fn upgrade(
     } else {
         None
     };
-    let peer = Peer {
+    Peer {
         remote,
         credentials,
         refusal,
         slot,
-    };
-    let sessions = app.sessions.clone();
-    // The session's logs stay inside the upgrade request's span (its request id).
-    let request_span = tracing::Span::current();
-    ws.on_upgrade(move |socket| {
-        sessions.track_future(tracing::Instrument::instrument(
-            session::run(app, socket, protocol, peer),
-            request_span,
-        ))
-    })
+    }
 }
 
 /// Whether a browser's `Origin` may connect: any when the allow-list is empty or holds `*`;
