@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{Api, SchemaLimits};
 use crate::auth::{AuthSetupError, Authenticator, Credentials, Identity};
+use crate::auth_mode::AuthMode;
 use crate::config::Settings;
 use crate::config::StoreKind;
 use crate::connections::Connections;
@@ -259,6 +260,15 @@ fn access_policy(settings: &Settings, auth: &Authenticator) -> AccessPolicy {
 }
 
 impl App {
+    /// The user a connection record names: the verified identity's owner claim for token and
+    /// authorizer callers; for API keys and IAM, none.
+    pub fn verified_user(&self, identity: &Identity) -> Option<String> {
+        match identity.mode {
+            AuthMode::ApiKey | AuthMode::Iam => None,
+            _ => identity.claim(&self.settings.owner_claim),
+        }
+    }
+
     /// The owner rule on AppSync Events channels (`--event-owner-segment`): whether `caller`
     /// may subscribe or publish to `channel`. In a bound namespace the bound segment must be
     /// the caller's `--owner-claim` (a wildcard there, or a shorter channel, names no one);

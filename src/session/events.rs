@@ -29,6 +29,7 @@ use crate::operation::ErrorType;
 use crate::projection::Projection;
 use crate::protocol::Fault;
 use crate::pubsub::{Mail, Mailbox, Registration, SubscriberId, publish_events};
+use crate::store::{ConnectionRecord, SubscriptionRecord};
 
 /// The refusal of a channel bound to another user. Not an auth error type: Amplify drops and
 /// redials the whole socket on those, which would not make the channel anyone else's.
@@ -37,6 +38,10 @@ fn not_yours(channel: &Channel) -> Json {
         ErrorType::BadRequestException,
         &format!("Not authorized to use channel {}", channel.path()),
     )
+}
+
+fn store_failed(error: crate::store::StoreError) {
+    tracing::warn!(%error, "connection store write failed");
 }
 
 /// A live channel subscription.
@@ -88,6 +93,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
     async move {
         tracing::info!(remote = %session.peer.remote, "connection opened");
         if session.open().await == Flow::Continue {
+            session.record_connect().await;
             session.serve(stream, kicked).await;
         }
         session.close().await;
@@ -274,7 +280,7 @@ impl EventsSession {
                 .await;
         }
         // A subscribe with a live id replaces it: Amplify re-sends its ids after a redial.
-        self.forget(&id);
+        self.forget(&id).await;
         let max = self.app.settings.max_event_subscriptions;
         if self.subscriptions.len() >= max {
             let errors = [codec::error(
@@ -302,6 +308,17 @@ impl EventsSession {
                 .send(codec::failure("subscribe_error", Some(&id), &errors))
                 .await;
         }
+        let record = SubscriptionRecord {
+            id: id.clone(),
+            field: channel.path(),
+            arguments: [("channel".to_owned(), Json::String(channel.path()))]
+                .into_iter()
+                .collect(),
+            user_id: None,
+        };
+        if let Err(error) = self.app.store.subscribe(&self.id, record).await {
+            store_failed(error);
+        }
         self.client_ids.insert(registration.id, id.clone());
         self.subscriptions
             .insert(id.clone(), Subscribed { registration });
@@ -310,7 +327,7 @@ impl EventsSession {
     }
 
     async fn unsubscribe(&mut self, id: &str) -> Flow {
-        if !self.forget(id) {
+        if !self.forget(id).await {
             let errors = [codec::error(
                 ErrorType::UnknownOperationError,
                 &format!("Unknown operation id {id}"),
@@ -323,14 +340,39 @@ impl EventsSession {
     }
 
     /// Ends subscription `id`; whether it was live.
-    fn forget(&mut self, id: &str) -> bool {
+    async fn forget(&mut self, id: &str) -> bool {
         let Some(subscribed) = self.subscriptions.remove(id) else {
             return false;
         };
         self.client_ids.remove(&subscribed.registration.id);
         self.app.index.unsubscribe(&subscribed.registration);
         self.app.bus.forget(subscribed.registration.key());
+        if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
+            store_failed(error);
+        }
         true
+    }
+
+    /// The connection's record, for the admin API: `appsync-events`, with its user when its
+    /// credentials name one.
+    async fn record_connect(&self) {
+        let now = chrono::Utc::now();
+        let record = ConnectionRecord {
+            connection_id: self.id.clone(),
+            user_id: self
+                .identity
+                .as_ref()
+                .and_then(|identity| self.app.verified_user(identity)),
+            protocol: "appsync-events".to_owned(),
+            remote_addr: self.peer.remote.to_string(),
+            node_id: self.app.node_id.clone(),
+            connected_at: now,
+            last_seen: now,
+            subscriptions: Vec::new(),
+        };
+        if let Err(error) = self.app.store.connect(record).await {
+            store_failed(error);
+        }
     }
 
     async fn publish(
@@ -447,8 +489,11 @@ impl EventsSession {
     async fn close(&mut self) {
         let ids: Vec<String> = self.subscriptions.keys().cloned().collect();
         for id in ids {
-            self.forget(&id);
+            self.forget(&id).await;
         }
         self.app.connections.remove(&self.id);
+        if let Err(error) = self.app.store.disconnect(&self.id).await {
+            store_failed(error);
+        }
     }
 }

@@ -9,7 +9,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use serde_json::Value as Json;
 
 use super::Session;
-use crate::auth::{AuthMode, AuthRequest, Credentials, Identity, Signed};
+use crate::auth::{AuthRequest, Credentials, Identity, Signed};
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::protocol::Fault;
 
@@ -88,9 +88,6 @@ impl Session {
     /// The user a connection record names: the verified identity's owner claim for token and
     /// authorizer callers; for API keys and IAM, none (the subscription argument stands in).
     pub(super) fn verified_user(&self, identity: &Identity) -> Option<String> {
-        match identity.mode {
-            AuthMode::ApiKey | AuthMode::Iam => None,
-            _ => identity.claim(&self.app.settings.owner_claim),
-        }
+        self.app.verified_user(identity)
     }
 }

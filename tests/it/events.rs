@@ -427,3 +427,48 @@ async fn a_bridged_mutation_reaches_graphql_and_events_subscribers() {
     assert_eq!(event["jobId"], "j1");
     assert_eq!(event["userId"], "u1");
 }
+
+#[tokio::test]
+async fn events_connections_are_recorded_and_an_admin_can_close_one() {
+    use support::auth::{OIDC_ARGS, claims, hs256};
+    let mut args = OIDC_ARGS.to_vec();
+    args.extend(["--admin-api-key", "admin-key"]);
+    let server = TestServer::with_args(&args).await;
+    let mut client = events_socket_as(server.addr, &hs256(&claims("u7", json!({})))).await;
+    assert_eq!(
+        subscribe(&mut client, "s", "/default/jobs/j7").await["type"],
+        "subscribe_success"
+    );
+    let http = switchboard::http_client::client().unwrap();
+    let listed: Json = http
+        .get(format!(
+            "http://{}/admin/connections?userId=u7",
+            server.addr
+        ))
+        .header("x-api-key", "admin-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let connection = &listed["connections"][0];
+    assert_eq!(connection["protocol"], "appsync-events", "{listed}");
+    assert_eq!(
+        connection["subscriptions"][0]["arguments"]["channel"],
+        "/default/jobs/j7"
+    );
+    let id = connection["connection_id"]
+        .as_str()
+        .or_else(|| connection["connectionId"].as_str())
+        .unwrap_or_else(|| panic!("an id: {connection}"));
+    let closed = http
+        .delete(format!("http://{}/admin/connections/{id}", server.addr))
+        .header("x-api-key", "admin-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 204);
+    let (code, _) = client.expect_close().await;
+    assert_eq!(code, 1000);
+}
