@@ -472,3 +472,59 @@ async fn events_connections_are_recorded_and_an_admin_can_close_one() {
     let (code, _) = client.expect_close().await;
     assert_eq!(code, 1000);
 }
+
+#[tokio::test]
+async fn a_node_whose_redis_link_was_cut_catches_its_events_subscribers_up() {
+    use support::cluster::LinkProxy;
+    use switchboard::pubsub::BusStats;
+    let redis = RedisServer::start().await;
+    let prefix = format!("eventscut{}", uuid::Uuid::new_v4().simple());
+    let proxy = LinkProxy::start(redis.port).await;
+    let cut = node(
+        &proxy.url(),
+        &prefix,
+        "behind-proxy",
+        &["--store", "memory"],
+    )
+    .await;
+    let publisher = node(&redis.url(), &prefix, "direct", &[]).await;
+    let mut client = events_socket(cut.addr, KEY).await;
+    assert_eq!(
+        subscribe(&mut client, "s", "/default/jobs/*").await["type"],
+        "subscribe_success"
+    );
+    let post = async |n: i32| {
+        let (code, body) = post_event(
+            publisher.addr,
+            json!({"channel": "/default/jobs/j1", "events": [json!({"n": n}).to_string()]}),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+    };
+    post(0).await;
+    assert_eq!(next_event(&mut client).await.1, json!({"n": 0}));
+    proxy.cut();
+    let stats = cut.app.bus.stats();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while BusStats::get(&stats.disconnections) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node never noticed the cut"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in 1..=3 {
+        post(n).await;
+    }
+    proxy.restore();
+    for n in 1..=3 {
+        assert_eq!(next_event(&mut client).await.1, json!({"n": n}));
+    }
+    post(4).await;
+    assert_eq!(next_event(&mut client).await.1, json!({"n": 4}));
+    client.expect_silence(Duration::from_millis(100)).await;
+    assert!(
+        BusStats::get(&stats.caught_up) >= 3,
+        "the missed events came from the streams"
+    );
+}
