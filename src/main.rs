@@ -95,15 +95,22 @@ struct PublishArgs {
     #[command(flatten)]
     target: Target,
     /// The user whose subscribers receive the status.
-    #[arg(long)]
-    user_id: String,
+    #[arg(long, required_unless_present = "channel")]
+    user_id: Option<String>,
     /// The job the status belongs to.
-    #[arg(long)]
-    job_id: String,
+    #[arg(long, required_unless_present = "channel")]
+    job_id: Option<String>,
     /// loading_agents, invoking_<agent>, calling_<tool>, agent_complete_<agent>, validating,
     /// synthesizing, complete or error.
-    #[arg(long)]
-    status: String,
+    #[arg(long, required_unless_present = "channel")]
+    status: Option<String>,
+    /// Publish AppSync Events to this channel (`/default/jobs`) instead of a status; prints
+    /// the `successful` and `failed` lists.
+    #[arg(long, conflicts_with_all = ["user_id", "job_id", "status"])]
+    channel: Option<String>,
+    /// An event for `--channel`, as JSON (repeat for up to five).
+    #[arg(long = "event", requires = "channel")]
+    events: Vec<String>,
     /// The agent reporting it (`geo_agent`).
     #[arg(long)]
     agent_name: Option<String>,
@@ -121,8 +128,11 @@ struct SubscribeArgs {
     #[command(flatten)]
     target: Target,
     /// The user whose statuses to print.
-    #[arg(long)]
-    user_id: String,
+    #[arg(long, required_unless_present = "channel")]
+    user_id: Option<String>,
+    /// Print the AppSync Events of this channel (`/default/jobs/*`) instead, one JSON line each.
+    #[arg(long, conflicts_with_all = ["user_id", "resume"])]
+    channel: Option<String>,
     /// Exit after this many statuses.
     #[arg(long)]
     count: Option<usize>,
@@ -150,10 +160,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => serve(cli.serve).await,
         Some(Command::Serve(settings)) => serve(*settings).await,
         Some(Command::Publish(args)) => {
+            if let Some(channel) = &args.channel {
+                let answer =
+                    client::events::publish(&args.target.endpoint()?, channel, &args.events)
+                        .await?;
+                println!("{answer}");
+                return Ok(());
+            }
             let input = StatusInput {
-                job_id: args.job_id,
-                user_id: args.user_id,
-                status: args.status,
+                job_id: args.job_id.unwrap_or_default(),
+                user_id: args.user_id.unwrap_or_default(),
+                status: args.status.unwrap_or_default(),
                 agent_name: args.agent_name,
                 message: args.message,
             };
@@ -168,13 +185,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Subscribe(args)) => {
             let endpoint = args.target.endpoint()?;
+            if let Some(channel) = &args.channel {
+                let subscription = client::events::subscribe(
+                    &endpoint,
+                    channel,
+                    args.count,
+                    || eprintln!("subscribed to {channel}"),
+                    |event| println!("{event}"),
+                );
+                return tokio::select! {
+                    result = subscription => Ok(result?),
+                    _ = tokio::signal::ctrl_c() => Ok(()),
+                };
+            }
+            let user_id = args.user_id.unwrap_or_default();
             let subscription = client::subscribe_status(
                 &endpoint,
-                &args.user_id,
+                &user_id,
                 args.count,
                 args.resume.clone(),
                 |stream| {
-                    eprintln!("subscribed to onStatusUpdate(userId: {:?})", args.user_id);
+                    eprintln!("subscribed to onStatusUpdate(userId: {user_id:?})");
                     if let Some(stream) = stream {
                         eprintln!(
                             "stream {}:{}, recovered: {}",

@@ -307,3 +307,72 @@ async fn subscribe_resume_prints_positions_and_starts_from_one_and_publish_retri
     assert_eq!(got, [(2, "synthesizing"), (3, "complete"), (4, "error")]);
     assert!(lines.iter().all(|l| l["epoch"] == epoch.as_str()));
 }
+
+#[tokio::test]
+async fn publish_and_subscribe_speak_appsync_events_with_channel() {
+    let server = TestServer::start().await;
+    let url = server.http_url();
+    let mut subscriber = switchboard()
+        .args(["subscribe", "--url", &url, "--api-key", KEY])
+        .args(["--channel", "/default/jobs/*", "--count", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(subscriber.stderr.take().unwrap()).lines();
+    let said = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+        .await
+        .expect("the subscriber says it is live")
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(said, "subscribed to /default/jobs/*");
+    let (answer, _) = run_cli(&[
+        "publish",
+        "--url",
+        &url,
+        "--api-key",
+        KEY,
+        "--channel",
+        "/default/jobs/j1",
+        "--event",
+        r#"{"status":"validating"}"#,
+        "--event",
+        "not json",
+    ])
+    .await;
+    assert_eq!(answer[0]["successful"][0]["index"], 0, "{answer:?}");
+    assert_eq!(answer[0]["failed"][0]["index"], 1, "{answer:?}");
+    run_cli(&[
+        "publish",
+        "--url",
+        &url,
+        "--api-key",
+        KEY,
+        "--channel",
+        "/default/jobs/j2",
+        "--event",
+        r#"{"status":"complete"}"#,
+    ])
+    .await;
+    let output = tokio::time::timeout(Duration::from_secs(10), subscriber.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success());
+    let lines: Vec<Json> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json_value(r#"{"status":"validating"}"#),
+            json_value(r#"{"status":"complete"}"#)
+        ]
+    );
+}
+
+fn json_value(text: &str) -> Json {
+    serde_json::from_str(text).unwrap()
+}

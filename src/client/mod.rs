@@ -1,5 +1,8 @@
 //! The client side of the CLI: `switchboard publish` and `switchboard subscribe` against a running
-//! server, over the same HTTP and graphql-transport-ws protocols any client uses.
+//! server, over the same HTTP and graphql-transport-ws protocols any client uses, and their
+//! AppSync Events forms (`--channel`, see [`events`]).
+
+pub mod events;
 
 use std::sync::Arc;
 
@@ -168,39 +171,60 @@ pub async fn subscribe_status(
     on_status: impl FnMut(Json),
 ) -> Result<(), ClientError> {
     let url = websocket_url(&endpoint.url)?;
-    let mut request = url.as_str().into_client_request()?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let parsed = url::Url::parse(&url).map_err(|_| ClientError::Url(url.clone()))?;
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| ClientError::Url(url.clone()))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = parsed
-        .port_or_known_default()
-        .ok_or_else(|| ClientError::Url(url.clone()))?;
-    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    let ws = open(endpoint, &url, "graphql-transport-ws", &[]).await?;
     let subscription = Subscription {
         api_key: &endpoint.api_key,
         user_id,
         count,
         resume,
     };
-    if parsed.scheme() == "wss" {
-        let name = ServerName::try_from(host).map_err(|_| ClientError::Url(url.clone()))?;
-        let tls = TlsConnector::from(endpoint.tls.clone())
-            .connect(name, tcp)
-            .await?;
-        let (ws, _) = tokio_tungstenite::client_async(request, tls).await?;
-        subscription.run(ws, on_subscribed, on_status).await
-    } else {
-        let (ws, _) = tokio_tungstenite::client_async(request, tcp).await?;
-        subscription.run(ws, on_subscribed, on_status).await
+    subscription.run(ws, on_subscribed, on_status).await
+}
+
+/// A byte stream to the server, plain or TLS.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Opens the WebSocket at `url` (`ws://`, or `wss://` trusting what `endpoint` trusts),
+/// offering `subprotocol`, with extra request `headers`.
+pub(crate) async fn open(
+    endpoint: &Endpoint,
+    url: &str,
+    subprotocol: &'static str,
+    headers: &[(&'static str, &str)],
+) -> Result<WebSocketStream<Box<dyn Io>>, ClientError> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(subprotocol),
+    );
+    for (name, value) in headers {
+        let value = HeaderValue::from_str(value).map_err(|_| ClientError::Url(url.to_owned()))?;
+        request.headers_mut().insert(*name, value);
     }
+    let parsed = url::Url::parse(url).map_err(|_| ClientError::Url(url.to_owned()))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| ClientError::Url(url.to_owned()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| ClientError::Url(url.to_owned()))?;
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    let stream: Box<dyn Io> = if parsed.scheme() == "wss" {
+        let name = ServerName::try_from(host).map_err(|_| ClientError::Url(url.to_owned()))?;
+        Box::new(
+            TlsConnector::from(endpoint.tls.clone())
+                .connect(name, tcp)
+                .await?,
+        )
+    } else {
+        Box::new(tcp)
+    };
+    let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
+    Ok(ws)
 }
 
 /// One `onStatusUpdate` subscription, whatever stream carries it.

@@ -1,0 +1,106 @@
+//! `switchboard publish --channel` and `switchboard subscribe --channel`: AppSync Events as any
+//! client speaks it, `POST /event` and `aws-appsync-event-ws` on `/event/realtime` with the API
+//! key in the upgrade's headers (as the Swift and Kotlin clients send it).
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value as Json, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{ClientError, Endpoint, open, websocket_url};
+
+/// The server's URL with `path` in place of the GraphQL endpoint's.
+fn with_path(url: &str, path: &str) -> Result<String, ClientError> {
+    let mut parsed = url::Url::parse(url).map_err(|_| ClientError::Url(url.to_owned()))?;
+    parsed.set_path(path);
+    parsed.set_query(None);
+    Ok(parsed.to_string())
+}
+
+/// Publishes `events` (each a JSON value's text) to `channel`; the server's answer, with the
+/// `successful` and `failed` lists.
+pub async fn publish(
+    endpoint: &Endpoint,
+    channel: &str,
+    events: &[String],
+) -> Result<Json, ClientError> {
+    let url = with_path(&endpoint.url, "/event")?;
+    let response = crate::http_client::with_tls(endpoint.tls.clone())
+        .map_err(ClientError::HttpClient)?
+        .post(url)
+        .header("x-api-key", &endpoint.api_key)
+        .json(&json!({"channel": channel, "events": events}))
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        return Err(ClientError::Status {
+            status: status.as_u16(),
+            body: text,
+        });
+    }
+    serde_json::from_str(&text).map_err(|_| ClientError::Status {
+        status: status.as_u16(),
+        body: text,
+    })
+}
+
+/// Subscribes to `channel`, calls `on_subscribed` once the server confirms it, then `on_event`
+/// with each event (parsed), until `count` have arrived (or forever).
+pub async fn subscribe(
+    endpoint: &Endpoint,
+    channel: &str,
+    count: Option<usize>,
+    on_subscribed: impl FnOnce(),
+    mut on_event: impl FnMut(Json),
+) -> Result<(), ClientError> {
+    let url = with_path(&websocket_url(&endpoint.url)?, "/event/realtime")?;
+    let mut ws = open(
+        endpoint,
+        &url,
+        "aws-appsync-event-ws",
+        &[("x-api-key", &endpoint.api_key)],
+    )
+    .await?;
+    let subscribe = json!({"type": "subscribe", "id": "1", "channel": channel});
+    ws.send(Message::text(subscribe.to_string())).await?;
+    let mut on_subscribed = Some(on_subscribed);
+    let mut received = 0;
+    while count.is_none_or(|n| received < n) {
+        let Some(message) = ws.next().await else {
+            return Err(ClientError::Closed("end of stream".to_owned()));
+        };
+        let text = match message? {
+            Message::Text(text) => text,
+            Message::Close(frame) => {
+                return Err(ClientError::Closed(
+                    frame
+                        .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+                        .unwrap_or_default(),
+                ));
+            }
+            _ => continue,
+        };
+        let message: Json = serde_json::from_str(&text).unwrap_or_default();
+        match message["type"].as_str() {
+            Some("subscribe_success") => {
+                if let Some(subscribed) = on_subscribed.take() {
+                    subscribed();
+                }
+            }
+            Some("data") => {
+                received += 1;
+                let event = message["event"].as_str().unwrap_or("null");
+                on_event(serde_json::from_str(event).unwrap_or(Json::Null));
+            }
+            Some("subscribe_error" | "connection_error" | "error") => {
+                return Err(ClientError::Graphql(message["errors"].to_string()));
+            }
+            _ => {}
+        }
+    }
+    ws.send(Message::text(r#"{"type":"unsubscribe","id":"1"}"#))
+        .await?;
+    ws.close(None).await?;
+    Ok(())
+}
