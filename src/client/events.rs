@@ -2,11 +2,11 @@
 //! client speaks it, `POST /event` and `aws-appsync-event-ws` on `/event/realtime` with the API
 //! key in the upgrade's headers (as the Swift and Kotlin clients send it).
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value as Json, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{ClientError, Endpoint, open, websocket_url};
+use super::{ClientError, Endpoint, next_json, open, websocket_url};
 
 /// The server's URL with `path` in place of the GraphQL endpoint's.
 fn with_path(url: &str, path: &str) -> Result<String, ClientError> {
@@ -67,21 +67,9 @@ pub async fn subscribe(
     let mut on_subscribed = Some(on_subscribed);
     let mut received = 0;
     while count.is_none_or(|n| received < n) {
-        let Some(message) = ws.next().await else {
-            return Err(ClientError::Closed("end of stream".to_owned()));
+        let Some(message) = next_json(&mut ws).await? else {
+            continue;
         };
-        let text = match message? {
-            Message::Text(text) => text,
-            Message::Close(frame) => {
-                return Err(ClientError::Closed(
-                    frame
-                        .map(|f| format!("{} {}", u16::from(f.code), f.reason))
-                        .unwrap_or_default(),
-                ));
-            }
-            _ => continue,
-        };
-        let message: Json = serde_json::from_str(&text).unwrap_or_default();
         match message["type"].as_str() {
             Some("subscribe_success") => {
                 if let Some(subscribed) = on_subscribed.take() {

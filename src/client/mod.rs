@@ -181,6 +181,25 @@ pub async fn subscribe_status(
     subscription.run(ws, on_subscribed, on_status).await
 }
 
+/// The next text message as JSON (`None` for a frame of another kind); the server's close is
+/// an error that says why.
+pub(crate) async fn next_json<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+) -> Result<Option<Json>, ClientError> {
+    let Some(message) = ws.next().await else {
+        return Err(ClientError::Closed("end of stream".to_owned()));
+    };
+    match message? {
+        Message::Text(text) => Ok(Some(serde_json::from_str(&text).unwrap_or_default())),
+        Message::Close(frame) => Err(ClientError::Closed(
+            frame
+                .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+                .unwrap_or_default(),
+        )),
+        _ => Ok(None),
+    }
+}
+
 /// A byte stream to the server, plain or TLS.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -261,21 +280,9 @@ impl Subscription<'_> {
         let mut on_subscribed = Some(on_subscribed);
         let mut received = 0;
         while self.count.is_none_or(|n| received < n) {
-            let Some(message) = ws.next().await else {
-                return Err(ClientError::Closed("end of stream".to_owned()));
+            let Some(message) = next_json(&mut ws).await? else {
+                continue;
             };
-            let text = match message? {
-                Message::Text(text) => text,
-                Message::Close(frame) => {
-                    return Err(ClientError::Closed(
-                        frame
-                            .map(|f| format!("{} {}", u16::from(f.code), f.reason))
-                            .unwrap_or_default(),
-                    ));
-                }
-                _ => continue,
-            };
-            let message: Json = serde_json::from_str(&text).unwrap_or_default();
             match message["type"].as_str() {
                 Some("connection_ack") => {
                     ws.send(Message::text(subscribe.to_string())).await?;
