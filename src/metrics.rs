@@ -47,6 +47,12 @@ pub struct Exported {
     pub oversized_payloads: Counter,
     /// Connection-store writes that failed (the connection carries on).
     pub store_errors: Counter,
+    /// Open AppSync Events connections (`switchboard_connections{protocol="appsync-events"}`).
+    pub events_connections: Gauge,
+    /// AppSync Events events published, over HTTP or a socket.
+    pub events_published: Counter,
+    /// AppSync Events `data` frames written.
+    pub events_deliveries: Counter,
 }
 
 impl Exported {
@@ -131,6 +137,12 @@ impl Default for Metrics {
             invalid_messages: counter("switchboard_invalid_messages_total", vec![]),
             oversized_payloads: counter("switchboard_oversized_payloads_total", vec![]),
             store_errors: counter("switchboard_store_errors_total", vec![]),
+            events_connections: gauge(
+                "switchboard_connections",
+                vec![Label::new("protocol", "appsync-events")],
+            ),
+            events_published: counter("switchboard_events_published_total", vec![]),
+            events_deliveries: counter("switchboard_event_deliveries_total", vec![]),
         };
         Self {
             slow_consumer_disconnects: AtomicU64::new(0),

@@ -122,6 +122,7 @@ pub async fn publish(
         &channel.path(),
         &request.events,
         app.settings.max_event_bytes,
+        &app.metrics.exported.events_published,
     )
     .await
     {

@@ -17,6 +17,7 @@ pub async fn publish_events(
     path: &str,
     events: &[Json],
     max_event_bytes: usize,
+    published: &metrics::Counter,
 ) -> Result<Outcome, BusError> {
     let mut outcome = Outcome::default();
     for (index, event) in events.iter().enumerate() {
@@ -48,6 +49,7 @@ pub async fn publish_events(
         let event = Event::on_channel(path, text.clone());
         let identifier = event.id.to_string();
         bus.publish(Arc::new(event), None).await?;
+        published.increment(1);
         outcome.succeeded(&identifier, index);
     }
     Ok(outcome)

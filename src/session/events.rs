@@ -91,12 +91,15 @@ pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
     let span =
         tracing::info_span!("connection", conn_id = %session.id, protocol = "appsync-events");
     async move {
+        let gauge = session.app.metrics.exported.events_connections.clone();
+        gauge.increment(1);
         tracing::info!(remote = %session.peer.remote, "connection opened");
         if session.open().await == Flow::Continue {
             session.record_connect().await;
             session.serve(stream, kicked).await;
         }
         session.close().await;
+        gauge.decrement(1);
         tracing::info!(remote = %session.peer.remote, "connection closed");
     }
     .instrument(span)
@@ -422,6 +425,7 @@ impl EventsSession {
             &channel.path(),
             events,
             self.app.settings.max_event_bytes,
+            &self.app.metrics.exported.events_published,
         )
         .await;
         match published {
@@ -448,6 +452,11 @@ impl EventsSession {
                 next = self.inbox.try_recv().ok();
             }
         }
+        self.app
+            .metrics
+            .exported
+            .events_deliveries
+            .increment(frames.len() as u64);
         let sink = &mut self.sink;
         for frame in frames {
             if sink.feed(frame).await.is_err() {

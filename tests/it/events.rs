@@ -528,3 +528,38 @@ async fn a_node_whose_redis_link_was_cut_catches_its_events_subscribers_up() {
         "the missed events came from the streams"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_events_apart_from_graphql() {
+    let server = TestServer::start().await;
+    let mut client = events_socket(server.addr, KEY).await;
+    assert_eq!(
+        subscribe(&mut client, "s", "/default/m").await["type"],
+        "subscribe_success"
+    );
+    let (code, _) = post_event(
+        server.addr,
+        json!({"channel": "/default/m", "events": ["1", "2"]}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    next_event(&mut client).await;
+    next_event(&mut client).await;
+    let text = switchboard::http_client::client()
+        .unwrap()
+        .get(format!("http://{}/metrics", server.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "switchboard_connections{protocol=\"appsync-events\"} 1",
+        "switchboard_events_published_total 2",
+        "switchboard_event_deliveries_total 2",
+        "switchboard_statuses_published_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
