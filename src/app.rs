@@ -178,7 +178,7 @@ impl App {
         };
         let store = open_store(&settings, redis.as_ref(), &node_id).await?;
         let metrics = Metrics::default();
-        for bridge in &settings.event_bridge {
+        for bridge in &settings.events.event_bridge {
             if !model.mutations.contains_key(&bridge.mutation) {
                 return Err(ServerError::Settings(format!(
                     "--event-bridge names mutation `{}`, which the schema does not define",
@@ -195,8 +195,8 @@ impl App {
                 metrics.exported.published.clone(),
             )
             .with_bridges(
-                settings.event_bridge.clone(),
-                settings.event_namespaces.clone(),
+                settings.events.event_bridge.clone(),
+                settings.events.event_namespaces.clone(),
             ),
         );
         let limits = SchemaLimits {
@@ -276,6 +276,7 @@ impl App {
     pub fn may_use_channel(&self, caller: &Identity, channel: &Channel) -> bool {
         let Some((_, index)) = self
             .settings
+            .events
             .event_owner_segment
             .iter()
             .find(|(namespace, _)| namespace == channel.namespace())

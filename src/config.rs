@@ -10,8 +10,10 @@ use clap::Parser;
 use crate::auth_mode::AuthMode;
 
 mod cluster;
+mod events;
 
 pub use cluster::{ClusterSettings, StoreKind};
+pub use events::{EventSettings, parse_owner_segment};
 
 /// How log lines are written (to stderr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -302,6 +304,9 @@ pub struct Settings {
     #[command(flatten)]
     pub cluster: ClusterSettings,
 
+    #[command(flatten)]
+    pub events: EventSettings,
+
     /// Interval between keep-alives on graphql-transport-ws (a WebSocket ping) and AppSync
     /// (`ka`). At most 60 s: Amplify marks a connection as disrupted after 65 s without one.
     #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_keepalive)]
@@ -425,42 +430,6 @@ pub struct Settings {
     #[arg(help_heading = "History", long, alias = "redis-history-ttl", env = "SWITCHBOARD_HISTORY_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
     pub history_max_age: Duration,
 
-    /// AppSync Events channel namespaces (the first segment of a channel); a channel in another
-    /// is refused.
-    #[arg(
-        help_heading = "Events",
-        long,
-        env = "SWITCHBOARD_EVENT_NAMESPACES",
-        value_delimiter = ',',
-        default_value = "default"
-    )]
-    pub event_namespaces: Vec<String>,
-
-    /// Mutations whose results are also published to an AppSync Events channel:
-    /// `publishStatus=/status/{userId}/{jobId}` (fields of the result in braces).
-    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_BRIDGE", value_delimiter = ',', value_parser = crate::events::bridge::Bridge::parse)]
-    pub event_bridge: Vec<crate::events::bridge::Bridge>,
-
-    /// Namespaces whose channels name their owner: `status=1` makes the segment after
-    /// `/status/` the caller's `--owner-claim`, for subscribing and publishing (the admin group
-    /// and `--trusted-modes` are exempt).
-    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_OWNER_SEGMENT", value_delimiter = ',', value_parser = parse_owner_segment)]
-    pub event_owner_segment: Vec<(String, usize)>,
-
-    /// Largest AppSync Events event, in bytes (AppSync: 240 KB); a larger one is reported in the
-    /// publish's `failed` list.
-    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_MAX_EVENT_BYTES", default_value_t = 240 * 1024)]
-    pub max_event_bytes: usize,
-
-    /// Channel subscriptions per AppSync Events connection (AppSync: 200).
-    #[arg(
-        help_heading = "Events",
-        long,
-        env = "SWITCHBOARD_MAX_EVENT_SUBSCRIPTIONS",
-        default_value_t = 200
-    )]
-    pub max_event_subscriptions: usize,
-
     /// Subscription fields that replay their latest event to every new subscriber, even one
     /// that asked for nothing (stock Amplify), so a job page shows the current step at once.
     #[arg(
@@ -572,19 +541,6 @@ fn parse_keepalive(text: &str) -> Result<Duration, String> {
     Ok(every)
 }
 
-/// Parses `NAMESPACE=INDEX` (the segment, counting the namespace as 0, that names the owner).
-pub fn parse_owner_segment(text: &str) -> Result<(String, usize), String> {
-    let (namespace, index) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not NAMESPACE=SEGMENT, like status=1"))?;
-    match index.parse::<usize>() {
-        Ok(index) if index >= 1 => Ok((namespace.to_owned(), index)),
-        _ => Err(format!(
-            "`{index}` is not a segment after the namespace (1 to 4)"
-        )),
-    }
-}
-
 /// Parses `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -607,44 +563,4 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5 days").is_err());
-    }
-
-    #[test]
-    fn defaults_match_the_readme() {
-        let s = Settings::from_args(Vec::<String>::new()).unwrap();
-        assert_eq!(s.listen.to_string(), "127.0.0.1:4000");
-        assert_eq!(s.outbound_queue, 1024);
-        assert_eq!(s.max_frame_bytes, 262_144);
-        assert_eq!(s.max_subscriptions_per_connection, 100);
-        assert_eq!(s.connection_init_timeout, Duration::from_secs(10));
-        assert_eq!(s.history_per_topic, 100);
-        assert_eq!(s.cluster.redis_url, None);
-        assert_eq!(s.cluster.store_kind(), StoreKind::Memory);
-        assert_eq!(s.cluster.heartbeat, Duration::from_secs(10));
-        assert_eq!(s.cluster.record_ttl(), Duration::from_secs(30));
-        assert_eq!(s.history_max_bytes, 256 << 20);
-        assert_eq!(s.history_topic_bytes, 256 << 10);
-        assert_eq!(s.history_max_age, Duration::from_secs(24 * 3600));
-        let clustered = Settings::from_args(["--redis-url", "redis://127.0.0.1:6379"]).unwrap();
-        assert_eq!(clustered.cluster.store_kind(), StoreKind::Redis);
-        assert_eq!(s.connection_timeout, Duration::from_secs(300));
-        assert_eq!(s.max_connection_lifetime, Duration::from_secs(24 * 3600));
-        assert_eq!(s.max_payload_bytes, 245_760);
-        assert!(Settings::from_args(["--keepalive", "61s"]).is_err());
-        assert!(Settings::from_args(["--keepalive", "0s"]).is_err());
-        assert!(
-            s.legacy_keepalive < Duration::from_secs(30),
-            "inside Apollo's 30 s alarm"
-        );
-    }
-}
+mod tests;

@@ -93,7 +93,11 @@ pub async fn publish(
             );
         }
     };
-    let channel = match Channel::parse(&request.channel, false, &app.settings.event_namespaces) {
+    let channel = match Channel::parse(
+        &request.channel,
+        false,
+        &app.settings.events.event_namespaces,
+    ) {
         Ok(channel) => channel,
         Err(e) => {
             return error(
@@ -121,7 +125,7 @@ pub async fn publish(
         app.bus.as_ref(),
         &channel.path(),
         &request.events,
-        app.settings.max_event_bytes,
+        app.settings.events.max_event_bytes,
         &app.metrics.exported.events_published,
     )
     .await

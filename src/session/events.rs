@@ -264,18 +264,19 @@ impl EventsSession {
                     .await;
             }
         };
-        let channel = match Channel::parse(channel, true, &self.app.settings.event_namespaces) {
-            Ok(channel) => channel,
-            Err(error) => {
-                let errors = [codec::error(
-                    ErrorType::BadRequestException,
-                    &error.to_string(),
-                )];
-                return self
-                    .send(codec::failure("subscribe_error", Some(&id), &errors))
-                    .await;
-            }
-        };
+        let channel =
+            match Channel::parse(channel, true, &self.app.settings.events.event_namespaces) {
+                Ok(channel) => channel,
+                Err(error) => {
+                    let errors = [codec::error(
+                        ErrorType::BadRequestException,
+                        &error.to_string(),
+                    )];
+                    return self
+                        .send(codec::failure("subscribe_error", Some(&id), &errors))
+                        .await;
+                }
+            };
         if !self.app.may_use_channel(&caller, &channel) {
             let errors = [not_yours(&channel)];
             return self
@@ -284,7 +285,7 @@ impl EventsSession {
         }
         // A subscribe with a live id replaces it: Amplify re-sends its ids after a redial.
         self.forget(&id).await;
-        let max = self.app.settings.max_event_subscriptions;
+        let max = self.app.settings.events.max_event_subscriptions;
         if self.subscriptions.len() >= max {
             let errors = [codec::error(
                 ErrorType::MaxSubscriptionsReachedError,
@@ -400,14 +401,15 @@ impl EventsSession {
                 &[codec::error(error_type, message)],
             )
         };
-        let channel = match Channel::parse(channel, false, &self.app.settings.event_namespaces) {
-            Ok(channel) => channel,
-            Err(error) => {
-                return self
-                    .send(refuse(ErrorType::BadRequestException, &error.to_string()))
-                    .await;
-            }
-        };
+        let channel =
+            match Channel::parse(channel, false, &self.app.settings.events.event_namespaces) {
+                Ok(channel) => channel,
+                Err(error) => {
+                    return self
+                        .send(refuse(ErrorType::BadRequestException, &error.to_string()))
+                        .await;
+                }
+            };
         if !self.app.may_use_channel(&caller, &channel) {
             let errors = [not_yours(&channel)];
             return self
@@ -424,7 +426,7 @@ impl EventsSession {
             self.app.bus.as_ref(),
             &channel.path(),
             events,
-            self.app.settings.max_event_bytes,
+            self.app.settings.events.max_event_bytes,
             &self.app.metrics.exported.events_published,
         )
         .await;
