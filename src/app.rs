@@ -269,14 +269,22 @@ impl App {
         }
     }
 
-    /// The owner rule on AppSync Events channels (`--event-owner-segment`): whether `caller`
-    /// may subscribe or publish to `channel`. In a bound namespace the bound segment must be
-    /// the caller's `--owner-claim` (a wildcard there, or a shorter channel, names no one);
-    /// the admin group and `--trusted-modes` are exempt, as for the GraphQL owner rule.
+    /// The access check of AppSync Events channels: whether `caller` may subscribe or publish
+    /// to `channel`. A namespace may admit only some auth modes (`--event-namespace-modes`).
+    /// Then the owner rule (`--event-owner-segment`): in a bound namespace the bound segment
+    /// must be the caller's `--owner-claim` (a wildcard there, or a shorter channel, names no
+    /// one); the admin group and `--trusted-modes` are exempt, as for the GraphQL owner rule.
     pub fn may_use_channel(&self, caller: &Identity, channel: &Channel) -> bool {
-        let Some((_, index)) = self
-            .settings
-            .events
+        let events = &self.settings.events;
+        if let Some((_, modes)) = events
+            .event_namespace_modes
+            .iter()
+            .find(|(namespace, _)| namespace == channel.namespace())
+            && !modes.contains(&caller.mode)
+        {
+            return false;
+        }
+        let Some((_, index)) = events
             .event_owner_segment
             .iter()
             .find(|(namespace, _)| namespace == channel.namespace())

@@ -3,6 +3,7 @@
 
 use clap::Args;
 
+use crate::auth_mode::AuthMode;
 use crate::events::bridge::Bridge;
 
 #[derive(Debug, Clone, Args)]
@@ -28,6 +29,12 @@ pub struct EventSettings {
     /// and `--trusted-modes` are exempt).
     #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_OWNER_SEGMENT", value_delimiter = ',', value_parser = parse_owner_segment)]
     pub event_owner_segment: Vec<(String, usize)>,
+
+    /// The auth modes that may subscribe and publish in a namespace: `status=oidc+cognito`
+    /// (comma-separated, one per namespace); a namespace not named takes every mode the API
+    /// accepts.
+    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_NAMESPACE_MODES", value_delimiter = ',', value_parser = parse_namespace_modes)]
+    pub event_namespace_modes: Vec<(String, Vec<AuthMode>)>,
 
     /// Largest AppSync Events event, in bytes (AppSync: 240 KB); a larger one is reported in the
     /// publish's `failed` list.
@@ -55,4 +62,16 @@ pub fn parse_owner_segment(text: &str) -> Result<(String, usize), String> {
             "`{index}` is not a segment after the namespace (1 to 4)"
         )),
     }
+}
+
+/// Parses `NAMESPACE=MODE+MODE` (`status=oidc+cognito`).
+pub fn parse_namespace_modes(text: &str) -> Result<(String, Vec<AuthMode>), String> {
+    let (namespace, modes) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAMESPACE=MODE+MODE, like status=oidc+cognito"))?;
+    let modes = modes
+        .split('+')
+        .map(str::parse)
+        .collect::<Result<Vec<AuthMode>, String>>()?;
+    Ok((namespace.to_owned(), modes))
 }

@@ -563,3 +563,35 @@ async fn metrics_count_events_apart_from_graphql() {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_namespace_admits_only_its_auth_modes() {
+    use support::auth::{OIDC_ARGS, claims, hs256};
+    let mut args = OIDC_ARGS.to_vec();
+    args.extend([
+        "--event-namespaces",
+        "default,private",
+        "--event-namespace-modes",
+        "private=oidc",
+    ]);
+    let server = TestServer::with_args(&args).await;
+    let mut by_key = events_socket(server.addr, KEY).await;
+    let refused = subscribe(&mut by_key, "p", "/private/x").await;
+    assert_eq!(refused["type"], "subscribe_error", "{refused}");
+    assert_eq!(
+        subscribe(&mut by_key, "d", "/default/x").await["type"],
+        "subscribe_success",
+        "other namespaces take every mode"
+    );
+    let (code, _) = post_event(
+        server.addr,
+        json!({"channel": "/private/x", "events": ["1"]}),
+    )
+    .await;
+    assert_eq!(code, 403, "an API key may not publish there either");
+    let mut by_token = events_socket_as(server.addr, &hs256(&claims("u1", json!({})))).await;
+    assert_eq!(
+        subscribe(&mut by_token, "p", "/private/x").await["type"],
+        "subscribe_success"
+    );
+}
