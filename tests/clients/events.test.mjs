@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { API_KEY, WAIT_MS, env } from './support.mjs';
+import { API_KEY, ON_STATUS, WAIT_MS, env, publish } from './support.mjs';
 
 // Amplify dials with the global `WebSocket`, as in a browser; its long timers must not hold node.
 globalThis.WebSocket = WebSocket;
@@ -21,6 +21,7 @@ for (const name of ['setTimeout', 'setInterval']) {
 
 const { Amplify } = await import('aws-amplify');
 const { events } = await import('aws-amplify/data');
+const { generateClient } = await import('aws-amplify/api');
 
 const HTTPS_URL = env('SWITCHBOARD_HTTPS_URL'); // https://localhost:Q/graphql
 const EVENT_URL = `${new URL(HTTPS_URL).origin}/event`;
@@ -80,3 +81,60 @@ test('Amplify events: exact and wildcard channels, published over HTTP and the s
     await events.closeAll();
   }
 });
+
+test('the bridge: one publishStatus reaches an Amplify GraphQL subscriber and an Amplify events subscriber', async () => {
+  Amplify.configure({
+    API: {
+      GraphQL: { endpoint: HTTPS_URL, region: 'us-east-1', defaultAuthMode: 'apiKey', apiKey: API_KEY },
+      Events: { endpoint: EVENT_URL, region: 'us-east-1', defaultAuthMode: 'apiKey', apiKey: API_KEY },
+    },
+  });
+  const userId = `bridge${Date.now()}`;
+  const graphql = [];
+  const client = generateClient();
+  const statuses = client.graphql({ query: ON_STATUS, variables: { userId } }).subscribe({
+    next: ({ data }) => graphql.push(data.onStatusUpdate.status),
+    error: (error) => assert.fail(`GraphQL subscription error: ${JSON.stringify(error)}`),
+  });
+  const channel = await events.connect(`/status/${userId}/*`);
+  const received = new Received();
+  const subscription = channel.subscribe(received.observer());
+  try {
+    await subscription.ready;
+    // The GraphQL subscription is live once a warm-up status arrives; the events channel is
+    // already (its `ready` resolved).
+    const deadline = Date.now() + WAIT_MS;
+    while (!graphql.includes('warm-up')) {
+      assert.ok(Date.now() < deadline, 'the GraphQL subscription never went live');
+      await publish(HTTPS_URL, userId, 'warm-up');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await publish(HTTPS_URL, userId, 'validating');
+    await publish(HTTPS_URL, userId, 'complete');
+    const deadline2 = Date.now() + WAIT_MS;
+    while (!graphql.includes('complete')) {
+      assert.ok(Date.now() < deadline2, `GraphQL got ${graphql}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const viaEvents = await waitFor(received, (list) => list.includes('complete'));
+    assert.deepEqual(viaEvents.filter((s) => s !== 'warm-up'), ['validating', 'complete']);
+    assert.deepEqual(graphql.filter((s) => s !== 'warm-up'), ['validating', 'complete']);
+    assert.equal(received.events.at(-1).userId, userId);
+    assert.equal(received.events.at(-1).jobId, 'job-1');
+  } finally {
+    statuses.unsubscribe();
+    subscription.unsubscribe();
+    await events.closeAll();
+  }
+});
+
+/** The statuses `received` holds once `done` says they are complete. */
+async function waitFor(received, done) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const list = received.events.map((e) => e.status);
+    if (done(list)) return list;
+    assert.ok(Date.now() < deadline, `only ${JSON.stringify(list)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -22,8 +22,16 @@ async fn real_javascript_clients() {
     // A second server with TLS from a local CA, for Amplify's stock `https` -> `wss` derivation;
     // node trusts that CA and nothing new besides (`NODE_EXTRA_CA_CERTS`).
     let ca_dir = std::env::temp_dir().join(format!("switchboard-js-tls-{}", uuid::Uuid::new_v4()));
-    let tls =
-        support::TestServer::with_args(&["--tls-self-signed", ca_dir.to_str().unwrap()]).await;
+    let tls = support::TestServer::with_args(&[
+        "--tls-self-signed",
+        ca_dir.to_str().unwrap(),
+        // Its statuses are also AppSync Events on /status/{userId}/{jobId}.
+        "--event-namespaces",
+        "default,status",
+        "--event-bridge",
+        "publishStatus=/status/{userId}/{jobId}",
+    ])
+    .await;
     // A third that replays a subscription's latest status to every new subscriber.
     let replaying = support::TestServer::with_args(&["--replay-latest", "onStatusUpdate"]).await;
     // A fourth serving the schema Amplify generates for a `Todo` model.
