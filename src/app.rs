@@ -260,6 +260,12 @@ fn access_policy(settings: &Settings, auth: &Authenticator) -> AccessPolicy {
 }
 
 impl App {
+    /// A connection-store write failed: counted and logged; the connection carries on.
+    pub fn store_failed(&self, error: crate::store::StoreError) {
+        self.metrics.exported.store_errors.increment(1);
+        tracing::warn!(%error, "connection store write failed");
+    }
+
     /// The user a connection record names: the verified identity's owner claim for token and
     /// authorizer callers; for API keys and IAM, none.
     pub fn verified_user(&self, identity: &Identity) -> Option<String> {

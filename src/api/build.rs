@@ -242,14 +242,8 @@ fn mutation_field(def: &FieldDef, plan: Arc<MutationPlan>) -> Field {
                     )
                     .await
                     .map_err(publish_error)?;
-                let args: Vec<(String, Value)> = ctx
-                    .args
-                    .as_index_map()
-                    .iter()
-                    .map(|(name, value)| (name.to_string(), value.clone()))
-                    .collect();
                 broker(&ctx)?
-                    .invalidate_after(&plan.field, &args, &event.payload)
+                    .invalidate_after(&plan.field, ctx.args.as_index_map(), &event.payload)
                     .await
                     .map_err(publish_error)?;
                 // The event published, or the first one published with this key.

@@ -145,15 +145,24 @@ impl Broker {
     pub async fn invalidate_after(
         &self,
         mutation: &str,
-        args: &[(String, Value)],
+        args: &IndexMap<Name, Value>,
         result: &Value,
     ) -> Result<(), PublishError> {
+        let mut invalidations = self.rules.invalidations_of(mutation).peekable();
+        // Most mutations issue none: no copy of their arguments then.
+        if invalidations.peek().is_none() {
+            return Ok(());
+        }
+        let args: Vec<(String, Value)> = args
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone()))
+            .collect();
         let context = Context {
-            args,
+            args: &args,
             identity: None,
             result: Some(result),
         };
-        for invalidation in self.rules.invalidations_of(mutation) {
+        for invalidation in invalidations {
             match crate::rules::resolve(&invalidation.payload, &context) {
                 Ok(payload) => {
                     self.bus

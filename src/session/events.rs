@@ -40,10 +40,6 @@ fn not_yours(channel: &Channel) -> Json {
     )
 }
 
-fn store_failed(error: crate::store::StoreError) {
-    tracing::warn!(%error, "connection store write failed");
-}
-
 /// A live channel subscription.
 struct Subscribed {
     registration: Registration,
@@ -321,7 +317,7 @@ impl EventsSession {
             user_id: None,
         };
         if let Err(error) = self.app.store.subscribe(&self.id, record).await {
-            store_failed(error);
+            self.app.store_failed(error);
         }
         self.client_ids.insert(registration.id, id.clone());
         self.subscriptions
@@ -352,7 +348,7 @@ impl EventsSession {
         self.app.index.unsubscribe(&subscribed.registration);
         self.app.bus.forget(subscribed.registration.key());
         if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
-            store_failed(error);
+            self.app.store_failed(error);
         }
         true
     }
@@ -375,7 +371,7 @@ impl EventsSession {
             subscriptions: Vec::new(),
         };
         if let Err(error) = self.app.store.connect(record).await {
-            store_failed(error);
+            self.app.store_failed(error);
         }
     }
 
@@ -504,7 +500,7 @@ impl EventsSession {
         }
         self.app.connections.remove(&self.id);
         if let Err(error) = self.app.store.disconnect(&self.id).await {
-            store_failed(error);
+            self.app.store_failed(error);
         }
     }
 }

@@ -362,7 +362,7 @@ impl Session {
         if std::mem::take(&mut self.seen_since_touch)
             && let Err(error) = self.app.store.touch(&self.id, Utc::now()).await
         {
-            self.store_failed(error);
+            self.app.store_failed(error);
         }
         self.emit(Reply::KeepAlive).await
     }
@@ -380,7 +380,7 @@ impl Session {
             subscriptions: Vec::new(),
         };
         if let Err(error) = self.app.store.connect(record).await {
-            self.store_failed(error);
+            self.app.store_failed(error);
         }
     }
 
@@ -392,7 +392,7 @@ impl Session {
         self.app.connections.remove(&self.id);
         self.client_ids.clear();
         if let Err(error) = self.app.store.disconnect(&self.id).await {
-            self.store_failed(error);
+            self.app.store_failed(error);
         }
     }
 
@@ -406,10 +406,5 @@ impl Session {
             .invalidations
             .unwatch(&active.field, registration.id);
         self.app.bus.forget(registration.key());
-    }
-
-    fn store_failed(&self, error: crate::store::StoreError) {
-        self.app.metrics.exported.store_errors.increment(1);
-        tracing::warn!(%error, "connection store write failed");
     }
 }

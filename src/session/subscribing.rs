@@ -133,7 +133,7 @@ impl Session {
             arguments: prepared.filter_json(),
         };
         if let Err(error) = self.app.store.subscribe(&self.id, record).await {
-            self.store_failed(error);
+            self.app.store_failed(error);
         }
         if let Some(filter) = invalidation {
             self.app.invalidations.watch(
@@ -247,7 +247,7 @@ impl Session {
         self.leave(&active);
         self.client_ids.remove(&active.registration.id);
         if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
-            self.store_failed(error);
+            self.app.store_failed(error);
         }
         true
     }
