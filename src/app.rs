@@ -15,7 +15,7 @@ use crate::auth_mode::AuthMode;
 use crate::config::Settings;
 use crate::config::StoreKind;
 use crate::connections::Connections;
-use crate::events::channel::Channel;
+use crate::events::channel::{Channel, ChannelAction};
 use crate::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
 use crate::pubsub::{
@@ -275,17 +275,27 @@ impl App {
         }
     }
 
+    /// The access check of AppSync Events connections: a connection's credentials must be in
+    /// one of `--event-connect-modes` (when it names any).
+    pub fn may_connect_events(&self, caller: &Identity) -> bool {
+        let modes = &self.settings.events.event_connect_modes;
+        modes.is_empty() || modes.contains(&caller.mode)
+    }
+
     /// The access check of AppSync Events channels: whether `caller` may subscribe or publish
-    /// to `channel`. A namespace may admit only some auth modes (`--event-namespace-modes`).
-    /// Then the owner rule (`--event-owner-segment`): in a bound namespace the bound segment
-    /// must be the caller's `--owner-claim` (a wildcard there, or a shorter channel, names no
-    /// one); the admin group and `--trusted-modes` are exempt, as for the GraphQL owner rule.
-    pub fn may_use_channel(&self, caller: &Identity, channel: &Channel) -> bool {
+    /// to `channel`. A namespace may admit only some auth modes for each action
+    /// (`--event-namespace-modes`). Then the owner rule (`--event-owner-segment`): in a bound
+    /// namespace the bound segment must be the caller's `--owner-claim` (a wildcard there, or a
+    /// shorter channel, names no one); the admin group and `--trusted-modes` are exempt, as for
+    /// the GraphQL owner rule.
+    pub fn may_use_channel(
+        &self,
+        caller: &Identity,
+        channel: &Channel,
+        action: ChannelAction,
+    ) -> bool {
         let events = &self.settings.events;
-        if let Some((_, modes)) = events
-            .event_namespace_modes
-            .iter()
-            .find(|(namespace, _)| namespace == channel.namespace())
+        if let Some(modes) = events.modes_for(channel.namespace(), action)
             && !modes.contains(&caller.mode)
         {
             return false;

@@ -13,7 +13,7 @@ mod cluster;
 mod events;
 
 pub use cluster::{ClusterSettings, StoreKind};
-pub use events::{EventSettings, parse_namespace_modes, parse_owner_segment};
+pub use events::{EventSettings, NamespaceModes, parse_owner_segment};
 
 /// How log lines are written (to stderr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -53,6 +53,11 @@ impl Credentials {
         Some(Self { headers })
     }
 
+    /// Every header, names lower-cased (for the Lambda authorizer's `requestHeaders`).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// From the headers of an HTTP request.
     pub fn from_http(headers: &HeaderMap) -> Self {
         let headers = headers

@@ -1,6 +1,8 @@
 //! A Lambda-style authorizer: for `lambda` mode, each new token is POSTed to `--authorizer-url`
-//! as AppSync's Lambda authorizer request, and the answer (AppSync's response shape) is cached per
-//! token for its `ttlOverride`, or `--authorizer-ttl`.
+//! as AppSync's Lambda authorizer request (the GraphQL API's shape, or the Events API's with
+//! `EVENT_CONNECT`/`EVENT_SUBSCRIBE`/`EVENT_PUBLISH` and the channel), and the answer (AppSync's
+//! response shape) is cached for its `ttlOverride`, or `--authorizer-ttl`: per token for
+//! GraphQL, per token, action and channel for Events.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,9 +11,11 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
+use super::Operation;
+use super::credentials::Credentials;
 use super::identity::Identity;
 use crate::auth_mode::AuthMode;
-use crate::operation::GraphqlRequest;
+use crate::events::channel::ChannelAction;
 
 /// Answers kept at most; past it expired ones go, and if that is not enough, all of them.
 const CACHE_CAPACITY: usize = 100_000;
@@ -28,12 +32,14 @@ pub enum AuthorizerError {
     Denied,
 }
 
-/// AppSync's Lambda authorizer request.
+/// AppSync's Lambda authorizer request: the GraphQL shape, or the Events one.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AuthorizerRequest<'a> {
     authorization_token: &'a str,
     request_context: RequestContext<'a>,
+    /// The request's headers (the upgrade's or the auth object's), names lower-cased.
+    request_headers: Map<String, Json>,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,9 +48,68 @@ struct RequestContext<'a> {
     api_id: &'a str,
     account_id: &'a str,
     request_id: String,
-    query_string: &'a str,
-    operation_name: Option<&'a str>,
-    variables: Json,
+    #[serde(flatten)]
+    operation: OperationContext<'a>,
+}
+
+/// What the request is about, in the API's own words.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum OperationContext<'a> {
+    #[serde(rename_all = "camelCase")]
+    Graphql {
+        query_string: &'a str,
+        operation_name: Option<&'a str>,
+        variables: Json,
+    },
+    /// `EVENT_CONNECT` has no channel; `EVENT_SUBSCRIBE` and `EVENT_PUBLISH` name it.
+    #[serde(rename_all = "camelCase")]
+    Event {
+        operation: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        channel_namespace_name: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+    },
+}
+
+impl<'a> OperationContext<'a> {
+    fn of(operation: Operation<'a>) -> Self {
+        match operation {
+            Operation::Graphql(request) => Self::Graphql {
+                query_string: request.map(|o| o.query.as_str()).unwrap_or_default(),
+                operation_name: request.and_then(|o| o.operation_name.as_deref()),
+                variables: request
+                    .and_then(|o| o.variables.clone())
+                    .unwrap_or_else(|| Json::Object(Map::new())),
+            },
+            Operation::EventConnect => Self::Event {
+                operation: "EVENT_CONNECT",
+                channel_namespace_name: None,
+                channel: None,
+            },
+            Operation::EventChannel(action, channel) => Self::Event {
+                operation: match action {
+                    ChannelAction::Subscribe => "EVENT_SUBSCRIBE",
+                    ChannelAction::Publish => "EVENT_PUBLISH",
+                },
+                channel_namespace_name: Some(channel.namespace()),
+                channel: Some(channel.path()),
+            },
+        }
+    }
+
+    /// What the cached answer is for. A GraphQL answer stands for the token (AppSync's rule:
+    /// `deniedFields` carry the per-operation part); an Events answer for the token, action and
+    /// channel, since an Events authorizer decides per channel.
+    fn cache_key(&self, token: &str) -> String {
+        match self {
+            Self::Graphql { .. } => token.to_owned(),
+            Self::Event {
+                operation, channel, ..
+            } => format!("{token}\n{operation}\n{}", channel.as_deref().unwrap_or("")),
+        }
+    }
 }
 
 /// AppSync's Lambda authorizer response.
@@ -52,7 +117,8 @@ struct RequestContext<'a> {
 #[serde(rename_all = "camelCase")]
 struct AuthorizerResponse {
     is_authorized: bool,
-    #[serde(default)]
+    /// `resolverContext` from a GraphQL authorizer, `handlerContext` from an Events one.
+    #[serde(default, alias = "handlerContext")]
     resolver_context: Map<String, Json>,
     #[serde(default)]
     denied_fields: Vec<String>,
@@ -69,7 +135,7 @@ pub struct LambdaAuthorizer {
     default_ttl: Duration,
     timeout: Duration,
     http: reqwest::Client,
-    /// Token -> (answer, until when it stands).
+    /// [`OperationContext::cache_key`] -> (answer, until when it stands).
     cache: DashMap<String, (Arc<AuthorizerResponse>, Instant)>,
 }
 
@@ -93,20 +159,23 @@ impl LambdaAuthorizer {
         }
     }
 
-    /// Judges `token` for `operation` (the GraphQL request, when there is one).
+    /// Judges `token` for `operation`, presented with `credentials` (the request's headers).
     pub async fn authorize(
         &self,
         token: &str,
-        operation: Option<&GraphqlRequest>,
+        operation: Operation<'_>,
+        credentials: &Credentials,
     ) -> Result<Identity, AuthorizerError> {
+        let operation = OperationContext::of(operation);
+        let key = operation.cache_key(token);
         let cached = self
             .cache
-            .get(token)
+            .get(&key)
             .filter(|entry| entry.1 > Instant::now())
             .map(|entry| entry.0.clone());
         let answer = match cached {
             Some(answer) => answer,
-            None => self.ask(token, operation).await?,
+            None => self.ask(token, key, operation, credentials).await?,
         };
         if !answer.is_authorized {
             return Err(AuthorizerError::Denied);
@@ -124,7 +193,9 @@ impl LambdaAuthorizer {
     async fn ask(
         &self,
         token: &str,
-        operation: Option<&GraphqlRequest>,
+        key: String,
+        operation: OperationContext<'_>,
+        credentials: &Credentials,
     ) -> Result<Arc<AuthorizerResponse>, AuthorizerError> {
         let request = AuthorizerRequest {
             authorization_token: token,
@@ -132,12 +203,12 @@ impl LambdaAuthorizer {
                 api_id: &self.api_id,
                 account_id: &self.account_id,
                 request_id: uuid::Uuid::new_v4().to_string(),
-                query_string: operation.map(|o| o.query.as_str()).unwrap_or_default(),
-                operation_name: operation.and_then(|o| o.operation_name.as_deref()),
-                variables: operation
-                    .and_then(|o| o.variables.clone())
-                    .unwrap_or_else(|| Json::Object(Map::new())),
+                operation,
             },
+            request_headers: credentials
+                .headers()
+                .map(|(name, value)| (name.to_owned(), Json::String(value.to_owned())))
+                .collect(),
         };
         let response = self
             .http
@@ -160,12 +231,12 @@ impl LambdaAuthorizer {
             .map(Duration::from_secs)
             .unwrap_or(self.default_ttl);
         if !ttl.is_zero() {
-            self.remember(token, answer.clone(), ttl);
+            self.remember(key, answer.clone(), ttl);
         }
         Ok(answer)
     }
 
-    fn remember(&self, token: &str, answer: Arc<AuthorizerResponse>, ttl: Duration) {
+    fn remember(&self, key: String, answer: Arc<AuthorizerResponse>, ttl: Duration) {
         if self.cache.len() >= CACHE_CAPACITY {
             let now = Instant::now();
             self.cache.retain(|_, entry| entry.1 > now);
@@ -173,8 +244,7 @@ impl LambdaAuthorizer {
                 self.cache.clear();
             }
         }
-        self.cache
-            .insert(token.to_owned(), (answer, Instant::now() + ttl));
+        self.cache.insert(key, (answer, Instant::now() + ttl));
     }
 }
 

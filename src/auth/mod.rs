@@ -23,6 +23,7 @@ pub use credentials::{Credentials, CredentialsError};
 pub use identity::Identity;
 
 use crate::config::Settings;
+use crate::events::channel::{Channel, ChannelAction};
 use crate::operation::GraphqlRequest;
 use jwt::{JwtSettings, JwtVerifier};
 use lambda::LambdaAuthorizer;
@@ -67,13 +68,24 @@ pub enum Signed<'a> {
     Nothing,
 }
 
+/// What the caller asks to do: the Lambda authorizer's `requestContext` describes it, and it
+/// may answer differently for each.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation<'a> {
+    /// A GraphQL request; `None` for a connect, or before the request is read.
+    Graphql(Option<&'a GraphqlRequest>),
+    /// An AppSync Events connect (`EVENT_CONNECT`).
+    EventConnect,
+    /// An AppSync Events subscribe or publish on a channel (`EVENT_SUBSCRIBE`, `EVENT_PUBLISH`).
+    EventChannel(ChannelAction, &'a Channel),
+}
+
 /// One request to authenticate.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthRequest<'a> {
     pub credentials: &'a Credentials,
     pub signed: Signed<'a>,
-    /// The GraphQL request, for the Lambda authorizer's `requestContext`.
-    pub operation: Option<&'a GraphqlRequest>,
+    pub operation: Operation<'a>,
 }
 
 /// The API's auth modes and the verifier for each.
@@ -218,7 +230,7 @@ impl Authenticator {
         ) {
             (Some(AuthMode::Iam), ..) => self.iam(request),
             (Some(AuthMode::ApiKey), Some(key), _) => self.api_key(key),
-            (Some(AuthMode::Lambda), _, Some(token)) => self.lambda(token, request.operation).await,
+            (Some(AuthMode::Lambda), _, Some(token)) => self.lambda(token, request).await,
             (Some(_), _, Some(token)) => self.jwt(token).await,
             _ => Err(Refusal::Missing),
         };
@@ -252,16 +264,12 @@ impl Authenticator {
         Ok(Identity::from_claims(self.token_mode(&claims), claims))
     }
 
-    async fn lambda(
-        &self,
-        token: &str,
-        operation: Option<&GraphqlRequest>,
-    ) -> Result<Identity, Refusal> {
+    async fn lambda(&self, token: &str, request: AuthRequest<'_>) -> Result<Identity, Refusal> {
         let Some(lambda) = &self.lambda else {
             return Err(Refusal::Missing);
         };
         lambda
-            .authorize(token, operation)
+            .authorize(token, request.operation, request.credentials)
             .await
             .map_err(|e| Refusal::Because(format!("authorizer: {e}")))
     }

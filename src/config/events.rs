@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::auth_mode::AuthMode;
 use crate::events::bridge::Bridge;
+use crate::events::channel::ChannelAction;
 
 #[derive(Debug, Clone, Args)]
 pub struct EventSettings {
@@ -30,11 +31,23 @@ pub struct EventSettings {
     #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_OWNER_SEGMENT", value_delimiter = ',', value_parser = parse_owner_segment)]
     pub event_owner_segment: Vec<(String, usize)>,
 
-    /// The auth modes that may subscribe and publish in a namespace: `status=oidc+cognito`
-    /// (comma-separated, one per namespace); a namespace not named takes every mode the API
-    /// accepts.
-    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_NAMESPACE_MODES", value_delimiter = ',', value_parser = parse_namespace_modes)]
-    pub event_namespace_modes: Vec<(String, Vec<AuthMode>)>,
+    /// The auth modes that may subscribe and publish in a namespace: `status=oidc+cognito` for
+    /// both, `status:publish=iam` or `status:subscribe=oidc` for one (it wins over both);
+    /// `*` names every namespace not named itself. A namespace none of them names takes every
+    /// mode the API accepts.
+    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_NAMESPACE_MODES", value_delimiter = ',', value_parser = NamespaceModes::parse)]
+    pub event_namespace_modes: Vec<NamespaceModes>,
+
+    /// The auth modes that may open an AppSync Events connection (`api-key,oidc`); none named:
+    /// every mode the API accepts. Each subscribe and publish is then checked against its
+    /// namespace.
+    #[arg(
+        help_heading = "Events",
+        long,
+        env = "SWITCHBOARD_EVENT_CONNECT_MODES",
+        value_delimiter = ','
+    )]
+    pub event_connect_modes: Vec<AuthMode>,
 
     /// Largest AppSync Events event, in bytes (AppSync: 240 KB); a larger one is reported in the
     /// publish's `failed` list.
@@ -64,14 +77,59 @@ pub fn parse_owner_segment(text: &str) -> Result<(String, usize), String> {
     }
 }
 
-/// Parses `NAMESPACE=MODE+MODE` (`status=oidc+cognito`).
-pub fn parse_namespace_modes(text: &str) -> Result<(String, Vec<AuthMode>), String> {
-    let (namespace, modes) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not NAMESPACE=MODE+MODE, like status=oidc+cognito"))?;
-    let modes = modes
-        .split('+')
-        .map(str::parse)
-        .collect::<Result<Vec<AuthMode>, String>>()?;
-    Ok((namespace.to_owned(), modes))
+/// The auth modes a namespace admits, for one action or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceModes {
+    /// A namespace, or `*` for every namespace not named itself.
+    pub namespace: String,
+    /// `None`: subscribe and publish alike.
+    pub action: Option<ChannelAction>,
+    pub modes: Vec<AuthMode>,
+}
+
+impl NamespaceModes {
+    /// Parses `NAMESPACE[:ACTION]=MODE+MODE` (`status=oidc+cognito`, `status:publish=iam`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (target, modes) = text.split_once('=').ok_or_else(|| {
+            format!(
+                "`{text}` is not NAMESPACE[:publish|:subscribe]=MODE+MODE, like status=oidc+cognito"
+            )
+        })?;
+        let (namespace, action) = match target.split_once(':') {
+            None => (target, None),
+            Some((namespace, "publish")) => (namespace, Some(ChannelAction::Publish)),
+            Some((namespace, "subscribe")) => (namespace, Some(ChannelAction::Subscribe)),
+            Some((_, other)) => {
+                return Err(format!("`{other}` is not `publish` or `subscribe`"));
+            }
+        };
+        Ok(Self {
+            namespace: namespace.to_owned(),
+            action,
+            modes: parse_modes(modes)?,
+        })
+    }
+}
+
+impl EventSettings {
+    /// The modes that may do `action` in `namespace`, from the most specific entry: the
+    /// namespace and action, the namespace, `*` and action, `*`. `None`: every mode.
+    pub fn modes_for(&self, namespace: &str, action: ChannelAction) -> Option<&[AuthMode]> {
+        let entries = &self.event_namespace_modes;
+        let find = |name: &str, action: Option<ChannelAction>| {
+            entries
+                .iter()
+                .find(|e| e.namespace == name && e.action == action)
+        };
+        find(namespace, Some(action))
+            .or_else(|| find(namespace, None))
+            .or_else(|| find("*", Some(action)))
+            .or_else(|| find("*", None))
+            .map(|entry| entry.modes.as_slice())
+    }
+}
+
+/// Parses `MODE+MODE` (`oidc+cognito`).
+fn parse_modes(text: &str) -> Result<Vec<AuthMode>, String> {
+    text.split('+').map(str::parse).collect()
 }

@@ -39,3 +39,33 @@ fn defaults_match_the_readme() {
         "inside Apollo's 30 s alarm"
     );
 }
+
+#[test]
+fn namespace_modes_by_action_and_wildcard() {
+    let settings = Settings::from_args([
+        "--event-namespace-modes",
+        "feed:subscribe=api-key,feed=oidc+cognito,*:publish=iam",
+    ])
+    .unwrap();
+    let events = &settings.events;
+    use crate::events::channel::ChannelAction::{Publish, Subscribe};
+    assert_eq!(
+        events.modes_for("feed", Subscribe),
+        Some(&[AuthMode::ApiKey][..])
+    );
+    assert_eq!(
+        events.modes_for("feed", Publish),
+        Some(&[AuthMode::Oidc, AuthMode::Cognito][..])
+    );
+    assert_eq!(
+        events.modes_for("other", Publish),
+        Some(&[AuthMode::Iam][..])
+    );
+    assert_eq!(events.modes_for("other", Subscribe), None);
+    for bad in ["feed:read=oidc", "feed", "feed=nope"] {
+        assert!(
+            Settings::from_args(["--event-namespace-modes", bad]).is_err(),
+            "{bad}"
+        );
+    }
+}

@@ -12,6 +12,24 @@ pub const MAX_SEGMENTS: usize = 5;
 /// Characters a segment may have.
 pub const MAX_SEGMENT: usize = 50;
 
+/// What a caller does with a channel: its auth modes and the Lambda authorizer's `operation`
+/// depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelAction {
+    Subscribe,
+    Publish,
+}
+
+impl ChannelAction {
+    /// The name in settings (`status:publish=iam`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Subscribe => "subscribe",
+            Self::Publish => "publish",
+        }
+    }
+}
+
 /// A checked channel: its segments, and whether it ends in the `/*` wildcard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channel {

@@ -155,6 +155,24 @@ fn addressed(
     Ok((channel, authorization, payload))
 }
 
+/// The path IAM clients sign every Events request for: `POST <https endpoint>/event`.
+pub const SIGNED_PATH: &str = "/event";
+
+/// The body an IAM client signed for a message the server only sees as a frame: `{}` for the
+/// connect, `{"channel":…}` for a subscribe, `{"channel":…,"events":[…]}` for a publish, as
+/// compact JSON with the keys in that order and the channel as the client wrote it (Amplify
+/// signs `JSON.stringify` of exactly that; serde_json writes strings as it does, `/` unescaped).
+pub fn signed_body(channel: Option<&str>, events: Option<&[Json]>) -> String {
+    #[derive(serde::Serialize)]
+    struct Signed<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        channel: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        events: Option<&'a [Json]>,
+    }
+    serde_json::to_string(&Signed { channel, events }).unwrap_or_default()
+}
+
 /// `{"errorType", "message"}`, as every error list carries them.
 pub fn error(error_type: ErrorType, message: &str) -> Json {
     json!({"errorType": error_type.as_str(), "message": message})
@@ -240,6 +258,22 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_bodies_are_what_amplify_stringifies() {
+        assert_eq!(signed_body(None, None), "{}");
+        assert_eq!(
+            signed_body(Some("/default/a"), None),
+            r#"{"channel":"/default/a"}"#
+        );
+        // JSON.stringify({channel, events}) of events Amplify already stringified: slashes
+        // as they are, quotes and backslashes escaped, non-ASCII raw.
+        let events = [json!(r#"{"p":"a/b","q":"\"é\\"}"#)];
+        assert_eq!(
+            signed_body(Some("/default/a"), Some(&events)),
+            r#"{"channel":"/default/a","events":["{\"p\":\"a/b\",\"q\":\"\\\"é\\\\\"}"]}"#
+        );
+    }
 
     #[test]
     fn top_level_fields_first_then_amplifys_payload_copies() {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::App;
-use crate::auth::{AuthRequest, Credentials, Signed};
+use crate::auth::{AuthRequest, Credentials, Operation, Signed};
 
 use super::errors::appsync_error as error;
 use crate::operation::ErrorType;
@@ -56,7 +56,7 @@ async fn authorize(
             query: "",
             body: &Bytes::new(),
         },
-        operation: None,
+        operation: Operation::Graphql(None),
     };
     match app.auth.authenticate(request).await {
         Ok(identity) if app.api.policy.is_admin(&identity) => Ok(()),

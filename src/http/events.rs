@@ -18,9 +18,9 @@ use super::body::{self, BodyLimits};
 use super::errors;
 use crate::app::App;
 use crate::auth::credentials;
-use crate::auth::{AuthRequest, Credentials, Signed};
+use crate::auth::{AuthMode, AuthRequest, Credentials, Operation, Signed};
 use crate::events::MAX_EVENTS_PER_PUBLISH;
-use crate::events::channel::Channel;
+use crate::events::channel::{Channel, ChannelAction};
 use crate::operation::ErrorType;
 use crate::pubsub::publish_events;
 
@@ -63,6 +63,21 @@ pub async fn publish(
         Err(error) => return error.response(),
     };
     let credentials = Credentials::from_http(&headers);
+    let parsed = parse_publish(&body, &app.settings.events.event_namespaces);
+    let operation = match &parsed {
+        Ok((_, channel)) => Operation::EventChannel(ChannelAction::Publish, channel),
+        // A Lambda authorizer judges a publish by its channel: without one there is nothing to
+        // ask it, so the request's own fault is the answer.
+        Err(message) if app.auth.mode_of(&credentials) == Some(AuthMode::Lambda) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorType::BadRequestException,
+                message,
+            );
+        }
+        // The other modes judge the caller alone.
+        Err(_) => Operation::EventConnect,
+    };
     let auth = AuthRequest {
         credentials: &credentials,
         signed: Signed::Http {
@@ -70,7 +85,7 @@ pub async fn publish(
             query: "",
             body: &body,
         },
-        operation: None,
+        operation,
     };
     let caller = match app.auth.authenticate(auth).await {
         Ok(caller) => caller,
@@ -83,31 +98,17 @@ pub async fn publish(
             );
         }
     };
-    let request: PublishBody = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
+    let (request, channel) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 ErrorType::BadRequestException,
-                &format!("The body must be {{\"channel\": string, \"events\": [string]}}: {e}"),
+                &message,
             );
         }
     };
-    let channel = match Channel::parse(
-        &request.channel,
-        false,
-        &app.settings.events.event_namespaces,
-    ) {
-        Ok(channel) => channel,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorType::BadRequestException,
-                &e.to_string(),
-            );
-        }
-    };
-    if !app.may_use_channel(&caller, &channel) {
+    if !app.may_use_channel(&caller, &channel, ChannelAction::Publish) {
         return error(
             StatusCode::FORBIDDEN,
             ErrorType::UnauthorizedException,
@@ -137,6 +138,15 @@ pub async fn publish(
             &e.to_string(),
         ),
     }
+}
+
+/// The body of `POST /event` and its channel, or why it is refused.
+fn parse_publish(body: &[u8], namespaces: &[String]) -> Result<(PublishBody, Channel), String> {
+    let request: PublishBody = serde_json::from_slice(body).map_err(|e| {
+        format!("The body must be {{\"channel\": string, \"events\": [string]}}: {e}")
+    })?;
+    let channel = Channel::parse(&request.channel, false, namespaces).map_err(|e| e.to_string())?;
+    Ok((request, channel))
 }
 
 /// The upgrade on `/event/realtime`.

@@ -12,7 +12,7 @@ use serde_json::{Value as Json_, json};
 use super::body::{self, BodyLimits};
 use super::errors;
 use crate::app::App;
-use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Identity, Signed};
+use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Identity, Operation, Signed};
 use crate::operation::{ErrorType, GraphqlRequest};
 use crate::pubsub::{IdempotencyKey, MAX_IDEMPOTENCY_KEY, PublishError};
 
@@ -46,7 +46,7 @@ pub async fn execute(
         let auth = AuthRequest {
             credentials: &credentials,
             signed: Signed::Nothing,
-            operation: None,
+            operation: Operation::Graphql(None),
         };
         match app.auth.authenticate(auth).await {
             Ok(identity) => Some(identity),
@@ -68,7 +68,7 @@ pub async fn execute(
                     query: query.as_deref().unwrap_or_default(),
                     body: &body,
                 },
-                operation: request.as_ref().ok(),
+                operation: Operation::Graphql(request.as_ref().ok()),
             };
             match app.auth.authenticate(auth).await {
                 Ok(identity) => identity,

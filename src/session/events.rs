@@ -21,9 +21,9 @@ use tracing::Instrument;
 
 use super::Peer;
 use crate::app::App;
-use crate::auth::{AuthRequest, Credentials, Identity, Signed};
+use crate::auth::{AuthMode, AuthRequest, Credentials, Identity, Operation, Signed};
 use crate::events::MAX_EVENTS_PER_PUBLISH;
-use crate::events::channel::Channel;
+use crate::events::channel::{Channel, ChannelAction};
 use crate::events::codec::{self, EventsMessage};
 use crate::operation::ErrorType;
 use crate::projection::Projection;
@@ -54,6 +54,10 @@ struct EventsSession {
     inbox: mpsc::Receiver<Mail>,
     /// Who the connection is, from the upgrade's credentials; `None` without any.
     identity: Option<Identity>,
+    /// The upgrade's credentials, kept for a Lambda-authorized connection only: the authorizer
+    /// judges each subscribe and publish by its channel, so a message without its own
+    /// `authorization` is judged with these.
+    lambda_credentials: Option<Credentials>,
     acknowledged: bool,
     subscriptions: HashMap<String, Subscribed>,
     client_ids: HashMap<SubscriberId, String>,
@@ -80,6 +84,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
         mailbox,
         inbox,
         identity: None,
+        lambda_credentials: None,
         acknowledged: false,
         subscriptions: HashMap::new(),
         client_ids: HashMap::new(),
@@ -136,11 +141,23 @@ impl EventsSession {
         if credentials.is_empty() {
             return Flow::Continue;
         }
-        match self.authenticate(&credentials).await {
-            Ok(identity) => {
+        let connect = codec::signed_body(None, None);
+        let authenticated = self
+            .authenticate(&credentials, Operation::EventConnect, &connect)
+            .await;
+        self.peer.credentials = Ok(Credentials::default());
+        match authenticated {
+            Ok(identity) if self.app.may_connect_events(&identity) => {
+                if identity.mode == AuthMode::Lambda {
+                    self.lambda_credentials = Some(credentials);
+                }
                 self.identity = Some(identity);
-                self.peer.credentials = Ok(Credentials::default());
                 Flow::Continue
+            }
+            Ok(identity) => {
+                let message = format!("Auth mode {} may not connect.", identity.mode.name());
+                let text = codec::connection_error(ErrorType::UnauthorizedException, &message, 401);
+                self.fail(text).await
             }
             Err(message) => {
                 let text = codec::connection_error(ErrorType::UnauthorizedException, &message, 401);
@@ -149,11 +166,22 @@ impl EventsSession {
         }
     }
 
-    async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, String> {
+    /// Verifies `credentials` for `operation`; an IAM signature must cover `signed_body` (the
+    /// body the client signed, rebuilt from the frame).
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        operation: Operation<'_>,
+        signed_body: &str,
+    ) -> Result<Identity, String> {
         let request = AuthRequest {
             credentials,
-            signed: Signed::Nothing,
-            operation: None,
+            signed: Signed::Http {
+                path: codec::SIGNED_PATH,
+                query: "",
+                body: signed_body.as_bytes(),
+            },
+            operation,
         };
         self.app.auth.authenticate(request).await.map_err(|error| {
             self.app.auth_failed(self.peer.remote.ip(), credentials);
@@ -236,32 +264,54 @@ impl EventsSession {
         }
     }
 
-    /// The caller of one message: its own `authorization`, or the connection's identity.
-    async fn caller(&self, authorization: Option<&Json>) -> Result<Identity, Json> {
+    /// The caller of one message doing `action` on `channel`: its own `authorization` (signed,
+    /// for IAM, over `signed_body`), or the connection's identity (for a Lambda-authorized
+    /// connection, the authorizer's answer for this channel).
+    async fn caller(
+        &self,
+        authorization: Option<&Json>,
+        action: ChannelAction,
+        channel: &Channel,
+        signed_body: &str,
+    ) -> Result<Identity, Json> {
         let unauthorized = |message: &str| codec::error(ErrorType::UnauthorizedException, message);
-        match authorization.and_then(Credentials::from_json) {
-            Some(credentials) if !credentials.is_empty() => self
-                .authenticate(&credentials)
+        let operation = Operation::EventChannel(action, channel);
+        let own = authorization
+            .and_then(Credentials::from_json)
+            .filter(|credentials| !credentials.is_empty());
+        match own.as_ref().or(self.lambda_credentials.as_ref()) {
+            Some(credentials) => self
+                .authenticate(credentials, operation, signed_body)
                 .await
                 .map_err(|m| unauthorized(&m)),
-            _ => self
+            None => self
                 .identity
                 .clone()
                 .ok_or_else(|| unauthorized("You are not authorized to make this call.")),
         }
     }
 
-    async fn subscribe(&mut self, id: String, channel: &str, authorization: Option<&Json>) -> Flow {
-        let caller = match self.caller(authorization).await {
-            Ok(caller) => caller,
-            Err(error) => {
-                return self
-                    .send(codec::failure("subscribe_error", Some(&id), &[error]))
-                    .await;
-            }
-        };
+    /// The caller of one message and whether it may do `action` on `channel`, or the errors of
+    /// its refusal.
+    async fn allowed(
+        &self,
+        authorization: Option<&Json>,
+        action: ChannelAction,
+        channel: &Channel,
+        signed_body: &str,
+    ) -> Result<Identity, Json> {
+        let caller = self
+            .caller(authorization, action, channel, signed_body)
+            .await?;
+        if !self.app.may_use_channel(&caller, channel, action) {
+            return Err(not_yours(channel));
+        }
+        Ok(caller)
+    }
+
+    async fn subscribe(&mut self, id: String, written: &str, authorization: Option<&Json>) -> Flow {
         let channel =
-            match Channel::parse(channel, true, &self.app.settings.events.event_namespaces) {
+            match Channel::parse(written, true, &self.app.settings.events.event_namespaces) {
                 Ok(channel) => channel,
                 Err(error) => {
                     let errors = [codec::error(
@@ -273,10 +323,13 @@ impl EventsSession {
                         .await;
                 }
             };
-        if !self.app.may_use_channel(&caller, &channel) {
-            let errors = [not_yours(&channel)];
+        let signed = codec::signed_body(Some(written), None);
+        let allowed = self
+            .allowed(authorization, ChannelAction::Subscribe, &channel, &signed)
+            .await;
+        if let Err(error) = allowed {
             return self
-                .send(codec::failure("subscribe_error", Some(&id), &errors))
+                .send(codec::failure("subscribe_error", Some(&id), &[error]))
                 .await;
         }
         // A subscribe with a live id replaces it: Amplify re-sends its ids after a redial.
@@ -378,18 +431,10 @@ impl EventsSession {
     async fn publish(
         &mut self,
         id: &str,
-        channel: &str,
+        written: &str,
         events: &[Json],
         authorization: Option<&Json>,
     ) -> Flow {
-        let caller = match self.caller(authorization).await {
-            Ok(caller) => caller,
-            Err(error) => {
-                return self
-                    .send(codec::failure("publish_error", Some(id), &[error]))
-                    .await;
-            }
-        };
         let refuse = |error_type: ErrorType, message: &str| {
             codec::failure(
                 "publish_error",
@@ -398,7 +443,7 @@ impl EventsSession {
             )
         };
         let channel =
-            match Channel::parse(channel, false, &self.app.settings.events.event_namespaces) {
+            match Channel::parse(written, false, &self.app.settings.events.event_namespaces) {
                 Ok(channel) => channel,
                 Err(error) => {
                     return self
@@ -406,10 +451,13 @@ impl EventsSession {
                         .await;
                 }
             };
-        if !self.app.may_use_channel(&caller, &channel) {
-            let errors = [not_yours(&channel)];
+        let signed = codec::signed_body(Some(written), Some(events));
+        let allowed = self
+            .allowed(authorization, ChannelAction::Publish, &channel, &signed)
+            .await;
+        if let Err(error) = allowed {
             return self
-                .send(codec::failure("publish_error", Some(id), &errors))
+                .send(codec::failure("publish_error", Some(id), &[error]))
                 .await;
         }
         if events.is_empty() || events.len() > MAX_EVENTS_PER_PUBLISH {

@@ -9,7 +9,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use serde_json::Value as Json;
 
 use super::Session;
-use crate::auth::{AuthRequest, Credentials, Identity, Signed};
+use crate::auth::{AuthRequest, Credentials, Identity, Operation, Signed};
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::protocol::Fault;
 
@@ -38,7 +38,7 @@ impl Session {
         let request = AuthRequest {
             credentials: &credentials,
             signed: Signed::Connect,
-            operation: None,
+            operation: Operation::Graphql(None),
         };
         self.app.auth.authenticate(request).await.map_err(|error| {
             self.auth_failed(&credentials);
@@ -62,7 +62,7 @@ impl Session {
                 let auth = AuthRequest {
                     credentials: &credentials,
                     signed: data.map_or(Signed::Nothing, |data| Signed::Start { data }),
-                    operation: Some(request),
+                    operation: Operation::Graphql(Some(request)),
                 };
                 self.app.auth.authenticate(auth).await.map_err(|error| {
                     self.auth_failed(&credentials);

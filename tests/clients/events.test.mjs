@@ -128,6 +128,40 @@ test('the bridge: one publishStatus reaches an Amplify GraphQL subscriber and an
   }
 });
 
+test('Amplify events signed with IAM: the connect, the subscribe, a publish over the socket and one over HTTP', async () => {
+  // Amplify signs with whatever its credentials provider hands it, as with a Cognito
+  // identity pool; the server holds the same key.
+  const credentials = {
+    accessKeyId: env('SWITCHBOARD_IAM_ACCESS_KEY'),
+    secretAccessKey: env('SWITCHBOARD_IAM_SECRET'),
+  };
+  Amplify.configure(
+    { API: { Events: { endpoint: EVENT_URL, region: 'us-east-1', defaultAuthMode: 'iam' } } },
+    {
+      Auth: {
+        credentialsProvider: {
+          getCredentialsAndIdentityId: async () => ({ credentials }),
+          clearCredentialsAndIdentityId: () => {},
+        },
+      },
+    },
+  );
+  const name = `/default/iam${Date.now()}/jobs`;
+  const channel = await events.connect(name);
+  const received = new Received();
+  const subscription = channel.subscribe(received.observer());
+  try {
+    await subscription.ready;
+    await channel.publish({ status: 'over the socket', path: 'a/b "c"' });
+    const failed = await events.post(name, { status: 'over HTTP' });
+    assert.equal(failed, undefined, JSON.stringify(failed));
+    assert.deepEqual(await received.count(2), ['over the socket', 'over HTTP']);
+  } finally {
+    subscription.unsubscribe();
+    await events.closeAll();
+  }
+});
+
 /** The statuses `received` holds once `done` says they are complete. */
 async function waitFor(received, done) {
   const deadline = Date.now() + WAIT_MS;

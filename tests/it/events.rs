@@ -13,10 +13,10 @@ use support::cluster::node;
 use support::redis::RedisServer;
 use support::{KEY, Proto, TestServer, WsClient};
 
-const SUBPROTOCOL: &str = "aws-appsync-event-ws";
+pub(crate) const SUBPROTOCOL: &str = "aws-appsync-event-ws";
 
 /// An Events socket as Swift and Kotlin open one: the API key in the upgrade's headers only.
-async fn events_socket(addr: SocketAddr, key: &str) -> WsClient {
+pub(crate) async fn events_socket(addr: SocketAddr, key: &str) -> WsClient {
     let url = format!("ws://{addr}/event/realtime");
     let headers = [("x-api-key".to_owned(), key.to_owned())];
     let (client, selected) =
@@ -25,14 +25,14 @@ async fn events_socket(addr: SocketAddr, key: &str) -> WsClient {
     client
 }
 
-async fn subscribe(client: &mut WsClient, id: &str, channel: &str) -> Json {
+pub(crate) async fn subscribe(client: &mut WsClient, id: &str, channel: &str) -> Json {
     client
         .send(json!({"type": "subscribe", "id": id, "channel": channel}))
         .await;
     client.next_json().await
 }
 
-async fn post_event(addr: SocketAddr, body: Json) -> (u16, Json) {
+pub(crate) async fn post_event(addr: SocketAddr, body: Json) -> (u16, Json) {
     let response = switchboard::http_client::client()
         .unwrap()
         .post(format!("http://{addr}/event"))
@@ -46,7 +46,7 @@ async fn post_event(addr: SocketAddr, body: Json) -> (u16, Json) {
 }
 
 /// The next `data` frame: its subscription id and its event, parsed.
-async fn next_event(client: &mut WsClient) -> (String, Json) {
+pub(crate) async fn next_event(client: &mut WsClient) -> (String, Json) {
     let message = client.next_json().await;
     assert_eq!(message["type"], "data", "{message}");
     let event = message["event"]
@@ -334,72 +334,12 @@ async fn three_nodes_over_redis_carry_events_once_each_in_order() {
 }
 
 /// An Events socket presenting a token in the upgrade's `Authorization` header.
-async fn events_socket_as(addr: SocketAddr, token: &str) -> WsClient {
+pub(crate) async fn events_socket_as(addr: SocketAddr, token: &str) -> WsClient {
     let url = format!("ws://{addr}/event/realtime");
     let headers = [("authorization".to_owned(), token.to_owned())];
     let (client, _) =
         WsClient::dial(Proto::AppSync, &url, &[SUBPROTOCOL.to_owned()], &headers).await;
     client
-}
-
-#[tokio::test]
-async fn channels_bound_to_their_owner() {
-    use support::auth::{OIDC_ARGS, claims, hs256};
-    let mut args = OIDC_ARGS.to_vec();
-    args.extend([
-        "--event-namespaces",
-        "default,status",
-        "--event-owner-segment",
-        "status=1",
-        "--admin-group",
-        "admins",
-    ]);
-    let server = TestServer::with_args(&args).await;
-    let u1 = hs256(&claims("u1", json!({})));
-    let admin = hs256(&claims("ops", json!({"cognito:groups": ["admins"]})));
-    let mut client = events_socket_as(server.addr, &u1).await;
-    assert_eq!(
-        subscribe(&mut client, "own", "/status/u1/*").await["type"],
-        "subscribe_success"
-    );
-    for channel in ["/status/u2/*", "/status/*", "/status/u2/j1"] {
-        let refused = subscribe(&mut client, "other", channel).await;
-        assert_eq!(refused["type"], "subscribe_error", "{channel}: {refused}");
-        assert_eq!(
-            refused["errors"][0]["errorType"], "BadRequestException",
-            "not an auth type"
-        );
-    }
-    client
-        .send(json!({"type": "publish", "id": "p", "channel": "/status/u2/j1", "events": ["1"]}))
-        .await;
-    assert_eq!(client.next_json().await["type"], "publish_error");
-    client
-        .send(json!({"type": "publish", "id": "p", "channel": "/status/u1/j1", "events": ["1"]}))
-        .await;
-    assert_eq!(client.next_json().await["type"], "publish_success");
-    assert_eq!(next_event(&mut client).await.0, "own");
-    // Other namespaces are not bound.
-    assert_eq!(
-        subscribe(&mut client, "free", "/default/anything").await["type"],
-        "subscribe_success"
-    );
-    // The admin group is exempt.
-    let mut ops = events_socket_as(server.addr, &admin).await;
-    assert_eq!(
-        subscribe(&mut ops, "any", "/status/*").await["type"],
-        "subscribe_success"
-    );
-    // Over HTTP too: u1 may not publish to u2's channel.
-    let response = switchboard::http_client::client()
-        .unwrap()
-        .post(format!("http://{}/event", server.addr))
-        .header("authorization", &u1)
-        .json(&json!({"channel": "/status/u2/j1", "events": ["1"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
 }
 
 #[tokio::test]
@@ -562,36 +502,4 @@ async fn metrics_count_events_apart_from_graphql() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
-}
-
-#[tokio::test]
-async fn a_namespace_admits_only_its_auth_modes() {
-    use support::auth::{OIDC_ARGS, claims, hs256};
-    let mut args = OIDC_ARGS.to_vec();
-    args.extend([
-        "--event-namespaces",
-        "default,private",
-        "--event-namespace-modes",
-        "private=oidc",
-    ]);
-    let server = TestServer::with_args(&args).await;
-    let mut by_key = events_socket(server.addr, KEY).await;
-    let refused = subscribe(&mut by_key, "p", "/private/x").await;
-    assert_eq!(refused["type"], "subscribe_error", "{refused}");
-    assert_eq!(
-        subscribe(&mut by_key, "d", "/default/x").await["type"],
-        "subscribe_success",
-        "other namespaces take every mode"
-    );
-    let (code, _) = post_event(
-        server.addr,
-        json!({"channel": "/private/x", "events": ["1"]}),
-    )
-    .await;
-    assert_eq!(code, 403, "an API key may not publish there either");
-    let mut by_token = events_socket_as(server.addr, &hs256(&claims("u1", json!({})))).await;
-    assert_eq!(
-        subscribe(&mut by_token, "p", "/private/x").await["type"],
-        "subscribe_success"
-    );
 }

@@ -14,6 +14,9 @@ use crate::support;
 use support::node::{describe, installed, run, test_files};
 use tokio::process::Command;
 
+const IAM_ACCESS_KEY: &str = "AKIDAMPLIFYEVENTS";
+const IAM_SECRET: &str = "amplify-events-secret/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_javascript_clients() {
     let dir = installed("clients").await;
@@ -22,9 +25,18 @@ async fn real_javascript_clients() {
     // A second server with TLS from a local CA, for Amplify's stock `https` -> `wss` derivation;
     // node trusts that CA and nothing new besides (`NODE_EXTRA_CA_CERTS`).
     let ca_dir = std::env::temp_dir().join(format!("switchboard-js-tls-{}", uuid::Uuid::new_v4()));
+    // IAM credentials Amplify signs Events requests with (its `credentialsProvider`).
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    let iam_file = ca_dir.join("iam.json");
+    let iam = serde_json::json!([{"accessKeyId": IAM_ACCESS_KEY, "secretAccessKey": IAM_SECRET}]);
+    std::fs::write(&iam_file, iam.to_string()).unwrap();
     let tls = support::TestServer::with_args(&[
         "--tls-self-signed",
         ca_dir.to_str().unwrap(),
+        "--auth-additional",
+        "iam",
+        "--iam-credentials",
+        iam_file.to_str().unwrap(),
         // Its statuses are also AppSync Events on /status/{userId}/{jobId}.
         "--event-namespaces",
         "default,status",
@@ -55,6 +67,8 @@ async fn real_javascript_clients() {
             format!("https://localhost:{}/graphql", tls.addr.port()),
         )
         .env("NODE_EXTRA_CA_CERTS", ca_dir.join("ca.pem"))
+        .env("SWITCHBOARD_IAM_ACCESS_KEY", IAM_ACCESS_KEY)
+        .env("SWITCHBOARD_IAM_SECRET", IAM_SECRET)
         .env("SWITCHBOARD_API_KEY", support::KEY))
     .await;
     std::fs::remove_dir_all(&ca_dir).ok();

@@ -18,6 +18,7 @@ mod cluster;
 mod custom_schema;
 mod enhanced_filters;
 mod events;
+mod events_auth;
 mod every_root_field;
 mod fanout;
 mod health;

@@ -166,7 +166,9 @@ pub async fn refused_everywhere(server: &TestServer, credentials: &Json) {
 
 /// A Lambda-style authorizer on 127.0.0.1:0. Tokens `allow-<sub>` are authorized with
 /// `resolverContext.sub = <sub>` for `ttl` seconds; `allow-<sub>-deny-<Type.field>` also denies
-/// that field; anything else is refused. It counts the requests it gets.
+/// that field; anything else is refused. Asked in the Events shape (`EVENT_*`), it answers with
+/// `handlerContext.sub` and refuses every channel containing `forbidden`. It counts the
+/// requests it gets.
 pub struct TestAuthorizer {
     pub url: String,
     pub calls: Arc<AtomicUsize>,
@@ -188,7 +190,19 @@ impl TestAuthorizer {
                     counter.fetch_add(1, Ordering::SeqCst);
                     *seen.lock().unwrap() = request.clone();
                     let token = request["authorizationToken"].as_str().unwrap_or_default();
+                    let context = &request["requestContext"];
+                    // The Events shape: an answer per channel, in `handlerContext`.
+                    let events = context["operation"]
+                        .as_str()
+                        .is_some_and(|o| o.starts_with("EVENT_"));
+                    let forbidden = context["channel"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("forbidden"));
                     let answer = match token.strip_prefix("allow-") {
+                        Some(_) if forbidden => json!({"isAuthorized": false}),
+                        Some(rest) if events => {
+                            json!({"isAuthorized": true, "handlerContext": {"sub": rest}, "ttlOverride": ttl})
+                        }
                         Some(rest) => {
                             let (sub, denied) = match rest.split_once("-deny-") {
                                 Some((sub, field)) => (sub, vec![field.to_owned()]),
