@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh [smoke|full]: every scenario (S1–S5) against Switchboard and the two peers
+# bench/run.sh [smoke|full]: every scenario (S1–S5) against Switchboard and the two peers, and S1
+# and S2 over Switchboard's AppSync Events (channels, POST /event)
 # (bench/peers/graphql-ws, bench/peers/appsync-simulator) in one run, each on a fresh server
 # process, then `switchboard-bench report` renders the results markdown:
 #   full  → bench/results/<YYYY-MM-DD>.md        (the benchmark; takes several minutes)
@@ -98,7 +99,7 @@ start_server() {
   local server=$1 server_log=$2 ready cmd
   free_port
   case $server in
-    switchboard | switchboard-appsync)
+    switchboard | switchboard-appsync | switchboard-events)
       cmd=("$switchboard" --listen "127.0.0.1:$port" --api-key "$key")
       ready='Switchboard is listening'
       ;;
@@ -130,7 +131,10 @@ run() {
   local scenario=$1 server=$2 protocol=transport-ws
   shift 2
   local id=$work/$scenario.$server started=$SECONDS rc=0
-  case $server in switchboard-appsync | appsync-simulator) protocol=appsync ;; esac
+  case $server in
+    switchboard-appsync | appsync-simulator) protocol=appsync ;;
+    switchboard-events) protocol=events ;;
+  esac
   if ! start_server "$server" "$id.server.log" >"$id.failed"; then
     log "$scenario/$server: $(cat "$id.failed")"
     stop_server
@@ -184,7 +188,9 @@ git status --porcelain >"$work/git-status"
 log "running the $mode scenarios…"
 began=$SECONDS
 all_servers S1 --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
+run S1 switchboard-events --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
 all_servers S2 --subscribers "$conns" --users 1 --publishers "$s2_publishers" "${timing[@]}"
+run S2 switchboard-events --subscribers "$conns" --users 1 --publishers "$s2_publishers" "${timing[@]}"
 all_servers S3 --subscribers "$idle_conns" --users "$idle_conns" --idle "${timing[@]}"
 all_servers S4 --subscribers "$conns" --users "$conns" --publishers 8 --rate "$s4_rate" "${timing[@]}"
 run S5 switchboard --subscribers "$scale_conns" --users "$scale_conns" --publishers 8 \

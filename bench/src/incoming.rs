@@ -21,6 +21,14 @@ pub enum ServerMessage {
     StartAck {
         id: String,
     },
+    /// AppSync Events' answers to `subscribe`.
+    SubscribeSuccess {
+        id: String,
+    },
+    SubscribeError {
+        #[serde(default)]
+        errors: Option<Json>,
+    },
     Ka,
     Ping,
     Pong,
@@ -43,6 +51,9 @@ pub enum ServerMessage {
 #[derive(Debug)]
 pub enum Incoming<'a> {
     Status(Status<'a>),
+    /// An AppSync Events `data` frame's `event`: the status as JSON text, unescaped (read it
+    /// with [`Status::of_event`]).
+    ChannelEvent(Cow<'a, str>),
     Message(ServerMessage),
 }
 
@@ -53,6 +64,34 @@ pub struct Status<'a> {
     pub user_id: Cow<'a, str>,
     #[serde(default, borrow)]
     pub message: Option<Cow<'a, str>>,
+}
+
+impl<'a> Status<'a> {
+    /// The status inside an Events `data` frame, read in place from the escaped `event` text
+    /// (`…\"userId\":\"u4\",…`) without unescaping it: the generator's own values (user ids,
+    /// stamps) never contain a backslash or a quote, so a value is plainly there or the frame
+    /// takes the full parse ([`Incoming::ChannelEvent`]). Keeps the generator's cost per
+    /// Events delivery near its cost per GraphQL one, so the two compare the server.
+    fn in_escaped_event(text: &'a str) -> Option<Self> {
+        let value = |needle: &str| -> Option<Option<&'a str>> {
+            let rest = &text[text.find(&needle)? + needle.len()..];
+            if rest.starts_with("null") {
+                return Some(None);
+            }
+            let rest = rest.strip_prefix(r#"\""#)?;
+            let value = &rest[..rest.find('\\')?];
+            rest[value.len()..].starts_with(r#"\""#).then_some(Some(value))
+        };
+        Some(Status {
+            user_id: Cow::Borrowed(value(r#"\"userId\":"#)??),
+            message: value(r#"\"message\":"#)?.map(Cow::Borrowed),
+        })
+    }
+
+    /// The status an AppSync Events event carries (its JSON is the status object).
+    pub fn of_event(event: &'a str) -> Option<Self> {
+        serde_json::from_str(event).ok()
+    }
 }
 
 /// `{"type":"next"|"data","payload":{"data":{"onStatusUpdate":{…}}}}` read in one pass into
@@ -78,8 +117,28 @@ struct EventData<'a> {
     on_status_update: Status<'a>,
 }
 
+/// An AppSync Events `data` frame: the status is the JSON text in `event`.
+#[derive(Deserialize)]
+struct ChannelEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+}
+
 impl<'a> Incoming<'a> {
     pub fn decode(text: &'a str) -> Result<Self, serde_json::Error> {
+        if text.starts_with(r#"{"type":"data","#)
+            && let Some(status) = Status::in_escaped_event(text)
+        {
+            return Ok(Incoming::Status(status));
+        }
+        if text.contains("\"event\":")
+            && let Ok(frame) = serde_json::from_str::<ChannelEvent<'a>>(text)
+            && frame.kind == "data"
+        {
+            return Ok(Incoming::ChannelEvent(frame.event));
+        }
         if text.contains("\"onStatusUpdate\"")
             && let Ok(event) = serde_json::from_str::<Event<'a>>(text)
             && matches!(&*event.kind, "next" | "data")
@@ -103,6 +162,7 @@ impl ServerMessage {
         };
         match self {
             ServerMessage::Error { payload, .. } => Some(describe("error", payload)),
+            ServerMessage::SubscribeError { errors } => Some(describe("subscribe_error", errors)),
             ServerMessage::ConnectionError { payload } => {
                 Some(describe("connection_error", payload))
             }
@@ -154,6 +214,31 @@ mod tests {
     }
 
     #[test]
+    fn reads_an_events_status_in_place_or_parses_it_whole() {
+        let plain = r#"{"type":"data","id":"s1","event":"{\"userId\":\"u9\",\"message\":null}"}"#;
+        let Incoming::Status(status) = Incoming::decode(plain).unwrap() else {
+            panic!("not read in place")
+        };
+        assert_eq!((&*status.user_id, status.message), ("u9", None));
+        // A value with an escape in it is not read in place.
+        let escaped = r#"{"type":"data","id":"s1","event":"{\"userId\":\"u\\\"9\",\"message\":\"m\"}"}"#;
+        let Incoming::ChannelEvent(event) = Incoming::decode(escaped).unwrap() else {
+            panic!("read in place")
+        };
+        assert_eq!(Status::of_event(&event).unwrap().user_id, "u\"9");
+    }
+
+    #[test]
+    fn decodes_an_events_data_frame() {
+        let data = r#"{"type":"data","id":"s1","event":"{\"jobId\":\"j\",\"userId\":\"u4\",\"message\":\"3 17\"}"}"#;
+        let Incoming::Status(status) = Incoming::decode(data).unwrap() else {
+            panic!("not a status")
+        };
+        assert_eq!(status.user_id, "u4");
+        assert_eq!(status.message.as_deref(), Some("3 17"));
+    }
+
+    #[test]
     fn decodes_control_messages_and_ignores_unknown_ones() {
         assert!(matches!(
             ServerMessage::decode(r#"{"type":"ka"}"#).unwrap(),
@@ -178,5 +263,8 @@ mod tests {
         assert!(!Protocol::TransportWs.confirms(&probe_error));
         let ack = ServerMessage::decode(r#"{"type":"start_ack","id":"s1"}"#).unwrap();
         assert!(Protocol::Appsync.confirms(&ack));
+        let success = ServerMessage::decode(r#"{"type":"subscribe_success","id":"s1"}"#).unwrap();
+        assert!(Protocol::Events.confirms(&success));
+        assert!(!Protocol::Appsync.confirms(&success));
     }
 }

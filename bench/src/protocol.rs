@@ -1,12 +1,12 @@
-//! The client side of the three WebSocket protocols: where to connect, what to send to subscribe
-//! (serde-tagged messages), and which answer proves a subscription live (replies are decoded in
-//! `incoming`).
+//! The client side of the three GraphQL WebSocket protocols and AppSync Events: where to connect,
+//! what to send to subscribe (serde-tagged messages), and which answer proves a subscription live
+//! (replies are decoded in `incoming`).
 //!
 //! None of the protocols acknowledges every subscription the same way, so each says what proves
 //! a subscription live ([`Protocol::confirms`]): AppSync's `start_ack`; for graphql-transport-ws
 //! a `pong` to a `ping` sent right after `subscribe` (a server handles one connection's messages
 //! in order); for the legacy protocol the `error` answering a probe of an unknown type, sent
-//! right after `start` for the same reason.
+//! right after `start` for the same reason. AppSync Events answers `subscribe_success`.
 
 use std::net::SocketAddr;
 
@@ -44,6 +44,15 @@ pub enum Protocol {
     Legacy,
     /// AWS AppSync's real-time protocol (subprotocol `graphql-ws`, auth in the URL).
     Appsync,
+    /// AppSync Events (subprotocol `aws-appsync-event-ws` on `/event/realtime`, the API key in
+    /// the upgrade's headers as Swift and Kotlin send it): user `u{n}` subscribes to channel
+    /// `/default/u{n}`, and statuses are published with `POST /event`.
+    Events,
+}
+
+/// The channel of user `u{user}` in the Events scenarios.
+pub fn channel(user: u32) -> String {
+    format!("/default/u{user}")
 }
 
 #[derive(Debug, Error)]
@@ -70,13 +79,17 @@ pub struct Endpoint {
     pub api_key: String,
     /// An AppSync `filterGroup` JSON every subscriber subscribes with, if any.
     pub filter: Option<String>,
+    /// `http://host:port/event` when statuses are AppSync Events, published there.
+    pub events_url: Option<String>,
 }
 
 impl Endpoint {
+    /// The endpoint of `url`; `events`: the statuses are AppSync Events.
     pub async fn resolve(
         url: &str,
         api_key: &str,
         filter: Option<String>,
+        events: bool,
     ) -> Result<Self, EndpointError> {
         let parsed = url::Url::parse(url)?;
         if parsed.scheme() != "http" {
@@ -95,6 +108,7 @@ impl Endpoint {
         Ok(Self {
             http_url: url.to_owned(),
             ws_url: format!("ws://{host}{}", parsed.path()),
+            events_url: events.then(|| format!("http://{host}/event")),
             host,
             addr,
             api_key: api_key.to_owned(),
@@ -108,6 +122,7 @@ impl Protocol {
         match self {
             Protocol::TransportWs => "graphql-transport-ws",
             Protocol::Legacy | Protocol::Appsync => "graphql-ws",
+            Protocol::Events => "aws-appsync-event-ws",
         }
     }
 
@@ -121,23 +136,36 @@ impl Protocol {
                 let header = utf8_percent_encode(&header, NON_ALPHANUMERIC);
                 format!("{}?header={header}&payload=e30=", endpoint.ws_url)
             }
+            Protocol::Events => format!("ws://{}/event/realtime", endpoint.host),
         }
     }
 
-    /// The upgrade request, offering this protocol's subprotocol.
-    pub fn request(self, url: &str) -> Result<Request, tokio_tungstenite::tungstenite::Error> {
+    /// The upgrade request, offering this protocol's subprotocol (and for Events, the API key).
+    pub fn request(
+        self,
+        url: &str,
+        endpoint: &Endpoint,
+    ) -> Result<Request, tokio_tungstenite::tungstenite::Error> {
         let mut request = url.into_client_request()?;
-        request.headers_mut().insert(
+        let headers = request.headers_mut();
+        headers.insert(
             "sec-websocket-protocol",
             HeaderValue::from_static(self.subprotocol()),
         );
+        if self == Protocol::Events {
+            let key = HeaderValue::from_str(&endpoint.api_key)
+                .map_err(|e| tokio_tungstenite::tungstenite::Error::HttpFormat(e.into()))?;
+            headers.insert("x-api-key", key);
+        }
         Ok(request)
     }
 
     pub fn init(self, endpoint: &Endpoint) -> ClientMessage {
         let payload = match self {
-            Protocol::Appsync => None,
-            _ => Some(json!({"x-api-key": endpoint.api_key})),
+            Protocol::Appsync | Protocol::Events => None,
+            Protocol::TransportWs | Protocol::Legacy => {
+                Some(json!({"x-api-key": endpoint.api_key}))
+            }
         };
         ClientMessage::ConnectionInit { payload }
     }
@@ -177,6 +205,10 @@ impl Protocol {
                     }},
                 }),
             }],
+            Protocol::Events => vec![ClientMessage::ChannelSubscribe {
+                id,
+                channel: channel(user),
+            }],
         }
     }
 
@@ -185,7 +217,8 @@ impl Protocol {
         match (self, message) {
             (Protocol::TransportWs, ServerMessage::Pong) => true,
             (Protocol::Legacy, ServerMessage::Error { id, .. }) => id.as_deref() == Some(PROBE_ID),
-            (Protocol::Appsync, ServerMessage::StartAck { id }) => id == SUBSCRIPTION_ID,
+            (Protocol::Appsync, ServerMessage::StartAck { id })
+            | (Protocol::Events, ServerMessage::SubscribeSuccess { id }) => id == SUBSCRIPTION_ID,
             _ => false,
         }
     }
@@ -206,6 +239,12 @@ pub enum ClientMessage {
     Start {
         id: String,
         payload: Json,
+    },
+    /// AppSync Events' `subscribe`.
+    #[serde(rename = "subscribe")]
+    ChannelSubscribe {
+        id: String,
+        channel: String,
     },
     Ping,
     Pong,
@@ -233,7 +272,29 @@ mod tests {
             addr: "127.0.0.1:4100".parse().unwrap(),
             api_key: "k".into(),
             filter: None,
+            events_url: None,
         }
+    }
+
+    #[test]
+    fn events_subscribe_to_their_users_channel_with_the_key_in_the_upgrade() {
+        let url = Protocol::Events.url(&endpoint());
+        assert_eq!(url, "ws://127.0.0.1:4100/event/realtime");
+        let request = Protocol::Events.request(&url, &endpoint()).unwrap();
+        assert_eq!(request.headers()["x-api-key"], "k");
+        assert_eq!(
+            request.headers()["sec-websocket-protocol"],
+            "aws-appsync-event-ws"
+        );
+        let sent = Protocol::Events.subscribe(7, &endpoint())[0].to_text();
+        assert_eq!(
+            sent,
+            r#"{"type":"subscribe","id":"s1","channel":"/default/u7"}"#
+        );
+        assert_eq!(
+            Protocol::Events.init(&endpoint()).to_text(),
+            r#"{"type":"connection_init"}"#
+        );
     }
 
     #[test]

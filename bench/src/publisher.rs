@@ -1,5 +1,6 @@
-//! The publishers: `publishStatus` over HTTP keep-alive, as a backend would call it, either flat
-//! out or paced to a total rate. Each status's `message` is its [`Stamp`], and each publisher
+//! The publishers: `publishStatus` over HTTP keep-alive, as a backend would call it (or, for
+//! AppSync Events, `POST /event` to the user's channel), either flat out or paced to a total
+//! rate. Each status's `message` is its [`Stamp`], and each publisher
 //! remembers which measured statuses the server accepted (and for which user), so the report can
 //! tell how many deliveries each should have produced.
 
@@ -13,7 +14,7 @@ use thiserror::Error;
 use crate::cli::Pick;
 use crate::incoming::truncate;
 use crate::latency::{Recorder, Stamp, unix_nanos};
-use crate::protocol::Endpoint;
+use crate::protocol::{Endpoint, channel};
 
 /// The mutation every publish sends. `message` is selected (unlike a bare status update) because
 /// AppSync, and servers that copy it, deliver to subscribers only the fields the mutation selected.
@@ -48,18 +49,28 @@ pub async fn publish_one(
 ) -> (u64, Result<(), PublishError>) {
     let sent_ns = unix_nanos();
     let message = Stamp { seq, sent_ns }.to_message();
-    let body = json!({
-        "query": MUTATION,
-        "variables": {"input": {
-            "jobId": "j",
-            "userId": format!("u{user}"),
-            "status": "validating",
-            "message": message,
-        }},
+    let status = json!({
+        "jobId": "j",
+        "userId": format!("u{user}"),
+        "status": "validating",
+        "message": message,
     });
+    let (url, body) = match &endpoint.events_url {
+        // The same fields the GraphQL subscribers get, with the timestamp the server adds there.
+        Some(url) => {
+            let mut event = status;
+            event["timestamp"] = json!("2026-01-01T00:00:00.000Z");
+            let body = json!({"channel": channel(user), "events": [event.to_string()]});
+            (url, body)
+        }
+        None => (
+            &endpoint.http_url,
+            json!({"query": MUTATION, "variables": {"input": status}}),
+        ),
+    };
     let result = async {
         let response = client
-            .post(&endpoint.http_url)
+            .post(url)
             .header("x-api-key", &endpoint.api_key)
             .header("content-type", "application/json")
             .body(body.to_string())
@@ -73,7 +84,7 @@ pub async fn publish_one(
                 truncate(&text, 200).to_owned(),
             ));
         }
-        if text.contains("\"errors\"") {
+        if text.contains("\"errors\"") || text.contains("\"failed\":[{") {
             return Err(PublishError::Graphql(truncate(&text, 200).to_owned()));
         }
         Ok(())

@@ -12,7 +12,7 @@ use crate::cli::Args;
 use crate::latency::{Recorder, unix_nanos};
 use crate::limits;
 use crate::procstat::{self, Sample};
-use crate::protocol::Endpoint;
+use crate::protocol::{Endpoint, Protocol};
 use crate::publisher::{self, Schedule};
 use crate::report::{Report, account, per_second};
 use crate::subscribers::{self, FleetPlan, Health};
@@ -33,8 +33,9 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             args.subscribers
         );
     }
+    let events = args.protocol == Protocol::Events;
     let endpoint =
-        Arc::new(Endpoint::resolve(&args.url, &args.api_key, args.filter.clone()).await?);
+        Arc::new(Endpoint::resolve(&args.url, &args.api_key, args.filter.clone(), events).await?);
     let server = |what: &str| -> anyhow::Result<Option<Sample>> {
         args.server_pid
             .map(|pid| procstat::sample(Some(pid)))

@@ -20,7 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::incoming::{Incoming, ServerMessage, truncate};
+use crate::incoming::{Incoming, ServerMessage, Status, truncate};
 use crate::latency::Recorder;
 use crate::protocol::{ClientMessage, Endpoint, Protocol};
 
@@ -164,7 +164,7 @@ async fn connect(plan: &FleetPlan, url: &str, index: usize, user: u32) -> Result
     let config = WebSocketConfig::default()
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(BUFFER_BYTES);
-    let request = plan.protocol.request(url)?;
+    let request = plan.protocol.request(url, &plan.endpoint)?;
     let (mut ws, _) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
 
@@ -241,6 +241,13 @@ async fn read(
     health: &Health,
 ) {
     let mut receiving = false;
+    let mut record = |status: &Status<'_>| {
+        let measured = recorder.record(index, user, &status.user_id, status.message.as_deref());
+        if measured && !receiving {
+            receiving = true;
+            health.receiving.fetch_add(1, Relaxed);
+        }
+    };
     let ended = loop {
         let frame = match ws.next().await {
             Some(Ok(frame)) => frame,
@@ -249,14 +256,11 @@ async fn read(
         };
         match frame {
             Message::Text(text) => match Incoming::decode(&text) {
-                Ok(Incoming::Status(status)) => {
-                    let measured =
-                        recorder.record(index, user, &status.user_id, status.message.as_deref());
-                    if measured && !receiving {
-                        receiving = true;
-                        health.receiving.fetch_add(1, Relaxed);
-                    }
-                }
+                Ok(Incoming::Status(status)) => record(&status),
+                Ok(Incoming::ChannelEvent(event)) => match Status::of_event(&event) {
+                    Some(status) => record(&status),
+                    None => recorder.record_unreadable(),
+                },
                 Ok(Incoming::Message(ServerMessage::Next {} | ServerMessage::Data {})) => {
                     recorder.record_unreadable();
                 }

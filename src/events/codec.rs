@@ -214,11 +214,21 @@ pub fn failure(kind: &str, id: Option<&str>, errors: &[Json]) -> String {
     .to_string()
 }
 
-/// One event for subscription `id`; `event` is the JSON text of a JSON string (the event's
-/// JSON, stringified, as the clients want it).
-pub fn data(id: &str, event: &str) -> String {
+/// The start of every `data` frame of subscription `id`, made once per subscription:
+/// `{"type":"data","id":"<id>","event":`.
+pub fn data_prefix(id: &str) -> String {
     let id = serde_json::to_string(id).unwrap_or_default();
-    format!(r#"{{"type":"data","id":{id},"event":{event}}}"#)
+    format!(r#"{{"type":"data","id":{id},"event":"#)
+}
+
+/// One event for the subscription whose [`data_prefix`] is `prefix`; `event` is the JSON text
+/// of a JSON string (the event's JSON, stringified, as the clients want it).
+pub fn data(prefix: &str, event: &str) -> String {
+    let mut frame = String::with_capacity(prefix.len() + event.len() + 1);
+    frame.push_str(prefix);
+    frame.push_str(event);
+    frame.push('}');
+    frame
 }
 
 /// What became of each event of a publish: `successful` and `failed` entries, the latter with
@@ -311,7 +321,7 @@ mod tests {
         let ack: Json = serde_json::from_str(&connection_ack(300000)).unwrap();
         assert_eq!(ack["connectionTimeoutMs"], 300000);
         assert_eq!(ack["payload"]["connectionTimeoutMs"], 300000);
-        let data: Json = serde_json::from_str(&data("s\"1", r#""{\"a\":1}""#)).unwrap();
+        let data: Json = serde_json::from_str(&data(&data_prefix("s\"1"), r#""{\"a\":1}""#)).unwrap();
         assert_eq!(
             data,
             json!({"type": "data", "id": "s\"1", "event": "{\"a\":1}"})

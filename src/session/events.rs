@@ -60,7 +60,8 @@ struct EventsSession {
     lambda_credentials: Option<Credentials>,
     acknowledged: bool,
     subscriptions: HashMap<String, Subscribed>,
-    client_ids: HashMap<SubscriberId, String>,
+    /// Each live subscription's `data` frame prefix (its id, escaped once), by subscriber.
+    data_prefixes: HashMap<SubscriberId, String>,
 }
 
 /// Whether the session goes on.
@@ -87,7 +88,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
         lambda_credentials: None,
         acknowledged: false,
         subscriptions: HashMap::new(),
-        client_ids: HashMap::new(),
+        data_prefixes: HashMap::new(),
     };
     let span =
         tracing::info_span!("connection", conn_id = %session.id, protocol = "appsync-events");
@@ -372,7 +373,8 @@ impl EventsSession {
         if let Err(error) = self.app.store.subscribe(&self.id, record).await {
             self.app.store_failed(error);
         }
-        self.client_ids.insert(registration.id, id.clone());
+        self.data_prefixes
+            .insert(registration.id, codec::data_prefix(&id));
         self.subscriptions
             .insert(id.clone(), Subscribed { registration });
         tracing::info!(id = %id, channel = %channel.path(), "subscription started");
@@ -397,7 +399,7 @@ impl EventsSession {
         let Some(subscribed) = self.subscriptions.remove(id) else {
             return false;
         };
-        self.client_ids.remove(&subscribed.registration.id);
+        self.data_prefixes.remove(&subscribed.registration.id);
         self.app.index.unsubscribe(&subscribed.registration);
         self.app.bus.forget(subscribed.registration.key());
         if let Err(error) = self.app.store.unsubscribe(&self.id, id).await {
@@ -490,9 +492,9 @@ impl EventsSession {
         let mut frames = Vec::new();
         while let Some(mail) = next.take() {
             if let Mail::Event(delivery) = mail
-                && let Some(id) = self.client_ids.get(&delivery.subscriber)
+                && let Some(prefix) = self.data_prefixes.get(&delivery.subscriber)
             {
-                frames.push(Message::Text(codec::data(id, &delivery.body).into()));
+                frames.push(Message::Text(codec::data(prefix, &delivery.body).into()));
             }
             if frames.len() < 64 {
                 next = self.inbox.try_recv().ok();

@@ -104,14 +104,17 @@ pub enum Server {
     Switchboard,
     /// Switchboard over AppSync's real-time protocol.
     SwitchboardAppsync,
+    /// Switchboard's AppSync Events (channels, `POST /event`), on the same shapes.
+    SwitchboardEvents,
     GraphqlWs,
     AppsyncSimulator,
 }
 
 impl Server {
-    pub const ALL: [Server; 4] = [
+    pub const ALL: [Server; 5] = [
         Server::Switchboard,
         Server::SwitchboardAppsync,
+        Server::SwitchboardEvents,
         Server::GraphqlWs,
         Server::AppsyncSimulator,
     ];
@@ -121,6 +124,7 @@ impl Server {
         match self {
             Server::Switchboard => "switchboard",
             Server::SwitchboardAppsync => "switchboard-appsync",
+            Server::SwitchboardEvents => "switchboard-events",
             Server::GraphqlWs => "graphql-ws",
             Server::AppsyncSimulator => "appsync-simulator",
         }
@@ -131,6 +135,7 @@ impl Server {
         match self {
             Server::Switchboard => "Switchboard",
             Server::SwitchboardAppsync => "Switchboard",
+            Server::SwitchboardEvents => "Switchboard (AppSync Events)",
             Server::GraphqlWs => "graphql-ws (Node)",
             Server::AppsyncSimulator => "appsync-simulator (Node)",
         }

@@ -375,6 +375,7 @@ fn protocol(results: &Results, scenario: Scenario, server: Server) -> String {
     let planned = match server {
         Server::Switchboard | Server::GraphqlWs => "transport-ws",
         Server::SwitchboardAppsync | Server::AppsyncSimulator => "appsync",
+        Server::SwitchboardEvents => "events",
     };
     results
         .report(scenario, server)
