@@ -80,7 +80,9 @@ impl<'a> Status<'a> {
             }
             let rest = rest.strip_prefix(r#"\""#)?;
             let value = &rest[..rest.find('\\')?];
-            rest[value.len()..].starts_with(r#"\""#).then_some(Some(value))
+            rest[value.len()..]
+                .starts_with(r#"\""#)
+                .then_some(Some(value))
         };
         Some(Status {
             user_id: Cow::Borrowed(value(r#"\"userId\":"#)??),
@@ -221,7 +223,8 @@ mod tests {
         };
         assert_eq!((&*status.user_id, status.message), ("u9", None));
         // A value with an escape in it is not read in place.
-        let escaped = r#"{"type":"data","id":"s1","event":"{\"userId\":\"u\\\"9\",\"message\":\"m\"}"}"#;
+        let escaped =
+            r#"{"type":"data","id":"s1","event":"{\"userId\":\"u\\\"9\",\"message\":\"m\"}"}"#;
         let Incoming::ChannelEvent(event) = Incoming::decode(escaped).unwrap() else {
             panic!("read in place")
         };

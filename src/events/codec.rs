@@ -321,7 +321,8 @@ mod tests {
         let ack: Json = serde_json::from_str(&connection_ack(300000)).unwrap();
         assert_eq!(ack["connectionTimeoutMs"], 300000);
         assert_eq!(ack["payload"]["connectionTimeoutMs"], 300000);
-        let data: Json = serde_json::from_str(&data(&data_prefix("s\"1"), r#""{\"a\":1}""#)).unwrap();
+        let data: Json =
+            serde_json::from_str(&data(&data_prefix("s\"1"), r#""{\"a\":1}""#)).unwrap();
         assert_eq!(
             data,
             json!({"type": "data", "id": "s\"1", "event": "{\"a\":1}"})
