@@ -265,49 +265,36 @@ impl EventsSession {
         }
     }
 
-    /// The caller of one message doing `action` on `channel`: its own `authorization` (signed,
-    /// for IAM, over `signed_body`), or the connection's identity (for a Lambda-authorized
-    /// connection, the authorizer's answer for this channel).
-    async fn caller(
-        &self,
-        authorization: Option<&Json>,
-        action: ChannelAction,
-        channel: &Channel,
-        signed_body: &str,
-    ) -> Result<Identity, Json> {
-        let unauthorized = |message: &str| codec::error(ErrorType::UnauthorizedException, message);
-        let operation = Operation::EventChannel(action, channel);
-        let own = authorization
-            .and_then(Credentials::from_json)
-            .filter(|credentials| !credentials.is_empty());
-        match own.as_ref().or(self.lambda_credentials.as_ref()) {
-            Some(credentials) => self
-                .authenticate(credentials, operation, signed_body)
-                .await
-                .map_err(|m| unauthorized(&m)),
-            None => self
-                .identity
-                .clone()
-                .ok_or_else(|| unauthorized("You are not authorized to make this call.")),
-        }
-    }
-
-    /// The caller of one message and whether it may do `action` on `channel`, or the errors of
-    /// its refusal.
+    /// Whether one message may do `action` on `channel`, or the errors of its refusal. The
+    /// caller is the message's own `authorization` (signed, for IAM, over `signed_body`), or
+    /// the connection's identity (for a Lambda-authorized connection, the authorizer's answer
+    /// for this channel); then the channel's access check.
     async fn allowed(
         &self,
         authorization: Option<&Json>,
         action: ChannelAction,
         channel: &Channel,
         signed_body: &str,
-    ) -> Result<Identity, Json> {
-        let caller = self
-            .caller(authorization, action, channel, signed_body)
-            .await?;
+    ) -> Result<(), Json> {
+        let unauthorized = |message: &str| codec::error(ErrorType::UnauthorizedException, message);
+        let operation = Operation::EventChannel(action, channel);
+        let own = authorization
+            .and_then(Credentials::from_json)
+            .filter(|credentials| !credentials.is_empty());
+        let caller = match own.as_ref().or(self.lambda_credentials.as_ref()) {
+            Some(credentials) => self
+                .authenticate(credentials, operation, signed_body)
+                .await
+                .map_err(|m| unauthorized(&m))?,
+            None => self
+                .identity
+                .clone()
+                .ok_or_else(|| unauthorized("You are not authorized to make this call."))?,
+        };
         if !self.app.may_use_channel(&caller, channel, action) {
             return Err(not_yours(channel));
         }
-        Ok(caller)
+        Ok(())
     }
 
     async fn subscribe(&mut self, id: String, written: &str, authorization: Option<&Json>) -> Flow {
