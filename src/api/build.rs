@@ -9,9 +9,11 @@ use async_graphql::dynamic::{
     SubscriptionFieldFuture, TypeRef, Union,
 };
 use async_graphql::parser::types::{BaseType, Type};
-use async_graphql::{ErrorExtensions, Value};
+use async_graphql::{ErrorExtensions, Name, Value};
+use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
+use crate::event::Event;
 use crate::operation::ErrorType;
 use crate::pubsub::{Broker, IdempotencyKey, PublishError};
 use crate::schema::SchemaError;
@@ -222,36 +224,51 @@ fn mutation_field(def: &FieldDef, plan: Arc<MutationPlan>) -> Field {
         Field::new(&def.name, type_ref(&def.ty), move |ctx| {
             let plan = plan.clone();
             FieldFuture::new(async move {
-                let result = plan.result(ctx.args.as_index_map());
-                // Scoped to this field's place in the response, so two aliased mutations in
-                // one request with one key stay apart.
-                let idempotency = ctx.data_opt::<IdempotencyKey>().map(|key| {
-                    format!(
-                        "{}\u{1f}{}\u{1f}{}",
-                        key.scope,
-                        plan.field,
-                        ctx.item.node.response_key().node
-                    )
-                });
-                let event = broker(&ctx)?
-                    .publish(
-                        &plan.field,
-                        &plan.return_type,
-                        result,
-                        idempotency.as_deref(),
-                    )
-                    .await
-                    .map_err(publish_error)?;
-                broker(&ctx)?
-                    .invalidate_after(&plan.field, ctx.args.as_index_map(), &event.payload)
-                    .await
-                    .map_err(publish_error)?;
+                let event = publish_pass_through(
+                    broker(&ctx)?,
+                    &plan,
+                    ctx.args.as_index_map(),
+                    ctx.data_opt::<IdempotencyKey>(),
+                    ctx.item.node.response_key().node.as_str(),
+                )
+                .await
+                .map_err(publish_error)?;
                 // The event published, or the first one published with this key.
                 Ok(Some(FieldValue::value(event.payload.clone())))
             })
         }),
         def,
     )
+}
+
+/// Runs a pass-through mutation with its coerced arguments: builds the result, publishes it and
+/// issues the invalidations it triggers; returns the event published, or the one first
+/// published with the same idempotency key. The executor's resolver and the fast path both run
+/// exactly this.
+pub(super) async fn publish_pass_through(
+    broker: &Broker,
+    plan: &MutationPlan,
+    args: &IndexMap<Name, Value>,
+    idempotency: Option<&IdempotencyKey>,
+    response_key: &str,
+) -> Result<Arc<Event>, PublishError> {
+    let result = plan.result(args);
+    // Scoped to this field's place in the response, so two aliased mutations in one request
+    // with one key stay apart.
+    let idempotency =
+        idempotency.map(|key| format!("{}\u{1f}{}\u{1f}{response_key}", key.scope, plan.field));
+    let event = broker
+        .publish(
+            &plan.field,
+            &plan.return_type,
+            result,
+            idempotency.as_deref(),
+        )
+        .await?;
+    broker
+        .invalidate_after(&plan.field, args, &event.payload)
+        .await?;
+    Ok(event)
 }
 
 /// A query field: a history query reads the history; any other answers null, as an AppSync

@@ -3,6 +3,7 @@
 
 mod build;
 pub mod check;
+mod fast;
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use async_graphql::dynamic::Schema;
 use async_graphql::parser::types::ExecutableDocument;
 
 pub use build::{SchemaLimits, ValidationProbe, typed_error};
+pub use fast::FastMutation;
 
+use crate::operation::GraphqlRequest;
 use crate::pubsub::{Broker, IdempotencyKey};
 use crate::schema::access;
 use crate::schema::documents::Documents;
@@ -24,6 +27,16 @@ pub struct Api {
     pub schema: Schema,
     /// Parsed operations by their text, shared by the auth check and execution.
     pub documents: Documents,
+    /// Mutation documents the executor ran that repeats may skip it for ([`fast`]).
+    fast: fast::FastPaths,
+    broker: Arc<Broker>,
+}
+
+/// What running an operation gave: the executor's response, or the fast path's answer.
+pub enum Answer {
+    Executed(async_graphql::Response),
+    /// The JSON body of a successful pass-through mutation, rendered as the executor would.
+    Fast(String),
 }
 
 impl Api {
@@ -33,12 +46,14 @@ impl Api {
         limits: SchemaLimits,
         policy: access::AccessPolicy,
     ) -> Result<Self, SchemaError> {
-        let schema = build::build(&model, broker, limits)?;
+        let schema = build::build(&model, broker.clone(), limits)?;
         Ok(Self {
             model,
             policy,
             schema,
             documents: Documents::new(limits.parsed_documents),
+            fast: fast::FastPaths::new(limits.parsed_documents),
+            broker,
         })
     }
 
@@ -58,8 +73,35 @@ impl Api {
         Ok(Some(document))
     }
 
-    /// Runs a query or mutation with its already parsed document (from [`Api::authorize`]);
-    /// its mutations publish with `idempotency` when the caller sent a key.
+    /// Runs a query or mutation with its already parsed document (from [`Api::authorize`]): a
+    /// pass-through mutation the executor ran before takes the fast path when its variables
+    /// allow; anything else, and the first run of a document, the executor. Mutations publish
+    /// with `idempotency` when the caller sent a key.
+    pub async fn run(
+        &self,
+        request: &GraphqlRequest,
+        document: Option<Arc<ExecutableDocument>>,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Answer {
+        if let Some(plan) = self.fast.get(request)
+            && let Some(args) = plan.arguments(&self.model, request.variables.as_ref())
+            // A failed publish is retried once by the executor, which then answers.
+            && let Some(Ok(body)) = plan.run(&self.broker, &args, idempotency.as_ref()).await
+        {
+            return Answer::Fast(body);
+        }
+        let learn = document.clone().filter(|_| !self.fast.knows(request));
+        let response = self.execute(request, document, idempotency).await;
+        if let Some(document) = learn
+            && response.errors.is_empty()
+        {
+            self.fast.learn(&self.model, request, &document);
+        }
+        Answer::Executed(response)
+    }
+
+    /// Runs a query or mutation through async-graphql with its already parsed document (from
+    /// [`Api::authorize`]); its mutations publish with `idempotency` when the caller sent a key.
     pub async fn execute(
         &self,
         request: &crate::operation::GraphqlRequest,

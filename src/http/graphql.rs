@@ -5,12 +5,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json_, json};
 
 use super::body::{self, BodyLimits};
 use super::errors;
+use crate::api::Answer;
 use crate::app::App;
 use crate::auth::{AuthError, AuthMode, AuthRequest, Credentials, Identity, Operation, Signed};
 use crate::operation::{ErrorType, GraphqlRequest};
@@ -103,8 +104,15 @@ pub async fn execute(
             );
         }
     };
-    let response = app.api.execute(&request, document, idempotency).await;
-    respond(&response)
+    match app.api.run(&request, document, idempotency).await {
+        Answer::Executed(response) => respond(&response),
+        Answer::Fast(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+    }
 }
 
 /// An `Idempotency-Key` header that is empty, too long or not visible ASCII.
