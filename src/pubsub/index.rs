@@ -30,14 +30,21 @@ use crate::stream::Position;
 /// Identifies one subscription in the index, unique within the process.
 pub type SubscriberId = u64;
 
-/// One event for one subscription, queued for the connection that holds it: the payload already
-/// rendered for the subscription's selection set (`{"data":{...}}`), shared with every
-/// subscriber that selected the same fields.
+/// One event for one subscription, queued for the connection that holds it. Small (two words),
+/// because every connection's queue holds a block of them from the start.
 #[derive(Debug)]
 pub struct Delivery {
     pub subscriber: SubscriberId,
-    pub body: Arc<str>,
-    /// Where the event sits in the subscription's topic stream.
+    pub event: Arc<Rendered>,
+}
+
+/// One event rendered for the subscribers that selected the same fields: what each of their
+/// deliveries shares.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The payload for the selection set (`{"data":{...}}`).
+    pub body: String,
+    /// Where the event sits in the subscriptions' topic stream.
     pub position: Position,
     /// When the event was published, for the publish-to-delivery latency.
     pub published_at: chrono::DateTime<chrono::Utc>,
@@ -60,18 +67,28 @@ pub enum Mail {
 #[derive(Debug)]
 pub struct Mailbox {
     tx: mpsc::Sender<Mail>,
-    /// Cancelled on the first delivery that did not fit.
+    /// Cancelled on the first delivery that did not fit (and, for a session's mailbox, when the
+    /// connection is kicked or the node closes).
     overflowed: CancellationToken,
 }
 
 impl Mailbox {
     pub fn new(capacity: usize) -> (Arc<Self>, mpsc::Receiver<Mail>) {
+        Self::with_overflow(capacity, CancellationToken::new())
+    }
+
+    /// A mailbox whose overflow mark is also cancelled with `parent` (the connection's), so its
+    /// session waits on one token for every reason to end.
+    pub fn under(capacity: usize, parent: &CancellationToken) -> (Arc<Self>, mpsc::Receiver<Mail>) {
+        Self::with_overflow(capacity, parent.child_token())
+    }
+
+    fn with_overflow(
+        capacity: usize,
+        overflowed: CancellationToken,
+    ) -> (Arc<Self>, mpsc::Receiver<Mail>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let mailbox = Self {
-            tx,
-            overflowed: CancellationToken::new(),
-        };
-        (Arc::new(mailbox), rx)
+        (Arc::new(Self { tx, overflowed }), rx)
     }
 
     pub fn overflowed(&self) -> &CancellationToken {
@@ -282,13 +299,15 @@ impl SubscriptionIndex {
             self.stats
                 .visited
                 .fetch_add(group.entries.len() as u64, Ordering::Relaxed);
-            let body: Arc<str> = Arc::from(group.projection.render(&event.payload));
+            let rendered = Arc::new(Rendered {
+                body: group.projection.render(&event.payload),
+                position: position.clone(),
+                published_at: event.published_at,
+            });
             for entry in &group.entries {
                 let delivery = Delivery {
                     subscriber: entry.id,
-                    body: body.clone(),
-                    position: position.clone(),
-                    published_at: event.published_at,
+                    event: rendered.clone(),
                 };
                 if entry.mailbox.post(Mail::Event(delivery)) {
                     delivered += 1;

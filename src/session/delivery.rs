@@ -25,7 +25,7 @@ impl Session {
         while let Some(mail) = next.take() {
             match mail {
                 Mail::Event(delivery) => {
-                    published_at.get_or_insert(delivery.published_at);
+                    published_at.get_or_insert(delivery.event.published_at);
                     self.render(delivery, &mut frames, &mut ended);
                 }
                 Mail::End(subscriber) => self.end(subscriber, &mut frames, &mut ended),
@@ -91,7 +91,7 @@ impl Session {
             return;
         };
         if let Some(watermark) = &mut active.watermark {
-            match watermark.judge(&delivery.position) {
+            match watermark.judge(&delivery.event.position) {
                 Verdict::Send => {}
                 Verdict::Duplicate => return,
                 Verdict::Reset => {
@@ -106,12 +106,12 @@ impl Session {
                 }
             }
         }
-        let position = active.positioned.then_some(&delivery.position);
+        let position = active.positioned.then_some(&delivery.event.position);
         if !frame_event(
             self.protocol,
             &self.app,
             id,
-            &delivery.body,
+            &delivery.event.body,
             position,
             frames,
         ) {

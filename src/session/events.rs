@@ -74,9 +74,9 @@ enum Flow {
 /// Serves one upgraded Events socket until it closes.
 pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
     let (sink, stream) = socket.split();
-    let (mailbox, inbox) = Mailbox::new(app.settings.outbound_queue);
     let id = uuid::Uuid::new_v4().to_string();
-    let kicked = app.connections.register(&id);
+    let kicked = app.connections.register(&id, &app.closing);
+    let (mailbox, inbox) = Mailbox::under(app.settings.outbound_queue, &kicked);
     let mut session = EventsSession {
         app,
         id,
@@ -201,14 +201,22 @@ impl EventsSession {
         let every = settings.keepalive;
         let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let shutdown = self.app.closing.clone();
-        let overflowed = self.mailbox.overflowed().clone();
+        // Cancelled when the node closes, an administrator kicks the connection or its mailbox
+        // overflows (each token is the parent of the next).
+        let ending = self.mailbox.overflowed().clone();
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => self.close_with(1001, "server shutting down").await,
-                _ = kicked.cancelled() => self.close_with(1000, "closed by an administrator").await,
-                _ = overflowed.cancelled() => self.close_with(1008, "slow consumer").await,
+                _ = ending.cancelled() => {
+                    let (code, reason) = if self.app.closing.is_cancelled() {
+                        (1001, "server shutting down")
+                    } else if kicked.is_cancelled() {
+                        (1000, "closed by an administrator")
+                    } else {
+                        (1008, "slow consumer")
+                    };
+                    self.close_with(code, reason).await
+                }
                 _ = &mut end_of_life => self.close_with(1000, "connection lifetime reached").await,
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => Box::pin(self.on_text(&text)).await,
@@ -481,7 +489,9 @@ impl EventsSession {
             if let Mail::Event(delivery) = mail
                 && let Some(prefix) = self.data_prefixes.get(&delivery.subscriber)
             {
-                frames.push(Message::Text(codec::data(prefix, &delivery.body).into()));
+                frames.push(Message::Text(
+                    codec::data(prefix, &delivery.event.body).into(),
+                ));
             }
             if frames.len() < 64 {
                 next = self.inbox.try_recv().ok();

@@ -100,9 +100,9 @@ pub struct Session {
 /// Serves one upgraded WebSocket until it closes.
 pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Peer) {
     let (sink, stream) = socket.split();
-    let (mailbox, inbox) = Mailbox::new(app.settings.outbound_queue);
     let id = uuid::Uuid::new_v4().to_string();
-    let kicked = app.connections.register(&id);
+    let kicked = app.connections.register(&id, &app.closing);
+    let (mailbox, inbox) = Mailbox::under(app.settings.outbound_queue, &kicked);
     let mut session = Session {
         id,
         kicked,
@@ -163,21 +163,15 @@ impl Session {
         let every = self.protocol.keepalive(settings);
         let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let shutdown = self.app.closing.clone();
-        let overflowed = self.mailbox.overflowed().clone();
-        let kicked = self.kicked.clone();
+        // Cancelled when the node closes, an administrator kicks the connection or its mailbox
+        // overflows (each token is the parent of the next): one wait for all three.
+        let ending = self.mailbox.overflowed().clone();
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Box::pin(self.shut_down()).await,
-                _ = kicked.cancelled() => self.emit(Reply::Fault(Fault::Closing(Closing::Kicked))).await,
-                _ = overflowed.cancelled() => {
-                    self.app.metrics.slow_consumer_disconnects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
-                    self.emit(Reply::Fault(Fault::Closing(Closing::SlowConsumer))).await
-                }
-                _ = &mut init_deadline, if !self.acknowledged => self.emit(Reply::Fault(Fault::InitTimeout)).await,
-                _ = &mut end_of_life => self.emit(Reply::Fault(Fault::Closing(Closing::LifetimeReached))).await,
+                _ = ending.cancelled() => Box::pin(self.must_end()).await,
+                _ = &mut init_deadline, if !self.acknowledged => Box::pin(self.emit(Reply::Fault(Fault::InitTimeout))).await,
+                _ = &mut end_of_life => Box::pin(self.emit(Reply::Fault(Fault::Closing(Closing::LifetimeReached)))).await,
                 // Boxed: handling a frame may run the whole GraphQL validation and auth stack,
                 // whose futures are kilobytes; inline they would sit in every idle session.
                 frame = stream.next() => Box::pin(self.on_frame(frame)).await,
@@ -187,6 +181,25 @@ impl Session {
             if flow == Flow::Closed {
                 return;
             }
+        }
+    }
+
+    /// Why the connection must end, most pressing first: the node is closing, an administrator
+    /// kicked it, or it could not keep up.
+    async fn must_end(&mut self) -> Flow {
+        if self.app.closing.is_cancelled() {
+            self.shut_down().await
+        } else if self.kicked.is_cancelled() {
+            self.emit(Reply::Fault(Fault::Closing(Closing::Kicked)))
+                .await
+        } else {
+            self.app
+                .metrics
+                .slow_consumer_disconnects
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
+            self.emit(Reply::Fault(Fault::Closing(Closing::SlowConsumer)))
+                .await
         }
     }
 
