@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [smoke|full]: every scenario (S1–S5) against Switchboard and the two peers, and S1
+# bench/run.sh [smoke|full]: every scenario (S1–S6) against Switchboard and the two peers, and S1
 # and S2 over Switchboard's AppSync Events (channels, POST /event)
 # (bench/peers/graphql-ws, bench/peers/appsync-simulator) in one run, each on a fresh server
 # process, then `switchboard-bench report` renders the results markdown:
@@ -29,17 +29,21 @@ switchboard=target/release/switchboard
 if [ "$mode" = full ]; then
   conns=10000 idle_conns=19000 scale_conns=19800
   timing=(--warmup 2s --duration 10s --drain 2s --settle 3s)
-  s1_publishers=16 s2_publishers=4 s4_rate=2000 s5_rate=4000
+  s1_publishers=16 s2_publishers=4 s4_rate=2000 s5_rate=4000 s6_churn=2000
+  s6_timing=(--warmup 2s --duration 60s --drain 2s --settle 3s)
   run_limit=600
 else
   conns=500 idle_conns=500 scale_conns=1000
   timing=(--warmup 0.5s --duration 1s --drain 0.5s --settle 0.5s)
-  s1_publishers=16 s2_publishers=4 s4_rate=2000 s5_rate=2000
+  s1_publishers=16 s2_publishers=4 s4_rate=2000 s5_rate=2000 s6_churn=200
+  s6_timing=("${timing[@]}")
   run_limit=60
 fi
 
 server_pid=
 bench_pid=
+# Extra arguments for the next Switchboard server (S6 sets a history budget).
+server_args=()
 next_port=14100
 
 log() { printf '%s\n' "$*" >&2; }
@@ -100,7 +104,7 @@ start_server() {
   free_port
   case $server in
     switchboard | switchboard-appsync | switchboard-events)
-      cmd=("$switchboard" --listen "127.0.0.1:$port" --api-key "$key")
+      cmd=("$switchboard" --listen "127.0.0.1:$port" --api-key "$key" "${server_args[@]}")
       ready='Switchboard is listening'
       ;;
     graphql-ws)
@@ -195,6 +199,12 @@ all_servers S3 --subscribers "$idle_conns" --users "$idle_conns" --idle "${timin
 all_servers S4 --subscribers "$conns" --users "$conns" --publishers 8 --rate "$s4_rate" "${timing[@]}"
 run S5 switchboard --subscribers "$scale_conns" --users "$scale_conns" --publishers 8 \
   --rate "$s5_rate" --pick round-robin "${timing[@]}"
+# S6: S4's steady load plus churn, on a node whose history budget fills early (so RSS after the
+# run shows what connections leave behind, not kept statuses).
+server_args=(--history-max-bytes 33554432)
+run S6 switchboard --subscribers "$conns" --users "$conns" --publishers 8 --rate "$s4_rate" \
+  --churn "$s6_churn" "${s6_timing[@]}"
+server_args=()
 log "scenarios took $((SECONDS - began)) s"
 
 cat "$work"/*.json >"${out%.md}.jsonl" 2>/dev/null || : >"${out%.md}.jsonl"

@@ -93,6 +93,11 @@ pub struct Args {
     #[arg(long)]
     pub idle: bool,
 
+    /// Churn (S6): new connections per second during the measured window, each subscribing to
+    /// a user of its own, publishing one status to itself, receiving it and leaving.
+    #[arg(long)]
+    pub churn: Option<f64>,
+
     /// The server's process id, to read its RSS and CPU time from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,

@@ -2,6 +2,7 @@
 //! One run is one scenario: N WebSocket subscribers, HTTP publishers, and a report of throughput,
 //! latency, loss and the server's memory and CPU (see bench/README.md).
 
+mod churn;
 mod cli;
 mod incoming;
 mod latency;

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::churn::ChurnReport;
 use crate::protocol::Protocol;
 
 /// Deliveries of the measured statuses compared with what their users' subscribers should have
@@ -105,6 +106,8 @@ pub struct Report {
     pub connect_failure_reasons: BTreeMap<String, u64>,
     /// Errors, completes and closes seen on live connections, with counts.
     pub events: BTreeMap<String, u64>,
+    /// What the churners did (S6), when the run had `--churn`.
+    pub churn: Option<ChurnReport>,
 }
 
 impl Report {
@@ -196,6 +199,24 @@ impl Report {
                 self.unstamped,
                 self.unacknowledged_deliveries,
             );
+        }
+        if let Some(churn) = &self.churn {
+            let _ = writeln!(
+                out,
+                "churn: {} started ({:.0}/s of {:.0}/s), {} failed, {} got their status, {} missed; connect-to-ack µs p50 {} p99 {} max {}",
+                churn.started,
+                churn.started_per_s,
+                churn.rate_target,
+                churn.failed,
+                churn.received,
+                churn.missed,
+                churn.ack_p50_us,
+                churn.ack_p99_us,
+                churn.ack_max_us,
+            );
+            if let Some(why) = &churn.first_failure {
+                let _ = writeln!(out, "first churn failure: {why}");
+            }
         }
         if let (Some(before), Some(connected), Some(after)) = (
             self.server_rss_kib_before,

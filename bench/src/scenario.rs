@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use crate::churn;
 use crate::cli::Args;
 use crate::latency::{Recorder, unix_nanos};
 use crate::limits;
@@ -114,7 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         let window = measure(
             &args,
             client,
-            &endpoint,
+            &plan,
             &recorder,
             &fleet.per_user,
             &mut report,
@@ -154,7 +155,7 @@ type CpuWindow = ((Option<Sample>, Option<Sample>), (Sample, Sample));
 async fn measure(
     args: &Args,
     client: reqwest::Client,
-    endpoint: &Arc<Endpoint>,
+    plan: &FleetPlan,
     recorder: &Arc<Recorder>,
     per_user: &[u32],
     report: &mut Report,
@@ -181,9 +182,23 @@ async fn measure(
         args.warmup,
         args.duration
     );
+    let churning = args.churn.map(|rate| {
+        // Churners spread over every source address: each leaves a port in TIME_WAIT.
+        let plan = FleetPlan {
+            source_addrs: 250,
+            ..plan.clone()
+        };
+        tokio::spawn(churn::run(
+            plan,
+            client.clone(),
+            rate,
+            window_start,
+            window_end,
+        ))
+    });
     let publishing = tokio::spawn(publisher::run(
         client,
-        endpoint.clone(),
+        plan.endpoint.clone(),
         schedule,
         recorder.clone(),
     ));
@@ -202,6 +217,9 @@ async fn measure(
     let tally = publishing.await.context("the publishers panicked")?;
     eprintln!("draining {:?}…", args.drain);
     tokio::time::sleep(args.drain).await;
+    if let Some(churning) = churning {
+        report.churn = Some(churning.await.context("the churners panicked")?);
+    }
 
     let seconds = args.duration.as_secs_f64();
     report.published = tally.ok;

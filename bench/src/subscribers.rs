@@ -24,7 +24,7 @@ use crate::incoming::{Incoming, ServerMessage, Status, truncate};
 use crate::latency::Recorder;
 use crate::protocol::{ClientMessage, Endpoint, Protocol};
 
-type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<TcpStream>;
 
 /// The generator's WebSocket buffer sizes: statuses are a few hundred bytes.
 const BUFFER_BYTES: usize = 4 * 1024;
@@ -150,7 +150,12 @@ pub async fn open(plan: &FleetPlan, recorder: Arc<Recorder>, health: Arc<Health>
 
 /// One connection: TCP from its source address, the upgrade, `connection_init`, the
 /// subscription, and the protocol's proof that the subscription is live.
-async fn connect(plan: &FleetPlan, url: &str, index: usize, user: u32) -> Result<Ws, ConnectError> {
+pub async fn connect(
+    plan: &FleetPlan,
+    url: &str,
+    index: usize,
+    user: u32,
+) -> Result<Ws, ConnectError> {
     let server = plan.endpoint.addr;
     let socket = TcpSocket::new_v4()?;
     if server.ip().is_loopback() {

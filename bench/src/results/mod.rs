@@ -63,7 +63,7 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The five scenarios, in the order they are reported.
+/// The six scenarios, in the order they are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scenario {
     S1,
@@ -71,15 +71,17 @@ pub enum Scenario {
     S3,
     S4,
     S5,
+    S6,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::S1,
         Scenario::S2,
         Scenario::S3,
         Scenario::S4,
         Scenario::S5,
+        Scenario::S6,
     ];
 
     pub fn id(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Scenario {
             Scenario::S3 => "S3",
             Scenario::S4 => "S4",
             Scenario::S5 => "S5",
+            Scenario::S6 => "S6",
         }
     }
 

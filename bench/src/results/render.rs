@@ -287,6 +287,52 @@ fn layout(scenario: Scenario) -> Layout {
             better: Better::Higher,
             compare: false,
         },
+        Scenario::S6 => Layout {
+            title: "S6 — churn (Switchboard only)",
+            about: "S4's steady load while new connections arrive at the churn rate: each \
+                    connects, subscribes to a user of its own, publishes one status to itself, \
+                    receives it and leaves. The node keeps history in a 32 MiB budget here, so \
+                    the kept statuses of the churners' topics stop growing early and the RSS \
+                    after the run shows what connections leave behind. Figures of merit: \
+                    connect-to-ack p99, RSS flat, no loss for the steady subscribers.",
+            columns: [
+                vec![
+                    col("Steady connections", connections_cell),
+                    col("Steady published/s", |r| int(r.published_per_s)),
+                    col("Churn/s", |r| {
+                        opt(r.churn.as_ref(), |c| int(c.started_per_s))
+                    }),
+                    col("Churners failed / missed", |r| {
+                        opt(r.churn.as_ref(), |c| format!("{} / {}", c.failed, c.missed))
+                    }),
+                    col("Connect-to-ack p50 / p99 ms", |r| {
+                        opt(r.churn.as_ref(), |c| {
+                            format!(
+                                "{:.1} / {:.1}",
+                                c.ack_p50_us as f64 / 1000.0,
+                                c.ack_p99_us as f64 / 1000.0
+                            )
+                        })
+                    }),
+                    col("Steady p99 ms", |r| latency_ms(r, r.p99_us)),
+                ],
+                loss(),
+                vec![
+                    col("RSS connected → after MiB", |r| {
+                        match (r.server_rss_kib_connected, r.server_rss_kib_after) {
+                            (Some(a), Some(b)) => format!("{} → {}", mib(a), mib(b)),
+                            _ => "—".to_owned(),
+                        }
+                    }),
+                    cpu(),
+                ],
+            ]
+            .concat(),
+            merit: |r| r.churn.as_ref().map(|c| c.ack_p99_us as f64),
+            merit_name: "connect-to-ack p99",
+            better: Better::Lower,
+            compare: false,
+        },
     }
 }
 

@@ -255,6 +255,35 @@ pub(super) fn targets(out: &mut String, results: &Results) {
             );
         }
     }
+
+    match sb(Scenario::S6).and_then(|r| Some((r, r.churn.as_ref()?))) {
+        Some((r, churn)) => {
+            row(
+                "S6: 2,000 connections/s churning, each gets its status; connect-to-ack p99",
+                format!(
+                    "{:.0}/s, {} failed, {} missed; p99 {:.1} ms",
+                    churn.started_per_s,
+                    churn.failed,
+                    churn.missed,
+                    churn.ack_p99_us as f64 / 1000.0
+                ),
+                Verdict::check(
+                    churn.started_per_s >= 1_900.0 && churn.failed + churn.missed == 0,
+                    r,
+                ),
+            );
+            let grown = r
+                .server_rss_kib_after
+                .zip(r.server_rss_kib_connected)
+                .map(|(after, connected)| after as f64 - connected as f64);
+            row(
+                "S6: RSS flat (grows less than the 32 MiB history budget + 16 MiB)",
+                grown.map_or("—".to_owned(), |g| format!("{:+.1} MiB", g / 1024.0)),
+                grown.map_or(Verdict::NotRun, |g| Verdict::check(g < 48.0 * 1024.0, r)),
+            );
+        }
+        None => row("S6: churn", "—".into(), Verdict::NotRun),
+    }
     out.push('\n');
 }
 

@@ -70,6 +70,21 @@ fn results() -> Results {
             r.deliveries_per_s = 4000.0;
         }),
     );
+    runs.insert(
+        (Scenario::S6, Server::Switchboard),
+        run("S6/switchboard", Protocol::TransportWs, |r| {
+            r.server_rss_kib_after = Some(16_240 + 20 * 1024);
+            r.churn = Some(crate::churn::ChurnReport {
+                rate_target: 2000.0,
+                started: 120_000,
+                started_per_s: 2000.0,
+                received: 119_999,
+                missed: 1,
+                ack_p99_us: 12_500,
+                ..Default::default()
+            });
+        }),
+    );
     Results {
         mode: Mode::Full,
         date: "2026-01-02".into(),
@@ -101,6 +116,12 @@ fn renders_tables_ratios_targets_and_projection() {
         "{md}"
     );
     assert!(md.contains("19,800 of 19,800 asked held, 19,800 receiving, lost 0 | **met** |"));
+    // S6: one churner missed its status; the RSS grew 20 MiB, inside the budget.
+    assert!(
+        md.contains("2000/s, 0 failed, 1 missed; p99 12.5 ms | **not met** |"),
+        "{md}"
+    );
+    assert!(md.contains("| +20.0 MiB | **met** |"), "{md}");
     // Projection: 10 s × 4,000/s = 40,000 deliveries for 10 CPU s → 250 µs each.
     assert!(md.contains("c = 250.00 µs"), "{md}");
     // 100,000 × 6 KiB + 10 MiB = 0.58 GiB.
