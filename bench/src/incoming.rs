@@ -74,7 +74,7 @@ impl<'a> Status<'a> {
     /// Events delivery near its cost per GraphQL one, so the two compare the server.
     fn in_escaped_event(text: &'a str) -> Option<Self> {
         let value = |needle: &str| -> Option<Option<&'a str>> {
-            let rest = &text[text.find(&needle)? + needle.len()..];
+            let rest = &text[text.find(needle)? + needle.len()..];
             if rest.starts_with("null") {
                 return Some(None);
             }
