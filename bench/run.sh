@@ -201,7 +201,7 @@ run S5 switchboard --subscribers "$scale_conns" --users "$scale_conns" --publish
   --rate "$s5_rate" --pick round-robin "${timing[@]}"
 # S6: S4's steady load plus churn, on a node whose history budget fills early (so RSS after the
 # run shows what connections leave behind, not kept statuses).
-server_args=(--history-max-bytes 33554432)
+server_args=(--history-max-bytes 8388608 --max-http-connections-per-address 4096)
 run S6 switchboard --subscribers "$conns" --users "$conns" --publishers 8 --rate "$s4_rate" \
   --churn "$s6_churn" "${s6_timing[@]}"
 server_args=()

@@ -80,6 +80,8 @@ fn header(out: &mut String, results: &Results) {
          |---|---|---|\n\
          | Switchboard | `target/release/switchboard --listen 127.0.0.1:P --api-key K` (release build, default settings) | `transport-ws` (graphql-transport-ws) on `/graphql` |\n\
          | Switchboard (AppSync) | the same | `appsync` (AWS AppSync real-time) on `/graphql`, credentials in the `header` query parameter |\n\
+         | Switchboard (AppSync Events), S1 and S2 | the same | `events` (`aws-appsync-event-ws` on `/event/realtime`, channel `/default/u{n}`; statuses published with `POST /event`) |\n\
+         | Switchboard, S6 | the same, with `--history-max-bytes 8388608 --max-http-connections-per-address 4096` | `transport-ws` |\n\
          | graphql-ws (Node) | `node bench/peers/graphql-ws/server.mjs --port P` | `transport-ws` |\n\
          | appsync-simulator (Node) | `node bench/peers/appsync-simulator/server.mjs --port P --api-key K` | `appsync` |\n\n\
          - **graphql-ws**: graphql-ws 6.4.2 with ws 8.23.0 and graphql 16.15.0, the reference \
@@ -291,9 +293,10 @@ fn layout(scenario: Scenario) -> Layout {
             title: "S6 — churn (Switchboard only)",
             about: "S4's steady load while new connections arrive at the churn rate: each \
                     connects, subscribes to a user of its own, publishes one status to itself, \
-                    receives it and leaves. The node keeps history in a 32 MiB budget here, so \
+                    receives it and leaves. The node keeps history in an 8 MiB budget here, so \
                     the kept statuses of the churners' topics stop growing early and the RSS \
-                    after the run shows what connections leave behind. Figures of merit: \
+                    after the run shows what connections leave behind; it also allows 4,096 \
+                    HTTP connections per address, since every churner publishes from 127.0.0.1. Figures of merit: \
                     connect-to-ack p99, RSS flat, no loss for the steady subscribers.",
             columns: [
                 vec![

@@ -277,9 +277,9 @@ pub(super) fn targets(out: &mut String, results: &Results) {
                 .zip(r.server_rss_kib_connected)
                 .map(|(after, connected)| after as f64 - connected as f64);
             row(
-                "S6: RSS flat (grows less than the 32 MiB history budget + 16 MiB)",
+                "S6: RSS flat (grows less than the 8 MiB history budget + 16 MiB)",
                 grown.map_or("—".to_owned(), |g| format!("{:+.1} MiB", g / 1024.0)),
-                grown.map_or(Verdict::NotRun, |g| Verdict::check(g < 48.0 * 1024.0, r)),
+                grown.map_or(Verdict::NotRun, |g| Verdict::check(g < 24.0 * 1024.0, r)),
             );
         }
         None => row("S6: churn", "—".into(), Verdict::NotRun),

@@ -116,7 +116,7 @@ fn renders_tables_ratios_targets_and_projection() {
         "{md}"
     );
     assert!(md.contains("19,800 of 19,800 asked held, 19,800 receiving, lost 0 | **met** |"));
-    // S6: one churner missed its status; the RSS grew 20 MiB, inside the budget.
+    // S6: one churner missed its status; the RSS grew 20 MiB, inside the budget (24 MiB).
     assert!(
         md.contains("2000/s, 0 failed, 1 missed; p99 12.5 ms | **not met** |"),
         "{md}"
