@@ -13,7 +13,7 @@ use crate::schema::SchemaModel;
 use crate::schema::model::base_name;
 
 /// A compiled selection set for one subscription.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Projection {
     /// The response key of the subscription field (its alias or name), as a JSON string;
     /// empty for [`Projection::event_text`].
@@ -22,7 +22,7 @@ pub struct Projection {
 }
 
 /// The fields selected on one object type, in response order.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 struct Fields(Vec<ProjectedField>);
 
 impl Fields {
@@ -55,7 +55,7 @@ impl Fields {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ProjectedField {
     /// The response key as JSON text, quotes included.
     key: String,
@@ -64,7 +64,7 @@ struct ProjectedField {
     source: Source,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Source {
     /// `__typename`: the object type's name, known when compiling.
     Typename(String),

@@ -93,7 +93,10 @@ pub fn check(groups: Vec<Vec<RawRule>>) -> Result<Option<Filter>, FilterError> {
     }
     let mut checked = Vec::with_capacity(groups.len());
     for group in &groups {
-        let rules = group.iter().map(rule).collect::<Result<Vec<_>, _>>()?;
+        let mut rules = group.iter().map(rule).collect::<Result<Vec<_>, _>>()?;
+        // Kept for the subscription's life (every subscription keeps one for invalidations):
+        // no spare capacity.
+        rules.shrink_to_fit();
         checked.push(rules);
     }
     let mut fields: Vec<&str> = groups

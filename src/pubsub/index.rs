@@ -12,8 +12,9 @@
 //! subscribers renders one payload, not ten thousand. Filters of other topics are never looked
 //! at.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_graphql::Value;
 use dashmap::DashMap;
@@ -159,7 +160,8 @@ struct Entry {
 /// one evaluation and one rendering serve them all.
 #[derive(Debug)]
 struct Group {
-    projection: Projection,
+    /// Shared with every group of the same selection set (see [`Projections`]).
+    projection: Arc<Projection>,
     filter: Option<Arc<Filter>>,
     entries: Vec<Entry>,
 }
@@ -172,8 +174,43 @@ pub struct SubscriptionIndex {
     topics: DashMap<String, Vec<Group>>,
     /// Topic key -> the fields that narrow some of its subscriptions, with how many each.
     narrowing: DashMap<String, Vec<(Arc<str>, usize)>>,
+    projections: Mutex<Projections>,
     next_id: AtomicU64,
     pub stats: IndexStats,
+}
+
+/// One copy of each selection set in use, shared by every group that renders it: each per-user
+/// topic holds a group of its own, and ten thousand users subscribing with the same document
+/// would otherwise keep ten thousand equal projections. Bounded by the live ones: when the set
+/// has doubled since it was last swept, projections no group holds any more go.
+#[derive(Debug)]
+struct Projections {
+    set: HashSet<Arc<Projection>>,
+    sweep_at: usize,
+}
+
+impl Default for Projections {
+    fn default() -> Self {
+        Self {
+            set: HashSet::new(),
+            sweep_at: 64,
+        }
+    }
+}
+
+impl Projections {
+    fn share(&mut self, projection: Projection) -> Arc<Projection> {
+        if let Some(shared) = self.set.get(&projection) {
+            return shared.clone();
+        }
+        if self.set.len() >= self.sweep_at {
+            self.set.retain(|p| Arc::strong_count(p) > 1);
+            self.sweep_at = (self.set.len() * 2).max(64);
+        }
+        let shared = Arc::new(projection);
+        self.set.insert(shared.clone());
+        shared
+    }
 }
 
 impl SubscriptionIndex {
@@ -224,17 +261,26 @@ impl SubscriptionIndex {
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Entry { id, mailbox };
+        let projection = self
+            .projections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .share(projection);
         let mut groups = self.topics.entry(slot.clone()).or_default();
         match groups
             .iter_mut()
             .find(|g| g.projection == projection && g.filter == filter)
         {
             Some(group) => group.entries.push(entry),
-            None => groups.push(Group {
-                projection,
-                filter,
-                entries: vec![entry],
-            }),
+            None => {
+                // Per-user topics hold one group each: no spare capacity.
+                groups.reserve_exact(1);
+                groups.push(Group {
+                    projection,
+                    filter,
+                    entries: vec![entry],
+                })
+            }
         }
         drop(groups);
         Registration {
@@ -398,6 +444,62 @@ mod tests {
             "explicit null matches only a null or missing field"
         );
         assert!(rx_a.try_recv().is_ok() && rx_all.try_recv().is_ok() && rx_null.try_recv().is_ok());
+    }
+
+    #[test]
+    fn topics_share_one_projection_and_forget_it_when_unused() {
+        let index = SubscriptionIndex::new();
+        let (mailbox, _rx) = Mailbox::new(8);
+        let field = "onStatusUpdate";
+        let registrations: Vec<Registration> = (0..100)
+            .map(|n| {
+                let user = Value::from(format!("u{n}"));
+                index.subscribe(
+                    field,
+                    &[arg("userId", user)],
+                    whole(),
+                    None,
+                    mailbox.clone(),
+                )
+            })
+            .collect();
+        let shared: Vec<Arc<Projection>> = index
+            .topics
+            .iter()
+            .map(|groups| groups[0].projection.clone())
+            .collect();
+        assert_eq!(shared.len(), 100);
+        assert!(
+            shared.iter().all(|p| Arc::ptr_eq(p, &shared[0])),
+            "one copy"
+        );
+        drop(shared);
+        for registration in &registrations {
+            index.unsubscribe(registration);
+        }
+        // Selection sets that come and go are swept: the set stays bounded by the live ones.
+        let kept = index.subscribe(
+            "kept",
+            &[],
+            Projection::whole("kept"),
+            None,
+            mailbox.clone(),
+        );
+        for n in 0..1000 {
+            let projection = Projection::whole(&format!("f{n}"));
+            let gone = index.subscribe("f", &[], projection, None, mailbox.clone());
+            index.unsubscribe(&gone);
+        }
+        let projections = index.projections.lock().unwrap();
+        assert!(projections.set.len() <= 64, "{}", projections.set.len());
+        assert!(
+            projections
+                .set
+                .iter()
+                .any(|p| **p == Projection::whole("kept"))
+        );
+        drop(projections);
+        index.unsubscribe(&kept);
     }
 
     #[test]

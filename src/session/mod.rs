@@ -84,8 +84,8 @@ pub struct Session {
     acknowledged: bool,
     /// Who the connection is, once `connection_init` was accepted.
     identity: Option<Identity>,
-    /// Subscriptions by the client's id for them.
-    active: HashMap<String, Active>,
+    /// Subscriptions by the client's id for them; boxed, so the map's spare slots stay small.
+    active: HashMap<String, Box<Active>>,
     /// The client's id for each subscription the index knows.
     client_ids: HashMap<SubscriberId, String>,
     /// Whether the client sent anything since the record's `last_seen` was last updated.

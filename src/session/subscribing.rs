@@ -149,12 +149,12 @@ impl Session {
         let Some(start) = start else {
             self.active.insert(
                 id.clone(),
-                Active {
+                Box::new(Active {
                     registration,
                     field: prepared.field.clone(),
                     watermark: None,
                     positioned: false,
-                },
+                }),
             );
             return self
                 .emit(Reply::Subscribed {
@@ -165,12 +165,12 @@ impl Session {
         };
         self.active.insert(
             id.clone(),
-            Active {
+            Box::new(Active {
                 registration,
                 field: prepared.field.clone(),
                 watermark: Some(start.watermark),
                 positioned: opening.positioned,
-            },
+            }),
         );
         // The acknowledgement (with the stream's state), then what the stream kept, in one
         // flush, before the session reads its mailbox again.

@@ -55,6 +55,8 @@ impl ConnectionRecord {
             self.user_id = subscription.user_id.clone();
         }
         self.subscriptions.retain(|s| s.id != subscription.id);
+        // Most connections hold one subscription: grow one at a time, not by doubling from 4.
+        self.subscriptions.reserve_exact(1);
         self.subscriptions.push(subscription);
     }
 
