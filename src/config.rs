@@ -475,8 +475,14 @@ pub struct Settings {
     pub user_arg: String,
 
     /// WebSocket read buffer per connection, in bytes (allocated up front for every socket, so it
-    /// is most of an idle connection's memory; larger client messages still arrive, in pieces).
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_READ_BUFFER_BYTES", default_value_t = 2 * 1024)]
+    /// weighs on every idle connection; it is also the most one read takes, so a larger client
+    /// message arrives in more reads: a subscribe is a few hundred bytes).
+    #[arg(
+        help_heading = "WebSocket",
+        long,
+        env = "SWITCHBOARD_WS_READ_BUFFER_BYTES",
+        default_value_t = 512
+    )]
     pub ws_read_buffer_bytes: usize,
 
     /// WebSocket bytes buffered before a write goes to the socket.

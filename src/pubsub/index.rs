@@ -18,98 +18,13 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::Value;
 use dashmap::DashMap;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio_util::sync::CancellationToken;
 
+use super::mailbox::{Delivery, Mail, Mailbox, Rendered, SubscriberId};
 use super::topic::topic_key;
 use crate::event::Event;
 use crate::filter::Filter;
 use crate::projection::Projection;
 use crate::stream::Position;
-
-/// Identifies one subscription in the index, unique within the process.
-pub type SubscriberId = u64;
-
-/// One event for one subscription, queued for the connection that holds it. Small (two words),
-/// because every connection's queue holds a block of them from the start.
-#[derive(Debug)]
-pub struct Delivery {
-    pub subscriber: SubscriberId,
-    pub event: Arc<Rendered>,
-}
-
-/// One event rendered for the subscribers that selected the same fields: what each of their
-/// deliveries shares.
-#[derive(Debug)]
-pub struct Rendered {
-    /// The payload for the selection set (`{"data":{...}}`).
-    pub body: String,
-    /// Where the event sits in the subscriptions' topic stream.
-    pub position: Position,
-    /// When the event was published, for the publish-to-delivery latency.
-    pub published_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// What a connection's mailbox carries: an event for one of its subscriptions, or the end of
-/// one (an invalidation).
-#[derive(Debug)]
-pub enum Mail {
-    Event(Delivery),
-    /// The subscription was invalidated: the client is told it is complete.
-    End(SubscriberId),
-}
-
-/// A connection's bounded queue of deliveries.
-///
-/// Publishers never wait on it: when it is full the connection is too slow to keep up, so the
-/// publisher marks it overflowed and moves on; the connection's session sees the mark and closes
-/// the socket with a "slow consumer" reason. Nobody else slows down.
-#[derive(Debug)]
-pub struct Mailbox {
-    tx: mpsc::Sender<Mail>,
-    /// Cancelled on the first delivery that did not fit (and, for a session's mailbox, when the
-    /// connection is kicked or the node closes).
-    overflowed: CancellationToken,
-}
-
-impl Mailbox {
-    pub fn new(capacity: usize) -> (Arc<Self>, mpsc::Receiver<Mail>) {
-        Self::with_overflow(capacity, CancellationToken::new())
-    }
-
-    /// A mailbox whose overflow mark is also cancelled with `parent` (the connection's), so its
-    /// session waits on one token for every reason to end.
-    pub fn under(capacity: usize, parent: &CancellationToken) -> (Arc<Self>, mpsc::Receiver<Mail>) {
-        Self::with_overflow(capacity, parent.child_token())
-    }
-
-    fn with_overflow(
-        capacity: usize,
-        overflowed: CancellationToken,
-    ) -> (Arc<Self>, mpsc::Receiver<Mail>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Arc::new(Self { tx, overflowed }), rx)
-    }
-
-    pub fn overflowed(&self) -> &CancellationToken {
-        &self.overflowed
-    }
-
-    /// Queues `mail` without waiting; a full queue marks the connection overflowed. Returns
-    /// whether it was queued.
-    pub fn post(&self, mail: Mail) -> bool {
-        match self.tx.try_send(mail) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                self.overflowed.cancel();
-                false
-            }
-            // The connection is closing; its subscriptions are about to go.
-            Err(TrySendError::Closed(_)) => false,
-        }
-    }
-}
 
 /// What the index needs to remove a subscription again.
 #[derive(Debug)]
@@ -357,7 +272,7 @@ impl SubscriptionIndex {
                 };
                 if entry.mailbox.post(Mail::Event(delivery)) {
                     delivered += 1;
-                } else if entry.mailbox.overflowed.is_cancelled() {
+                } else if entry.mailbox.overflowed().is_cancelled() {
                     self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -443,7 +358,11 @@ mod tests {
             1,
             "explicit null matches only a null or missing field"
         );
-        assert!(rx_a.try_recv().is_ok() && rx_all.try_recv().is_ok() && rx_null.try_recv().is_ok());
+        assert!(
+            rx_a.try_recv().is_some()
+                && rx_all.try_recv().is_some()
+                && rx_null.try_recv().is_some()
+        );
     }
 
     #[test]
@@ -544,6 +463,6 @@ mod tests {
         assert!(slow.overflowed().is_cancelled());
         assert_eq!(fast_rx.len(), 3);
         assert_eq!(index.stats.overflowed.load(Ordering::Relaxed), 2);
-        assert!(fast_rx.try_recv().is_ok());
+        assert!(fast_rx.try_recv().is_some());
     }
 }

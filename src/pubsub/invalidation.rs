@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_graphql::Value;
 use dashmap::DashMap;
 
-use super::index::{Mail, Mailbox, SubscriberId};
+use super::mailbox::{Mail, Mailbox, SubscriberId};
 use crate::filter::Filter;
 
 /// One subscription that an invalidation may end.

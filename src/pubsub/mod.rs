@@ -5,6 +5,7 @@ mod bus;
 mod channel_events;
 mod index;
 mod invalidation;
+mod mailbox;
 mod redis_bus;
 mod topic;
 pub mod topics;
@@ -16,10 +17,9 @@ use indexmap::IndexMap;
 
 pub use bus::{Bus, BusError, BusStats, Idempotency, LocalBus};
 pub use channel_events::publish_events;
-pub use index::{
-    Delivery, IndexStats, Mail, Mailbox, Registration, SubscriberId, SubscriptionIndex,
-};
+pub use index::{IndexStats, Registration, SubscriptionIndex};
 pub use invalidation::Invalidations;
+pub use mailbox::{Delivery, Inbox, Mail, Mailbox, Rendered, SubscriberId};
 pub use redis_bus::{RedisBus, RedisBusSettings};
 pub use topic::topic_key;
 pub use topics::TopicPlan;

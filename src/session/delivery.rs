@@ -31,7 +31,7 @@ impl Session {
                 Mail::End(subscriber) => self.end(subscriber, &mut frames, &mut ended),
             }
             if frames.len() < DELIVERY_BATCH {
-                next = self.inbox.try_recv().ok();
+                next = self.inbox.try_recv();
             }
         }
         for id in &ended {

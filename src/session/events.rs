@@ -15,7 +15,6 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value as Json;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
@@ -28,7 +27,7 @@ use crate::events::codec::{self, EventsMessage};
 use crate::operation::ErrorType;
 use crate::projection::Projection;
 use crate::protocol::Fault;
-use crate::pubsub::{Mail, Mailbox, Registration, SubscriberId, publish_events};
+use crate::pubsub::{Inbox, Mail, Mailbox, Registration, SubscriberId, publish_events};
 use crate::store::{ConnectionRecord, SubscriptionRecord};
 
 /// The refusal of a channel bound to another user. Not an auth error type: Amplify drops and
@@ -51,7 +50,7 @@ struct EventsSession {
     peer: Peer,
     sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mailbox: Arc<Mailbox>,
-    inbox: mpsc::Receiver<Mail>,
+    inbox: Inbox,
     /// Who the connection is, from the upgrade's credentials; `None` without any.
     identity: Option<Identity>,
     /// The upgrade's credentials, kept for a Lambda-authorized connection only: the authorizer
@@ -223,7 +222,7 @@ impl EventsSession {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Flow::Closed,
                     Some(Ok(_)) => Flow::Continue,
                 },
-                Some(mail) = self.inbox.recv() => self.deliver(mail).await,
+                mail = self.inbox.recv() => self.deliver(mail).await,
                 _ = keepalive.tick(), if self.acknowledged => self.send(codec::keep_alive()).await,
             };
             if flow == Flow::Closed {
@@ -494,7 +493,7 @@ impl EventsSession {
                 ));
             }
             if frames.len() < 64 {
-                next = self.inbox.try_recv().ok();
+                next = self.inbox.try_recv();
             }
         }
         self.app

@@ -16,7 +16,6 @@ use axum::extract::ws::{Message, WebSocket};
 use chrono::Utc;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
@@ -26,7 +25,7 @@ use crate::limits::ConnectionSlot;
 
 use crate::app::App;
 use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Malformation, Protocol, Reply};
-use crate::pubsub::{Mail, Mailbox, Registration, SubscriberId};
+use crate::pubsub::{Inbox, Mailbox, Registration, SubscriberId};
 use crate::store::ConnectionRecord;
 
 /// How long a closing write (the close frame) may take before the socket is dropped.
@@ -80,7 +79,7 @@ pub struct Session {
     peer: Peer,
     sink: SplitSink<WebSocket, Message>,
     mailbox: Arc<Mailbox>,
-    inbox: mpsc::Receiver<Mail>,
+    inbox: Inbox,
     acknowledged: bool,
     /// Who the connection is, once `connection_init` was accepted.
     identity: Option<Identity>,
@@ -175,7 +174,7 @@ impl Session {
                 // Boxed: handling a frame may run the whole GraphQL validation and auth stack,
                 // whose futures are kilobytes; inline they would sit in every idle session.
                 frame = stream.next() => Box::pin(self.on_frame(frame)).await,
-                Some(mail) = self.inbox.recv() => self.deliver(mail).await,
+                mail = self.inbox.recv() => self.deliver(mail).await,
                 _ = keepalive.tick(), if self.acknowledged => Box::pin(self.keep_alive()).await,
             };
             if flow == Flow::Closed {
@@ -206,7 +205,7 @@ impl Session {
     /// The node is stopping: statuses already in the mailbox (published before the HTTP drain
     /// ended, so their publishers were told they went out) are written, then the close frame.
     async fn shut_down(&mut self) -> Flow {
-        while let Ok(mail) = self.inbox.try_recv() {
+        while let Some(mail) = self.inbox.try_recv() {
             if self.deliver(mail).await == Flow::Closed {
                 return Flow::Closed;
             }
