@@ -260,6 +260,10 @@ async fn serve_connection<I>(
             request.extensions_mut().insert(ConnectInfo(client));
             let router = router.clone();
             let id = request_id(&request);
+            // Handlers read it from the request (a WebSocket session logs under it for life).
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                request.headers_mut().insert("x-request-id", value);
+            }
             let shutdown = peer.shutdown.clone();
             // Everything logged while handling the request (and, for an upgrade, by the
             // WebSocket session it starts) carries this span's id.

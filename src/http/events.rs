@@ -180,11 +180,7 @@ pub async fn upgrade(
     let credentials = credentials::from_appsync_upgrade(&offered, query.as_deref(), &headers);
     let peer = super::websocket::admit(&app, remote, &headers, credentials);
     let sessions = app.sessions.clone();
-    let request_span = tracing::Span::current();
     ws.on_upgrade(move |socket| {
-        sessions.track_future(tracing::Instrument::instrument(
-            crate::session::events::run(app, socket, peer),
-            request_span,
-        ))
+        sessions.track_future(crate::session::events::run(app, socket, peer))
     })
 }

@@ -92,14 +92,8 @@ pub async fn upgrade(
     };
     let peer = admit(&app, remote, &headers, credentials);
     let sessions = app.sessions.clone();
-    // The session's logs stay inside the upgrade request's span (its request id).
-    let request_span = tracing::Span::current();
-    ws.on_upgrade(move |socket| {
-        sessions.track_future(tracing::Instrument::instrument(
-            session::run(app, socket, protocol, peer),
-            request_span,
-        ))
-    })
+    // The session logs in a span of its own that carries the request's id (`Peer::request_id`).
+    ws.on_upgrade(move |socket| sessions.track_future(session::run(app, socket, protocol, peer)))
 }
 
 /// The buffers and size limits every WebSocket gets.
@@ -135,8 +129,14 @@ pub fn admit(
     } else {
         None
     };
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     Peer {
         remote,
+        request_id,
         credentials,
         refusal,
         slot,

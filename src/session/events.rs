@@ -89,8 +89,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
         subscriptions: HashMap::new(),
         data_prefixes: HashMap::new(),
     };
-    let span =
-        tracing::info_span!("connection", conn_id = %session.id, protocol = "appsync-events");
+    let span = tracing::info_span!(parent: None, "connection", request_id = %session.peer.request_id, conn_id = %session.id, protocol = "appsync-events");
     async move {
         let gauge = session.app.metrics.exported.events_connections.clone();
         gauge.increment(1);

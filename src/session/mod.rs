@@ -41,6 +41,9 @@ mod subscribing;
 #[derive(Debug)]
 pub struct Peer {
     pub remote: SocketAddr,
+    /// The upgrade request's id: the session's own span carries it, so its logs join the
+    /// request's without keeping the request's span alive for the connection's life.
+    pub request_id: String,
     /// The credentials presented at the upgrade (HTTP headers; for AppSync also its `header-`
     /// subprotocol or `header` query parameter), or why they could not be read. Checked when the
     /// client sends `connection_init`, so a failure is reported in the protocol, not as an HTTP
@@ -118,7 +121,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
         seen_since_touch: false,
         ended: None,
     };
-    let span = tracing::info_span!("connection", conn_id = %session.id, protocol = protocol.name());
+    let span = tracing::info_span!(parent: None, "connection", request_id = %session.peer.request_id, conn_id = %session.id, protocol = protocol.name());
     async move {
         let protocol_gauge = session
             .app
