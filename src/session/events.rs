@@ -221,7 +221,9 @@ impl EventsSession {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Flow::Closed,
                     Some(Ok(_)) => Flow::Continue,
                 },
-                mail = self.inbox.recv() => self.deliver(mail).await,
+                // Boxed too: a delivery's write (with its close timer) would otherwise sit in
+                // every idle session; one allocation per batch of up to 64 deliveries.
+                mail = self.inbox.recv() => Box::pin(self.deliver(mail)).await,
                 _ = keepalive.tick(), if self.acknowledged => self.send(codec::keep_alive()).await,
             };
             if flow == Flow::Closed {

@@ -177,7 +177,9 @@ impl Session {
                 // Boxed: handling a frame may run the whole GraphQL validation and auth stack,
                 // whose futures are kilobytes; inline they would sit in every idle session.
                 frame = stream.next() => Box::pin(self.on_frame(frame)).await,
-                mail = self.inbox.recv() => self.deliver(mail).await,
+                // Boxed too: a delivery's write (with its close timer) would otherwise sit in
+                // every idle session; one allocation per batch of up to 64 deliveries.
+                mail = self.inbox.recv() => Box::pin(self.deliver(mail)).await,
                 _ = keepalive.tick(), if self.acknowledged => Box::pin(self.keep_alive()).await,
             };
             if flow == Flow::Closed {
