@@ -12,10 +12,8 @@ pub struct Connections {
 
 impl Connections {
     /// Registers a session; the token is cancelled when it is kicked.
-    /// Registers connection `id`; its token is cancelled by a kick or with `parent` (the
-    /// node's closing).
-    pub fn register(&self, id: &str, parent: &CancellationToken) -> CancellationToken {
-        let token = parent.child_token();
+    pub fn register(&self, id: &str) -> CancellationToken {
+        let token = CancellationToken::new();
         self.kicks.insert(id.to_owned(), token.clone());
         token
     }

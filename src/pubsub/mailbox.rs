@@ -60,8 +60,7 @@ pub struct Mailbox {
     /// Woken on each post; a post with no one waiting leaves a permit, so none is lost.
     ready: Notify,
     capacity: usize,
-    /// Cancelled on the first delivery that did not fit (and, for a session's mailbox, when the
-    /// connection is kicked or the node closes).
+    /// Cancelled on the first delivery that did not fit.
     overflowed: CancellationToken,
 }
 
@@ -78,21 +77,11 @@ pub struct Inbox(Arc<Mailbox>);
 
 impl Mailbox {
     pub fn new(capacity: usize) -> (Arc<Self>, Inbox) {
-        Self::with_overflow(capacity, CancellationToken::new())
-    }
-
-    /// A mailbox whose overflow mark is also cancelled with `parent` (the connection's), so its
-    /// session waits on one token for every reason to end.
-    pub fn under(capacity: usize, parent: &CancellationToken) -> (Arc<Self>, Inbox) {
-        Self::with_overflow(capacity, parent.child_token())
-    }
-
-    fn with_overflow(capacity: usize, overflowed: CancellationToken) -> (Arc<Self>, Inbox) {
         let mailbox = Arc::new(Self {
             queue: Mutex::default(),
             ready: Notify::new(),
             capacity: capacity.max(1),
-            overflowed,
+            overflowed: CancellationToken::new(),
         });
         (mailbox.clone(), Inbox(mailbox))
     }

@@ -73,9 +73,12 @@ enum Flow {
 /// Serves one upgraded Events socket until it closes.
 pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
     let (sink, stream) = socket.split();
-    let id = uuid::Uuid::new_v4().to_string();
-    let kicked = app.connections.register(&id, &app.closing);
-    let (mailbox, inbox) = Mailbox::under(app.settings.outbound_queue, &kicked);
+    let super::Opened {
+        id,
+        kicked,
+        mailbox,
+        inbox,
+    } = super::Opened::new(&app);
     let mut session = EventsSession {
         app,
         id,
@@ -199,22 +202,14 @@ impl EventsSession {
         let every = settings.keepalive;
         let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // Cancelled when the node closes, an administrator kicks the connection or its mailbox
-        // overflows (each token is the parent of the next).
-        let ending = self.mailbox.overflowed().clone();
+        let shutdown = self.app.closing.clone();
+        let overflowed = self.mailbox.overflowed().clone();
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = ending.cancelled() => {
-                    let (code, reason) = if self.app.closing.is_cancelled() {
-                        (1001, "server shutting down")
-                    } else if kicked.is_cancelled() {
-                        (1000, "closed by an administrator")
-                    } else {
-                        (1008, "slow consumer")
-                    };
-                    self.close_with(code, reason).await
-                }
+                _ = shutdown.cancelled() => self.close_with(1001, "server shutting down").await,
+                _ = kicked.cancelled() => self.close_with(1000, "closed by an administrator").await,
+                _ = overflowed.cancelled() => self.close_with(1008, "slow consumer").await,
                 _ = &mut end_of_life => self.close_with(1000, "connection lifetime reached").await,
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => Box::pin(self.on_text(&text)).await,

@@ -99,12 +99,39 @@ pub struct Session {
     ended: Option<(u16, String)>,
 }
 
+/// What every session (GraphQL or Events) starts with: its id, the token an administrator's kick
+/// cancels, and its mailbox.
+pub(crate) struct Opened {
+    pub id: String,
+    pub kicked: tokio_util::sync::CancellationToken,
+    pub mailbox: Arc<Mailbox>,
+    pub inbox: Inbox,
+}
+
+impl Opened {
+    /// Registers a new connection with the node.
+    pub fn new(app: &App) -> Self {
+        let id = uuid::Uuid::new_v4().to_string();
+        let kicked = app.connections.register(&id);
+        let (mailbox, inbox) = Mailbox::new(app.settings.outbound_queue);
+        Self {
+            id,
+            kicked,
+            mailbox,
+            inbox,
+        }
+    }
+}
+
 /// Serves one upgraded WebSocket until it closes.
 pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Peer) {
     let (sink, stream) = socket.split();
-    let id = uuid::Uuid::new_v4().to_string();
-    let kicked = app.connections.register(&id, &app.closing);
-    let (mailbox, inbox) = Mailbox::under(app.settings.outbound_queue, &kicked);
+    let Opened {
+        id,
+        kicked,
+        mailbox,
+        inbox,
+    } = Opened::new(&app);
     let mut session = Session {
         id,
         kicked,
@@ -165,13 +192,15 @@ impl Session {
         let every = self.protocol.keepalive(settings);
         let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // Cancelled when the node closes, an administrator kicks the connection or its mailbox
-        // overflows (each token is the parent of the next): one wait for all three.
-        let ending = self.mailbox.overflowed().clone();
+        let shutdown = self.app.closing.clone();
+        let overflowed = self.mailbox.overflowed().clone();
+        let kicked = self.kicked.clone();
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = ending.cancelled() => Box::pin(self.must_end()).await,
+                _ = shutdown.cancelled() => Box::pin(self.shut_down()).await,
+                _ = kicked.cancelled() => Box::pin(self.emit(Reply::Fault(Fault::Closing(Closing::Kicked)))).await,
+                _ = overflowed.cancelled() => Box::pin(self.slow_consumer()).await,
                 _ = &mut init_deadline, if !self.acknowledged => Box::pin(self.emit(Reply::Fault(Fault::InitTimeout))).await,
                 _ = &mut end_of_life => Box::pin(self.emit(Reply::Fault(Fault::Closing(Closing::LifetimeReached)))).await,
                 // Boxed: handling a frame may run the whole GraphQL validation and auth stack,
@@ -188,23 +217,15 @@ impl Session {
         }
     }
 
-    /// Why the connection must end, most pressing first: the node is closing, an administrator
-    /// kicked it, or it could not keep up.
-    async fn must_end(&mut self) -> Flow {
-        if self.app.closing.is_cancelled() {
-            self.shut_down().await
-        } else if self.kicked.is_cancelled() {
-            self.emit(Reply::Fault(Fault::Closing(Closing::Kicked)))
-                .await
-        } else {
-            self.app
-                .metrics
-                .slow_consumer_disconnects
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
-            self.emit(Reply::Fault(Fault::Closing(Closing::SlowConsumer)))
-                .await
-        }
+    /// The client does not read fast enough: its mailbox overflowed.
+    async fn slow_consumer(&mut self) -> Flow {
+        self.app
+            .metrics
+            .slow_consumer_disconnects
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(remote = %self.peer.remote, "closing a slow consumer");
+        self.emit(Reply::Fault(Fault::Closing(Closing::SlowConsumer)))
+            .await
     }
 
     /// The node is stopping: statuses already in the mailbox (published before the HTTP drain
@@ -252,7 +273,9 @@ impl Session {
                 Ok(()) => Flow::Continue,
                 Err(_) => Flow::Closed,
             },
-            // The serve loop sees the overflow next and closes the connection.
+            // Only an overflow (the client stopped reading) abandons a write, never a shutdown
+            // or a kick: what was acknowledged to its publisher still goes out. The serve loop
+            // sees the overflow next and closes the connection.
             _ = overflowed.cancelled() => Flow::Continue,
         }
     }
