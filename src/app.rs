@@ -260,6 +260,31 @@ fn access_policy(settings: &Settings, auth: &Authenticator) -> AccessPolicy {
 }
 
 impl App {
+    /// Writes a new connection's record (what the admin API lists); a failure is counted and
+    /// logged, and the connection carries on. Every kind of session records itself here.
+    pub async fn record_connect(
+        &self,
+        connection_id: &str,
+        user_id: Option<String>,
+        protocol: &str,
+        remote: std::net::SocketAddr,
+    ) {
+        let now = chrono::Utc::now();
+        let record = crate::store::ConnectionRecord {
+            connection_id: connection_id.to_owned(),
+            user_id,
+            protocol: protocol.to_owned(),
+            remote_addr: remote.to_string(),
+            node_id: self.node_id.clone(),
+            connected_at: now,
+            last_seen: now,
+            subscriptions: Vec::new(),
+        };
+        if let Err(error) = self.store.connect(record).await {
+            self.store_failed(error);
+        }
+    }
+
     /// A connection-store write failed: counted and logged; the connection carries on.
     pub fn store_failed(&self, error: crate::store::StoreError) {
         self.metrics.exported.store_errors.increment(1);

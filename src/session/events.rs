@@ -28,7 +28,7 @@ use crate::operation::ErrorType;
 use crate::projection::Projection;
 use crate::protocol::Fault;
 use crate::pubsub::{Inbox, Mail, Mailbox, Registration, SubscriberId, publish_events};
-use crate::store::{ConnectionRecord, SubscriptionRecord};
+use crate::store::SubscriptionRecord;
 
 /// The refusal of a channel bound to another user. Not an auth error type: Amplify drops and
 /// redials the whole socket on those, which would not make the channel anyone else's.
@@ -98,7 +98,14 @@ pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
         gauge.increment(1);
         tracing::info!(remote = %session.peer.remote, "connection opened");
         if session.open().await == Flow::Continue {
-            session.record_connect().await;
+            // Its record names its user when its credentials do.
+            let user = session
+                .identity
+                .as_ref()
+                .and_then(|identity| session.app.verified_user(identity));
+            let app = session.app.clone();
+            app.record_connect(&session.id, user, "appsync-events", session.peer.remote)
+                .await;
             session.serve(stream, kicked).await;
         }
         session.close().await;
@@ -396,28 +403,6 @@ impl EventsSession {
             self.app.store_failed(error);
         }
         true
-    }
-
-    /// The connection's record, for the admin API: `appsync-events`, with its user when its
-    /// credentials name one.
-    async fn record_connect(&self) {
-        let now = chrono::Utc::now();
-        let record = ConnectionRecord {
-            connection_id: self.id.clone(),
-            user_id: self
-                .identity
-                .as_ref()
-                .and_then(|identity| self.app.verified_user(identity)),
-            protocol: "appsync-events".to_owned(),
-            remote_addr: self.peer.remote.to_string(),
-            node_id: self.app.node_id.clone(),
-            connected_at: now,
-            last_seen: now,
-            subscriptions: Vec::new(),
-        };
-        if let Err(error) = self.app.store.connect(record).await {
-            self.app.store_failed(error);
-        }
     }
 
     async fn publish(

@@ -26,7 +26,6 @@ use crate::limits::ConnectionSlot;
 use crate::app::App;
 use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Malformation, Protocol, Reply};
 use crate::pubsub::{Inbox, Mailbox, Registration, SubscriberId};
-use crate::store::ConnectionRecord;
 
 /// How long a closing write (the close frame) may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -386,7 +385,9 @@ impl Session {
         self.identity = Some(identity);
         // The upgrade's headers served their purpose; an idle connection need not keep them.
         self.peer.credentials = Ok(Default::default());
-        self.record_connect(user).await;
+        self.app
+            .record_connect(&self.id, user, self.protocol.name(), self.peer.remote)
+            .await;
         self.acknowledged = true;
         self.emit(self.ack()).await
     }
@@ -405,23 +406,6 @@ impl Session {
             self.app.store_failed(error);
         }
         self.emit(Reply::KeepAlive).await
-    }
-
-    async fn record_connect(&mut self, user_id: Option<String>) {
-        let now = Utc::now();
-        let record = ConnectionRecord {
-            connection_id: self.id.clone(),
-            user_id,
-            protocol: self.protocol.name().to_owned(),
-            remote_addr: self.peer.remote.to_string(),
-            node_id: self.app.node_id.clone(),
-            connected_at: now,
-            last_seen: now,
-            subscriptions: Vec::new(),
-        };
-        if let Err(error) = self.app.store.connect(record).await {
-            self.app.store_failed(error);
-        }
     }
 
     /// Leaves the index and the store, whatever ended the session.
