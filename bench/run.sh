@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/run.sh [smoke|full]: every scenario (S1–S6) against Switchboard and the two peers, and S1
-# and S2 over Switchboard's AppSync Events (channels, POST /event)
-# (bench/peers/graphql-ws, bench/peers/appsync-simulator) in one run, each on a fresh server
-# process, then `switchboard-bench report` renders the results markdown:
+# bench/run.sh [smoke|full]: every scenario (S1–S6) against Switchboard and the two peers
+# (bench/peers/graphql-ws, bench/peers/appsync-simulator), S1 and S2 over Switchboard's AppSync
+# Events (channels, POST /event), and S1 over Redis (one node, and three nodes on one Redis; needs
+# redis-server) in one run, each on fresh server processes, then `switchboard-bench report`
+# renders the results markdown:
 #   full  → bench/results/<YYYY-MM-DD>.md        (the benchmark; takes several minutes)
 #   smoke → bench/results/smoke-<YYYY-MM-DD>.md  (same shapes scaled down; under a minute)
 # plus the runs' JSON lines beside it (.jsonl). Logs and raw files: target/bench-run/<mode>-<date>/.
@@ -40,7 +41,13 @@ else
   run_limit=60
 fi
 
-server_pid=
+# The current row's server: one process, or one per node (its pids and ports in step), plus
+# the Redis they share for the switchboard-redis rows.
+server_pids=()
+server_ports=()
+redis_pid=
+redis_port=
+redis_dir=
 bench_pid=
 # Extra arguments for the next Switchboard server (S6 sets a history budget).
 server_args=()
@@ -48,22 +55,39 @@ next_port=14100
 
 log() { printf '%s\n' "$*" >&2; }
 
-# The server's process is a child of this shell: zombies count as stopped.
+# The server's processes are children of this shell: zombies count as stopped.
 alive() {
   local state
   state=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${state#Z}" = "$state" ]
 }
 
-stop_server() {
-  [ -n "$server_pid" ] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
+# stop PID…: SIGTERM to each, SIGKILL to those still running 5 s later.
+stop() {
+  local pid running
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null || true
   for _ in $(seq 50); do
-    alive "$server_pid" || break
+    running=
+    for pid; do alive "$pid" && running=1; done
+    [ -n "$running" ] || break
     sleep 0.1
   done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
+  kill -KILL "$@" 2>/dev/null || true
+  for pid; do wait "$pid" 2>/dev/null || true; done
+}
+
+# Every process of the current row: the nodes first, then the Redis they were using.
+stop_server() {
+  stop "${server_pids[@]}"
+  server_pids=() server_ports=()
+  if [ -n "$redis_pid" ]; then
+    stop "$redis_pid"
+    redis_pid=
+  fi
+  if [ -n "$redis_dir" ]; then
+    rm -rf "$redis_dir"
+    redis_dir=
+  fi
 }
 
 cleanup() {
@@ -98,36 +122,86 @@ npm_install() {
   fi
 }
 
-# start_server SERVER LOG: a fresh server on a free port; sets server_pid and port.
-start_server() {
-  local server=$1 server_log=$2 ready cmd
-  free_port
-  case $server in
-    switchboard | switchboard-appsync | switchboard-events)
-      cmd=("$switchboard" --listen "127.0.0.1:$port" --api-key "$key" "${server_args[@]}")
-      ready='Switchboard is listening'
-      ;;
-    graphql-ws)
-      cmd=(node bench/peers/graphql-ws/server.mjs --port "$port" --api-key "$key")
-      ready='^ready$'
-      ;;
-    appsync-simulator)
-      cmd=(node bench/peers/appsync-simulator/server.mjs --port "$port" --api-key "$key")
-      ready='^ready$'
-      ;;
-  esac
-  "${cmd[@]}" >"$server_log" 2>&1 &
-  server_pid=$!
+# launch WHAT LOG READY CMD…: starts CMD (logging to LOG) as the row's Redis (WHAT = redis)
+# or as one of its server processes (anything else: WHAT names it in errors), and waits until
+# LOG matches READY. The pid is recorded before the wait, so that stop_server stops it anyway.
+launch() {
+  local what=$1 launch_log=$2 ready=$3 pid
+  shift 3
+  # Created here, so the first grep does not race the background process's redirection.
+  : >"$launch_log"
+  "$@" >"$launch_log" 2>&1 &
+  pid=$!
+  if [ "$what" = redis ]; then
+    redis_pid=$pid
+  else
+    server_pids+=("$pid")
+  fi
   local deadline=$((SECONDS + 30))
-  until grep -q "$ready" "$server_log"; do
-    if ! alive "$server_pid"; then
-      echo "the server exited before it was ready:" && tail -n 2 "$server_log" && return 1
+  until grep -q "$ready" "$launch_log"; do
+    if ! alive "$pid"; then
+      echo "$what exited before it was ready:" && tail -n 2 "$launch_log" && return 1
     fi
     if ((SECONDS >= deadline)); then
-      echo "the server was not ready within 30 s:" && tail -n 2 "$server_log" && return 1
+      echo "$what was not ready within 30 s:" && tail -n 2 "$launch_log" && return 1
     fi
     sleep 0.05
   done
+}
+
+# start_redis LOG: a fresh redis-server on a free port, without persistence; sets redis_port.
+start_redis() {
+  free_port
+  redis_port=$port
+  redis_dir=$(mktemp -d "$work/redis.XXXXXX")
+  launch redis "$1" 'Ready to accept connections' \
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$redis_dir"
+}
+
+# start_server SERVER ID: the row's fresh server on free ports, logging to ID.server.log (or
+# ID.server-K.log per node, ID.redis.log for Redis); sets server_pids and server_ports.
+start_server() {
+  local server=$1 id=$2 nodes=1 k
+  local switchboard_cmd=("$switchboard" --api-key "$key" "${server_args[@]}")
+  case $server in
+    switchboard-redis) nodes=1 ;;
+    switchboard-redis-3) nodes=3 ;;
+  esac
+  case $server in
+    switchboard | switchboard-appsync | switchboard-events)
+      free_port
+      server_ports+=("$port")
+      launch "the server" "$id.server.log" 'Switchboard is listening' \
+        "${switchboard_cmd[@]}" --listen "127.0.0.1:$port"
+      ;;
+    switchboard-redis | switchboard-redis-3)
+      start_redis "$id.redis.log"
+      for k in $(seq "$nodes"); do
+        local node_log=$id.server.log what="the server"
+        if [ "$nodes" -gt 1 ]; then
+          node_log=$id.server-$k.log what="node $k"
+        fi
+        free_port
+        server_ports+=("$port")
+        launch "$what" "$node_log" 'Switchboard is listening' \
+          "${switchboard_cmd[@]}" --listen "127.0.0.1:$port" \
+          --redis-url "redis://127.0.0.1:$redis_port" --node-id "bench-$k"
+      done
+      ;;
+    graphql-ws)
+      free_port
+      server_ports+=("$port")
+      launch "the server" "$id.server.log" '^ready$' \
+        node bench/peers/graphql-ws/server.mjs --port "$port" --api-key "$key"
+      ;;
+    appsync-simulator)
+      free_port
+      server_ports+=("$port")
+      launch "the server" "$id.server.log" '^ready$' \
+        node bench/peers/appsync-simulator/server.mjs --port "$port" --api-key "$key"
+      ;;
+  esac
 }
 
 # run SCENARIO SERVER BENCH-ARGS…: one row of the results.
@@ -139,17 +213,31 @@ run() {
     switchboard-appsync | appsync-simulator) protocol=appsync ;;
     switchboard-events) protocol=events ;;
   esac
-  if ! start_server "$server" "$id.server.log" >"$id.failed"; then
+  case $server in
+    switchboard-redis*)
+      if ! command -v redis-server >/dev/null; then
+        echo "redis-server is not installed" >"$id.skipped"
+        log "$scenario/$server skipped: redis-server is not installed"
+        return 0
+      fi
+      ;;
+  esac
+  if ! start_server "$server" "$id" >"$id.failed"; then
     log "$scenario/$server: $(cat "$id.failed")"
     stop_server
     return 0
   fi
-  log "$scenario/$server on port $port (pid $server_pid)"
+  # One --url and one --server-pid per node.
+  local nodes=() i
+  for i in "${!server_ports[@]}"; do
+    nodes+=(--url "http://127.0.0.1:${server_ports[i]}/graphql" --server-pid "${server_pids[i]}")
+  done
+  log "$scenario/$server on port(s) ${server_ports[*]} (pid(s) ${server_pids[*]})${redis_pid:+, Redis on $redis_port (pid $redis_pid)}"
   # In the background so that a signal to this script is handled at once (its trap stops
   # both); `timeout` passes a TERM on to the generator.
   timeout -k 5 "$run_limit" "$bench" \
-    --url "http://127.0.0.1:$port/graphql" --api-key "$key" --protocol "$protocol" \
-    --server-pid "$server_pid" --label "$scenario/$server" "$@" \
+    "${nodes[@]}" --api-key "$key" --protocol "$protocol" \
+    --label "$scenario/$server" "$@" \
     >"$id.json" 2>"$id.bench.log" &
   bench_pid=$!
   wait "$bench_pid" || rc=$?
@@ -193,6 +281,10 @@ log "running the $mode scenarios…"
 began=$SECONDS
 all_servers S1 --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
 run S1 switchboard-events --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
+# S1 over Redis (redis-server on this machine): one node, then three nodes sharing the
+# subscribers and the publishers.
+run S1 switchboard-redis --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
+run S1 switchboard-redis-3 --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
 all_servers S2 --subscribers "$conns" --users 1 --publishers "$s2_publishers" "${timing[@]}"
 run S2 switchboard-events --subscribers "$conns" --users 1 --publishers "$s2_publishers" "${timing[@]}"
 all_servers S3 --subscribers "$idle_conns" --users "$idle_conns" --idle "${timing[@]}"

@@ -72,7 +72,7 @@ pub async fn run(
     stop: Instant,
 ) -> ChurnReport {
     let tally = Arc::new(Tally::default());
-    let url: Arc<str> = plan.protocol.url(&plan.endpoint).into();
+    let urls: Arc<[String]> = plan.urls().into();
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = Vec::new();
     for k in 0u64.. {
@@ -86,9 +86,10 @@ pub async fn run(
             tally.fail(format!("more than {MAX_IN_FLIGHT} churners in flight"));
             continue;
         };
-        let (plan, client, url, tally) = (plan.clone(), client.clone(), url.clone(), tally.clone());
+        let (plan, client, urls, tally) =
+            (plan.clone(), client.clone(), urls.clone(), tally.clone());
         tasks.push(tokio::spawn(async move {
-            churner(&plan, &client, &url, k, &tally).await;
+            churner(&plan, &client, &urls, k, &tally).await;
             drop(permit);
         }));
     }
@@ -117,13 +118,20 @@ pub async fn run(
     }
 }
 
-/// One churner: connect, subscribe, publish to itself, wait for it, leave.
-async fn churner(plan: &FleetPlan, client: &reqwest::Client, url: &str, k: u64, tally: &Tally) {
+/// One churner: connect, subscribe, publish to itself, wait for it, leave; churner k does all
+/// of it on node k % n ([`FleetPlan::endpoint`]).
+async fn churner(
+    plan: &FleetPlan,
+    client: &reqwest::Client,
+    urls: &[String],
+    k: u64,
+    tally: &Tally,
+) {
     let user = plan.users.saturating_add(k as u32);
     let began = Instant::now();
     let connected = tokio::time::timeout(
         plan.timeout,
-        subscribers::connect(plan, url, k as usize, user),
+        subscribers::connect(plan, urls, k as usize, user),
     )
     .await;
     let mut ws = match connected {
@@ -141,7 +149,7 @@ async fn churner(plan: &FleetPlan, client: &reqwest::Client, url: &str, k: u64, 
     }
     // Its own sequence space, far above the steady publishers'.
     let seq = (1 << 62) + k;
-    let (_, published) = publisher::publish_one(client, &plan.endpoint, seq, user).await;
+    let (_, published) = publisher::publish_one(client, plan.endpoint(k as usize), seq, user).await;
     if let Err(e) = published {
         return tally.fail(format!("publish: {e}"));
     }

@@ -1,4 +1,5 @@
-//! The command line: one run is one scenario against one server.
+//! The command line: one run is one scenario against one server (one node, or several nodes of
+//! one cluster).
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use crate::protocol::Protocol;
 
 /// Load generator for Switchboard (and any AppSync-compatible server): opens WebSocket
 /// subscribers, publishes statuses over HTTP, and prints what arrived, how fast and how late.
+/// Against one server, or against several nodes of one cluster (`--url` once per node).
 #[derive(Debug, Parser)]
 #[command(
     name = "switchboard-bench",
@@ -16,12 +18,17 @@ use crate::protocol::Protocol;
 )]
 pub struct Args {
     /// The server's HTTP GraphQL endpoint; the WebSocket URL is derived from it (ws://…).
+    /// For a cluster, give one per node: repeat `--url`, or separate the URLs with commas (also
+    /// in BENCH_URL). Subscriber i connects to node i % n, publisher p publishes through node
+    /// p % n, churner k uses node k % n, and the idle probe's publish s goes through node s % n.
     #[arg(
-        long,
+        long = "url",
         env = "BENCH_URL",
+        value_name = "URL",
+        value_delimiter = ',',
         default_value = "http://127.0.0.1:4000/graphql"
     )]
-    pub url: String,
+    pub urls: Vec<String>,
 
     /// API key sent on publishes and in each protocol's connection credentials.
     #[arg(long, env = "BENCH_API_KEY")]
@@ -98,9 +105,11 @@ pub struct Args {
     #[arg(long)]
     pub churn: Option<f64>,
 
-    /// The server's process id, to read its RSS and CPU time from /proc.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// The server's process id, to read its RSS and CPU time from /proc. For a cluster, give
+    /// each node's (repeat it, or separate pids with commas): the RSS and CPU figures are then
+    /// the sums over them, so per-connection and per-status costs are the whole cluster's.
+    #[arg(long = "server-pid", value_name = "PID", value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
 
     /// Free text copied to the report's `scenario`.
     #[arg(long, default_value = "")]
@@ -138,6 +147,34 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_nodes_by_repeating_or_by_commas() {
+        let parse = |extra: &[&str]| {
+            Args::try_parse_from([&["switchboard-bench", "--api-key", "k"], extra].concat())
+                .unwrap()
+        };
+        let one = parse(&[]);
+        assert_eq!(one.urls, ["http://127.0.0.1:4000/graphql"]);
+        assert!(one.server_pids.is_empty());
+        let repeated = parse(&[
+            "--url=http://127.0.0.1:1/graphql",
+            "--url=http://127.0.0.1:2/graphql",
+            "--server-pid=10",
+            "--server-pid=11",
+        ]);
+        let commas = parse(&[
+            "--url=http://127.0.0.1:1/graphql,http://127.0.0.1:2/graphql",
+            "--server-pid=10,11",
+        ]);
+        for args in [repeated, commas] {
+            assert_eq!(
+                args.urls,
+                ["http://127.0.0.1:1/graphql", "http://127.0.0.1:2/graphql"]
+            );
+            assert_eq!(args.server_pids, [10, 11]);
+        }
+    }
 
     #[test]
     fn durations() {

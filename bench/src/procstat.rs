@@ -1,5 +1,6 @@
-//! A process's resident memory and CPU time, read from /proc, for the server (`--server-pid`)
-//! and for the generator itself: the figures `ps` would show, sampled at the run's milestones.
+//! A process's resident memory and CPU time, read from /proc, for the server (`--server-pid`,
+//! summed over several when the server is several nodes) and for the generator itself: the
+//! figures `ps` would show, sampled at the run's milestones.
 
 use std::fs;
 
@@ -53,6 +54,33 @@ pub fn sample(pid: Option<u32>) -> Result<Sample, ProcError> {
     })
 }
 
+/// Reads every process of `pids` and sums them, so that a cluster's RSS per connection and CPU
+/// per status are figures for the whole cluster; `None` when `pids` is empty (no server to read).
+pub fn sample_sum(pids: &[u32]) -> Result<Option<Sample>, ProcError> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    pids.iter()
+        .map(|&pid| sample(Some(pid)))
+        .sum::<Result<Sample, _>>()
+        .map(Some)
+}
+
+impl std::iter::Sum for Sample {
+    fn sum<I: Iterator<Item = Sample>>(samples: I) -> Self {
+        samples.fold(
+            Sample {
+                rss_kib: 0,
+                cpu_s: 0.0,
+            },
+            |total, s| Sample {
+                rss_kib: total.rss_kib + s.rss_kib,
+                cpu_s: total.cpu_s + s.cpu_s,
+            },
+        )
+    }
+}
+
 /// `VmRSS:     1234 kB` → 1234.
 fn parse_vm_rss(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -93,5 +121,39 @@ mod tests {
         let me = sample(None).unwrap();
         assert!(me.rss_kib > 0);
         assert!(me.cpu_s >= 0.0);
+    }
+
+    #[test]
+    fn sums_several_processes() {
+        let nodes = [
+            Sample {
+                rss_kib: 40_000,
+                cpu_s: 1.5,
+            },
+            Sample {
+                rss_kib: 30_000,
+                cpu_s: 0.25,
+            },
+            Sample {
+                rss_kib: 2_000,
+                cpu_s: 2.0,
+            },
+        ];
+        let total: Sample = nodes.into_iter().sum();
+        assert_eq!(
+            total,
+            Sample {
+                rss_kib: 72_000,
+                cpu_s: 3.75
+            }
+        );
+        assert_eq!(sample_sum(&[]).unwrap(), None);
+        // This process twice: each pid is read (its RSS may move a little in between).
+        let me = std::process::id();
+        let one = sample(Some(me)).unwrap();
+        let twice = sample_sum(&[me, me]).unwrap().unwrap();
+        assert!(twice.rss_kib > one.rss_kib, "{one:?} {twice:?}");
+        assert!(twice.cpu_s >= one.cpu_s * 2.0);
+        assert!(sample_sum(&[me, u32::MAX]).is_err());
     }
 }

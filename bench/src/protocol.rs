@@ -83,6 +83,14 @@ pub struct Endpoint {
     pub events_url: Option<String>,
 }
 
+/// Which of several nodes the `index`-th subscriber, publisher or churner (or the idle probe's
+/// `index`-th publish) goes to: `index % n`, so every kind of work spreads evenly over the
+/// nodes, and with one node everything goes to it. `nodes` is never empty (`--url` has a
+/// default).
+pub fn node_for<T>(nodes: &[T], index: usize) -> &T {
+    &nodes[index % nodes.len()]
+}
+
 impl Endpoint {
     /// The endpoint of `url`; `events`: the statuses are AppSync Events.
     pub async fn resolve(
@@ -265,15 +273,35 @@ mod tests {
     use super::*;
 
     fn endpoint() -> Endpoint {
+        endpoint_on(4100)
+    }
+
+    fn endpoint_on(port: u16) -> Endpoint {
         Endpoint {
-            http_url: "http://127.0.0.1:4100/graphql".into(),
-            ws_url: "ws://127.0.0.1:4100/graphql".into(),
-            host: "127.0.0.1:4100".into(),
-            addr: "127.0.0.1:4100".parse().unwrap(),
+            http_url: format!("http://127.0.0.1:{port}/graphql"),
+            ws_url: format!("ws://127.0.0.1:{port}/graphql"),
+            host: format!("127.0.0.1:{port}"),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
             api_key: "k".into(),
             filter: None,
             events_url: None,
         }
+    }
+
+    #[test]
+    fn work_spreads_round_robin_over_the_nodes() {
+        let nodes = [endpoint_on(4100), endpoint_on(4101), endpoint_on(4102)];
+        let ports: Vec<u16> = (0..7).map(|i| node_for(&nodes, i).addr.port()).collect();
+        assert_eq!(ports, [4100, 4101, 4102, 4100, 4101, 4102, 4100]);
+        // 16 publishers over 3 nodes: 6, 5 and 5.
+        let mut shares = [0; 3];
+        for p in 0..16 {
+            shares[(node_for(&nodes, p).addr.port() - 4100) as usize] += 1;
+        }
+        assert_eq!(shares, [6, 5, 5]);
+        // One node takes everything, as before there could be several.
+        let one = [endpoint()];
+        assert!((0..5).all(|i| node_for(&one, i).http_url == "http://127.0.0.1:4100/graphql"));
     }
 
     #[test]

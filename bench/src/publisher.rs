@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::cli::Pick;
 use crate::incoming::truncate;
 use crate::latency::{Recorder, Stamp, unix_nanos};
-use crate::protocol::{Endpoint, channel};
+use crate::protocol::{Endpoint, channel, node_for};
 
 /// The mutation every publish sends. `message` is selected (unlike a bare status update) because
 /// AppSync, and servers that copy it, deliver to subscribers only the fields the mutation selected.
@@ -128,18 +128,20 @@ impl Tally {
     }
 }
 
-/// Runs the publishers until `schedule.stop` and returns their merged tally.
+/// Runs the publishers until `schedule.stop` and returns their merged tally. Publisher p
+/// publishes through node p % n of `endpoints`, so a cluster's nodes share the publishing.
 pub async fn run(
     client: reqwest::Client,
-    endpoint: Arc<Endpoint>,
+    endpoints: Arc<[Endpoint]>,
     schedule: Arc<Schedule>,
     recorder: Arc<Recorder>,
 ) -> Tally {
     let seqs = Arc::new(AtomicU64::new(0));
     let tickets = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..schedule.publishers.max(1))
-        .map(|_| {
-            let (client, endpoint, schedule) = (client.clone(), endpoint.clone(), schedule.clone());
+        .map(|p| {
+            let endpoint = node_for(&endpoints, p).clone();
+            let (client, schedule) = (client.clone(), schedule.clone());
             let (recorder, seqs, tickets) = (recorder.clone(), seqs.clone(), tickets.clone());
             tokio::spawn(async move {
                 publisher(&client, &endpoint, &schedule, &recorder, &seqs, &tickets).await

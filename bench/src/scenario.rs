@@ -1,6 +1,6 @@
-//! One run from start to report: raise the descriptor limit, open the fleet, settle, then either
-//! the measured publish window or the idle probe, sampling the server and the generator from
-//! /proc at each milestone.
+//! One run from start to report: raise the descriptor limit, open the fleet (over every node
+//! given), settle, then either the measured publish window or the idle probe, sampling the
+//! server (every `--server-pid`, summed) and the generator from /proc at each milestone.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,7 +13,7 @@ use crate::cli::Args;
 use crate::latency::{Recorder, unix_nanos};
 use crate::limits;
 use crate::procstat::{self, Sample};
-use crate::protocol::{Endpoint, Protocol};
+use crate::protocol::{Endpoint, Protocol, node_for};
 use crate::publisher::{self, Schedule};
 use crate::report::{Report, account, per_second};
 use crate::subscribers::{self, FleetPlan, Health};
@@ -35,12 +35,16 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         );
     }
     let events = args.protocol == Protocol::Events;
-    let endpoint =
-        Arc::new(Endpoint::resolve(&args.url, &args.api_key, args.filter.clone(), events).await?);
+    if args.urls.is_empty() {
+        bail!("--url: no server to connect to");
+    }
+    let mut endpoints = Vec::with_capacity(args.urls.len());
+    for url in &args.urls {
+        endpoints.push(Endpoint::resolve(url, &args.api_key, args.filter.clone(), events).await?);
+    }
+    let endpoints: Arc<[Endpoint]> = endpoints.into();
     let server = |what: &str| -> anyhow::Result<Option<Sample>> {
-        args.server_pid
-            .map(|pid| procstat::sample(Some(pid)))
-            .transpose()
+        procstat::sample_sum(&args.server_pids)
             .with_context(|| format!("sampling the server {what}"))
     };
     let before = server("before connecting")?;
@@ -55,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         k => k,
     };
     let plan = FleetPlan {
-        endpoint: endpoint.clone(),
+        endpoints: endpoints.clone(),
         protocol: args.protocol,
         subscribers: args.subscribers,
         users: args.users,
@@ -63,9 +67,12 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         concurrency: args.connect_concurrency,
         timeout: args.connect_timeout,
     };
+    let targets: Vec<&str> = endpoints.iter().map(|e| e.ws_url.as_str()).collect();
     eprintln!(
         "connecting {} {:?} subscribers to {} from {source_addrs} source address(es)…",
-        args.subscribers, args.protocol, endpoint.ws_url
+        args.subscribers,
+        args.protocol,
+        targets.join(", ")
     );
     let fleet = subscribers::open(&plan, recorder.clone(), health.clone()).await;
     eprintln!(
@@ -105,7 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         idle_probe(
             &args,
             &client,
-            &endpoint,
+            &endpoints,
             &recorder,
             &fleet.per_user,
             &mut report,
@@ -198,16 +205,15 @@ async fn measure(
     });
     let publishing = tokio::spawn(publisher::run(
         client,
-        plan.endpoint.clone(),
+        plan.endpoints.clone(),
         schedule,
         recorder.clone(),
     ));
     let sample_both = || -> anyhow::Result<(Option<Sample>, Sample)> {
-        let server = args
-            .server_pid
-            .map(|p| procstat::sample(Some(p)))
-            .transpose()?;
-        Ok((server, procstat::sample(None)?))
+        Ok((
+            procstat::sample_sum(&args.server_pids)?,
+            procstat::sample(None)?,
+        ))
     };
     tokio::time::sleep_until(window_start.into()).await;
     let (server_start, me_start) = sample_both()?;
@@ -234,12 +240,13 @@ async fn measure(
     Ok(((server_start, server_end), (me_start, me_end)))
 }
 
-/// Publishes one status to each of up to 10 users spread over the user range and counts what
-/// arrives within the drain period: proof that the idle connections are still alive.
+/// Publishes one status to each of up to 10 users spread over the user range (publish `seq`
+/// through node seq % n) and counts what arrives within the drain period: proof that the idle
+/// connections are still alive.
 async fn idle_probe(
     args: &Args,
     client: &reqwest::Client,
-    endpoint: &Endpoint,
+    endpoints: &[Endpoint],
     recorder: &Recorder,
     per_user: &[u32],
     report: &mut Report,
@@ -249,6 +256,7 @@ async fn idle_probe(
     recorder.set_window(unix_nanos(), u64::MAX);
     let mut expected = 0;
     for (seq, &user) in users.iter().enumerate() {
+        let endpoint = node_for(endpoints, seq);
         let (_, result) = publisher::publish_one(client, endpoint, seq as u64, user).await;
         match result {
             Ok(()) => expected += u64::from(per_user[user as usize]),

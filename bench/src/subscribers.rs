@@ -1,5 +1,5 @@
-//! The subscriber fleet: N WebSocket connections, one subscription each, opened with bounded
-//! concurrency, each confirmed live before the run starts, then each read by its own task that
+//! The subscriber fleet: N WebSocket connections, one subscription each, spread over the
+//! server's nodes, opened with bounded concurrency, each confirmed live before the run starts, then each read by its own task that
 //! feeds the [`Recorder`] and notes anything that ends or disturbs a connection in [`Health`].
 //!
 //! Per-connection state is kept small (a tokio task holding the socket with 4 KiB WebSocket
@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::incoming::{Incoming, ServerMessage, Status, truncate};
 use crate::latency::Recorder;
-use crate::protocol::{ClientMessage, Endpoint, Protocol};
+use crate::protocol::{ClientMessage, Endpoint, Protocol, node_for};
 
 pub type Ws = WebSocketStream<TcpStream>;
 
@@ -46,7 +46,9 @@ pub enum ConnectError {
 /// What the fleet is asked to open.
 #[derive(Debug, Clone)]
 pub struct FleetPlan {
-    pub endpoint: Arc<Endpoint>,
+    /// The server's nodes, one per `--url` (never empty): connection `i` goes to
+    /// [`FleetPlan::endpoint`]`(i)`, so the fleet spreads evenly over a cluster.
+    pub endpoints: Arc<[Endpoint]>,
     pub protocol: Protocol,
     pub subscribers: usize,
     pub users: u32,
@@ -54,6 +56,22 @@ pub struct FleetPlan {
     pub source_addrs: u8,
     pub concurrency: usize,
     pub timeout: Duration,
+}
+
+impl FleetPlan {
+    /// The node connection `index` (subscriber or churner) connects to.
+    pub fn endpoint(&self, index: usize) -> &Endpoint {
+        node_for(&self.endpoints, index)
+    }
+
+    /// Each node's WebSocket URL for the plan's protocol, in `endpoints`' order: made once per
+    /// node rather than once per connection (AppSync's carries encoded credentials).
+    pub fn urls(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .map(|e| self.protocol.url(e))
+            .collect()
+    }
 }
 
 /// What was opened.
@@ -100,14 +118,14 @@ pub async fn open(plan: &FleetPlan, recorder: Arc<Recorder>, health: Arc<Health>
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let (outcomes, mut results) = mpsc::unbounded_channel();
-    let url: Arc<str> = plan.protocol.url(&plan.endpoint).into();
+    let urls: Arc<[String]> = plan.urls().into();
     for index in 0..plan.subscribers {
         let permit = permits.clone().acquire_owned().await.expect("never closed");
-        let (plan, url, outcomes) = (plan.clone(), url.clone(), outcomes.clone());
+        let (plan, urls, outcomes) = (plan.clone(), urls.clone(), outcomes.clone());
         let (recorder, health) = (recorder.clone(), health.clone());
         tokio::spawn(async move {
             let user = (index % plan.users as usize) as u32;
-            let connected = tokio::time::timeout(plan.timeout, connect(&plan, &url, index, user))
+            let connected = tokio::time::timeout(plan.timeout, connect(&plan, &urls, index, user))
                 .await
                 .unwrap_or(Err(ConnectError::Timeout));
             drop(permit);
@@ -148,15 +166,17 @@ pub async fn open(plan: &FleetPlan, recorder: Arc<Recorder>, health: Arc<Health>
     fleet
 }
 
-/// One connection: TCP from its source address, the upgrade, `connection_init`, the
-/// subscription, and the protocol's proof that the subscription is live.
+/// One connection to its node ([`FleetPlan::endpoint`]; `urls` is [`FleetPlan::urls`]): TCP
+/// from its source address, the upgrade, `connection_init`, the subscription, and the
+/// protocol's proof that the subscription is live.
 pub async fn connect(
     plan: &FleetPlan,
-    url: &str,
+    urls: &[String],
     index: usize,
     user: u32,
 ) -> Result<Ws, ConnectError> {
-    let server = plan.endpoint.addr;
+    let (endpoint, url) = (plan.endpoint(index), node_for(urls, index));
+    let server = endpoint.addr;
     let socket = TcpSocket::new_v4()?;
     if server.ip().is_loopback() {
         let k = plan.source_addrs.max(1) as usize;
@@ -169,13 +189,13 @@ pub async fn connect(
     let config = WebSocketConfig::default()
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(BUFFER_BYTES);
-    let request = plan.protocol.request(url, &plan.endpoint)?;
+    let request = plan.protocol.request(url, endpoint)?;
     let (mut ws, _) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
 
-    send(&mut ws, &plan.protocol.init(&plan.endpoint)).await?;
+    send(&mut ws, &plan.protocol.init(endpoint)).await?;
     expect(&mut ws, |m| matches!(m, ServerMessage::ConnectionAck)).await?;
-    for message in plan.protocol.subscribe(user, &plan.endpoint) {
+    for message in plan.protocol.subscribe(user, endpoint) {
         send(&mut ws, &message).await?;
     }
     let protocol = plan.protocol;

@@ -109,15 +109,23 @@ pub enum Server {
     SwitchboardAppsync,
     /// Switchboard's AppSync Events (channels, `POST /event`), on the same shapes.
     SwitchboardEvents,
+    /// One Switchboard node with `--redis-url` (S1 only): what the Redis fan-out costs, with
+    /// `redis-server` on the same machine.
+    SwitchboardRedis,
+    /// Three nodes on one Redis (S1 only), subscribers and publishers spread over them: a
+    /// status published on one node reaches subscribers on the others through Redis.
+    SwitchboardRedis3,
     GraphqlWs,
     AppsyncSimulator,
 }
 
 impl Server {
-    pub const ALL: [Server; 5] = [
+    pub const ALL: [Server; 7] = [
         Server::Switchboard,
         Server::SwitchboardAppsync,
         Server::SwitchboardEvents,
+        Server::SwitchboardRedis,
+        Server::SwitchboardRedis3,
         Server::GraphqlWs,
         Server::AppsyncSimulator,
     ];
@@ -128,6 +136,8 @@ impl Server {
             Server::Switchboard => "switchboard",
             Server::SwitchboardAppsync => "switchboard-appsync",
             Server::SwitchboardEvents => "switchboard-events",
+            Server::SwitchboardRedis => "switchboard-redis",
+            Server::SwitchboardRedis3 => "switchboard-redis-3",
             Server::GraphqlWs => "graphql-ws",
             Server::AppsyncSimulator => "appsync-simulator",
         }
@@ -139,6 +149,8 @@ impl Server {
             Server::Switchboard => "Switchboard",
             Server::SwitchboardAppsync => "Switchboard",
             Server::SwitchboardEvents => "Switchboard (AppSync Events)",
+            Server::SwitchboardRedis => "Switchboard on Redis (1 node)",
+            Server::SwitchboardRedis3 => "Switchboard on Redis (3 nodes)",
             Server::GraphqlWs => "graphql-ws (Node)",
             Server::AppsyncSimulator => "appsync-simulator (Node)",
         }
@@ -363,6 +375,16 @@ mod tests {
             parse_name("S3.switchboard-appsync.failed"),
             Some(((Scenario::S3, Server::SwitchboardAppsync), Kind::Failed))
         ));
+        assert!(matches!(
+            parse_name("S1.switchboard-redis.json"),
+            Some(((Scenario::S1, Server::SwitchboardRedis), Kind::Json))
+        ));
+        assert!(matches!(
+            parse_name("S1.switchboard-redis-3.failed"),
+            Some(((Scenario::S1, Server::SwitchboardRedis3), Kind::Failed))
+        ));
+        assert!(parse_name("S1.switchboard-redis-3.server-2.log").is_none());
+        assert!(parse_name("S1.switchboard-redis-3.redis.log").is_none());
         assert!(parse_name("S1.switchboard.bench.log").is_none());
         assert!(parse_name("S1.switchboard.server.log").is_none());
         assert!(parse_name("git-commit").is_none());

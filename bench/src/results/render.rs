@@ -81,6 +81,8 @@ fn header(out: &mut String, results: &Results) {
          | Switchboard | `target/release/switchboard --listen 127.0.0.1:P --api-key K` (release build, default settings) | `transport-ws` (graphql-transport-ws) on `/graphql` |\n\
          | Switchboard (AppSync) | the same | `appsync` (AWS AppSync real-time) on `/graphql`, credentials in the `header` query parameter |\n\
          | Switchboard (AppSync Events), S1 and S2 | the same | `events` (`aws-appsync-event-ws` on `/event/realtime`, channel `/default/u{n}`; statuses published with `POST /event`) |\n\
+         | Switchboard on Redis (1 node), S1 | the same with `--redis-url redis://127.0.0.1:R --node-id bench-1`, on a fresh `redis-server --save '' --appendonly no` on this machine | `transport-ws` |\n\
+         | Switchboard on Redis (3 nodes), S1 | three such nodes (`--node-id bench-1` to `bench-3`, each on its own port) on one fresh `redis-server`; subscriber i connects to node i mod 3 and publisher p publishes through node p mod 3, so two statuses in three are published on a node other than their subscriber's. Server RSS and CPU are the sums over the three nodes (Redis's own are not counted) | `transport-ws` |\n\
          | Switchboard, S6 | the same, with `--history-max-bytes 8388608 --max-http-connections-per-address 4096` | `transport-ws` |\n\
          | graphql-ws (Node) | `node bench/peers/graphql-ws/server.mjs --port P` | `transport-ws` |\n\
          | appsync-simulator (Node) | `node bench/peers/appsync-simulator/server.mjs --port P --api-key K` | `appsync` |\n\n\
@@ -425,6 +427,7 @@ fn protocol(results: &Results, scenario: Scenario, server: Server) -> String {
         Server::Switchboard | Server::GraphqlWs => "transport-ws",
         Server::SwitchboardAppsync | Server::AppsyncSimulator => "appsync",
         Server::SwitchboardEvents => "events",
+        Server::SwitchboardRedis | Server::SwitchboardRedis3 => "transport-ws",
     };
     results
         .report(scenario, server)

@@ -155,6 +155,32 @@ pub(super) fn targets(out: &mut String, results: &Results) {
         }
     }
 
+    match results.report(Scenario::S1, Server::SwitchboardRedis) {
+        Some(r) => row(
+            "S1 with Redis: ≥ 15,000 statuses/s (one node)",
+            format!("{}/s{}", int(r.delivered_statuses_per_s), loss_text(r)),
+            Verdict::check(r.delivered_statuses_per_s >= 15_000.0, r),
+        ),
+        None => row(
+            "S1 with Redis: ≥ 15,000 statuses/s (one node)",
+            "—".into(),
+            Verdict::NotRun,
+        ),
+    }
+    // A figure without a target: what spreading publishers and subscribers over nodes gives.
+    match results.report(Scenario::S1, Server::SwitchboardRedis3) {
+        Some(r) => row(
+            "S1 with Redis, 3 nodes (publishers and subscribers spread over them): statuses/s",
+            format!("{}/s{}", int(r.delivered_statuses_per_s), loss_text(r)),
+            Verdict::Reported,
+        ),
+        None => row(
+            "S1 with Redis, 3 nodes: statuses/s",
+            "—".into(),
+            Verdict::NotRun,
+        ),
+    }
+
     match sb(Scenario::S2) {
         Some(r) => row(
             "S2: ≥ 300,000 deliveries/s (broadcast)",

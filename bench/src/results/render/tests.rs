@@ -46,6 +46,19 @@ fn results() -> Results {
         Outcome::Failed("server did not print `ready` within 30 s".into()),
     );
     runs.insert(
+        (Scenario::S1, Server::SwitchboardRedis),
+        run("S1/switchboard-redis", Protocol::TransportWs, |r| {
+            r.delivered_statuses_per_s = 16_000.0;
+        }),
+    );
+    runs.insert(
+        (Scenario::S1, Server::SwitchboardRedis3),
+        run("S1/switchboard-redis-3", Protocol::TransportWs, |r| {
+            r.delivered_statuses_per_s = 12_000.0;
+            r.duplicates = 1;
+        }),
+    );
+    runs.insert(
         (Scenario::S4, Server::Switchboard),
         run("S4/switchboard", Protocol::TransportWs, |r| {
             r.rate_target = Some(2000.0);
@@ -127,6 +140,54 @@ fn renders_tables_ratios_targets_and_projection() {
     // 100,000 × 6 KiB + 10 MiB = 0.58 GiB.
     assert!(md.contains("| 100,000 | 0.58 GiB |"), "{md}");
     assert!(md.ends_with("## Analysis\n\n<!-- analysis: written by hand after the run -->\n"));
+}
+
+#[test]
+fn redis_rows_in_s1_and_the_targets() {
+    let md = markdown(&results());
+    // In S1's table, after the in-memory row: 30,000 ÷ 16,000 and ÷ 12,000.
+    let s1 = &md[md.find("## S1").unwrap()..md.find("## S2").unwrap()];
+    let memory = s1.find("| Switchboard | `transport-ws` |").unwrap();
+    let one = s1
+        .find("| Switchboard on Redis (1 node) | `transport-ws` |")
+        .unwrap();
+    let three = s1
+        .find("| Switchboard on Redis (3 nodes) | `transport-ws` |")
+        .unwrap();
+    assert!(memory < one && one < three, "{s1}");
+    assert!(s1.contains("| 1.88× |"), "{s1}");
+    assert!(s1.contains("| 2.50× |"), "{s1}");
+    assert!(
+        md.contains(
+            "| S1 with Redis: ≥ 15,000 statuses/s (one node) | 16,000/s, lost 0 | **met** |"
+        ),
+        "{md}"
+    );
+    // The 3-node row is a figure, not a verdict, even with a duplicate (shown in the figure).
+    assert!(
+        md.contains(
+            "| S1 with Redis, 3 nodes (publishers and subscribers spread over them): statuses/s \
+             | 12,000/s, lost 0, duplicates 1 | reported |"
+        ),
+        "{md}"
+    );
+
+    // Under the target, and results from before these rows existed.
+    let mut slow = results();
+    if let Some(Outcome::Ran(r)) = slow.runs.get_mut(&(Scenario::S1, Server::SwitchboardRedis)) {
+        r.delivered_statuses_per_s = 14_000.0;
+    }
+    assert!(markdown(&slow).contains("| 14,000/s, lost 0 | **not met** |"));
+    let mut older = results();
+    older.runs.remove(&(Scenario::S1, Server::SwitchboardRedis));
+    older
+        .runs
+        .remove(&(Scenario::S1, Server::SwitchboardRedis3));
+    let md = markdown(&older);
+    let s1 = &md[md.find("## S1").unwrap()..md.find("## S2").unwrap()];
+    assert!(!s1.contains("Redis"), "{s1}");
+    assert!(md.contains("| S1 with Redis: ≥ 15,000 statuses/s (one node) | — | not run |"));
+    assert!(md.contains("| S1 with Redis, 3 nodes: statuses/s | — | not run |"));
 }
 
 #[test]
