@@ -70,8 +70,9 @@ enum Flow {
     Closed,
 }
 
-/// Serves one upgraded Events socket until it closes.
-pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
+/// Serves one upgraded Events socket until it closes. Not an `async fn`, for the reason
+/// [`super::run`] gives.
+pub fn run(app: Arc<App>, socket: WebSocket, peer: Peer) -> impl Future<Output = ()> + Send {
     let (sink, stream) = socket.split();
     let super::Opened {
         id,
@@ -97,23 +98,23 @@ pub async fn run(app: Arc<App>, socket: WebSocket, peer: Peer) {
         let gauge = session.app.metrics.exported.events_connections.clone();
         gauge.increment(1);
         tracing::info!(remote = %session.peer.remote, "connection opened");
-        if session.open().await == Flow::Continue {
+        // Boxed steps: inline, their futures would sit in every idle session's.
+        if Box::pin(session.open()).await == Flow::Continue {
             // Its record names its user when its credentials do.
             let user = session
                 .identity
                 .as_ref()
                 .and_then(|identity| session.app.verified_user(identity));
             let app = session.app.clone();
-            app.record_connect(&session.id, user, "appsync-events", session.peer.remote)
+            Box::pin(app.record_connect(&session.id, user, "appsync-events", session.peer.remote))
                 .await;
             session.serve(stream, kicked).await;
         }
-        session.close().await;
+        Box::pin(session.close()).await;
         gauge.decrement(1);
         tracing::info!(remote = %session.peer.remote, "connection closed");
     }
     .instrument(span)
-    .await;
 }
 
 impl EventsSession {
@@ -214,19 +215,19 @@ impl EventsSession {
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => self.close_with(1001, "server shutting down").await,
-                _ = kicked.cancelled() => self.close_with(1000, "closed by an administrator").await,
-                _ = overflowed.cancelled() => self.close_with(1008, "slow consumer").await,
-                _ = &mut end_of_life => self.close_with(1000, "connection lifetime reached").await,
+                _ = shutdown.cancelled() => Box::pin(self.close_with(1001, "server shutting down")).await,
+                _ = kicked.cancelled() => Box::pin(self.close_with(1000, "closed by an administrator")).await,
+                _ = overflowed.cancelled() => Box::pin(self.close_with(1008, "slow consumer")).await,
+                _ = &mut end_of_life => Box::pin(self.close_with(1000, "connection lifetime reached")).await,
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => Box::pin(self.on_text(&text)).await,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Flow::Closed,
                     Some(Ok(_)) => Flow::Continue,
                 },
-                // Boxed too: a delivery's write (with its close timer) would otherwise sit in
-                // every idle session; one allocation per batch of up to 64 deliveries.
+                // Every step boxed: its write (with a close timer) would otherwise sit in every
+                // idle session; one allocation per step (a delivery step takes up to 64).
                 mail = self.inbox.recv() => Box::pin(self.deliver(mail)).await,
-                _ = keepalive.tick(), if self.acknowledged => self.send(codec::keep_alive()).await,
+                _ = keepalive.tick(), if self.acknowledged => Box::pin(self.send(codec::keep_alive())).await,
             };
             if flow == Flow::Closed {
                 return;

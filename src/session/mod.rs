@@ -123,7 +123,16 @@ impl Opened {
 }
 
 /// Serves one upgraded WebSocket until it closes.
-pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Peer) {
+///
+/// Not an `async fn`: the socket is split and the session built before the future exists, so
+/// the future (one per idle connection) never holds the unsplit socket or the arguments beside
+/// the session built from them.
+pub fn run(
+    app: Arc<App>,
+    socket: WebSocket,
+    protocol: Protocol,
+    peer: Peer,
+) -> impl Future<Output = ()> + Send {
     let (sink, stream) = socket.split();
     let Opened {
         id,
@@ -159,7 +168,7 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
         let opened = Instant::now();
         tracing::info!(remote = %session.peer.remote, "connection opened");
         if let Some(refusal) = session.peer.refusal.take() {
-            session.emit(Reply::Fault(refusal)).await;
+            Box::pin(session.emit(Reply::Fault(refusal))).await;
         } else {
             session.serve(stream).await;
         }
@@ -178,7 +187,6 @@ pub async fn run(app: Arc<App>, socket: WebSocket, protocol: Protocol, peer: Pee
         protocol_gauge.decrement(1);
     }
     .instrument(span)
-    .await;
 }
 
 impl Session {
