@@ -6,14 +6,16 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Default)]
 pub struct Connections {
-    /// Connection id -> the token its session watches; cancelled to close it.
+    /// Connection id -> the token its session watches (its attention token); cancelled to
+    /// close it.
     kicks: DashMap<String, CancellationToken>,
 }
 
 impl Connections {
-    /// Registers a session; the token is cancelled when it is kicked.
-    pub fn register(&self, id: &str) -> CancellationToken {
-        let token = CancellationToken::new();
+    /// Registers a session. The token returned is a child of `closing` (the node's), so it is
+    /// cancelled when the session is kicked or when the node closes.
+    pub fn register(&self, id: &str, closing: &CancellationToken) -> CancellationToken {
+        let token = closing.child_token();
         self.kicks.insert(id.to_owned(), token.clone());
         token
     }

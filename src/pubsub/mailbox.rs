@@ -62,6 +62,9 @@ pub struct Mailbox {
     capacity: usize,
     /// Cancelled on the first delivery that did not fit.
     overflowed: CancellationToken,
+    /// Also cancelled on an overflow: the session's one token for "stop and look why" (see
+    /// [`Mailbox::watched`]).
+    attention: CancellationToken,
 }
 
 #[derive(Debug, Default)]
@@ -77,11 +80,19 @@ pub struct Inbox(Arc<Mailbox>);
 
 impl Mailbox {
     pub fn new(capacity: usize) -> (Arc<Self>, Inbox) {
+        Self::watched(capacity, CancellationToken::new())
+    }
+
+    /// A mailbox whose overflow also cancels `attention`: a session waits on that one token
+    /// for every reason to stop (the node closing, a kick, an overflow) instead of one wait per
+    /// reason, each of which sits in every idle session's future.
+    pub fn watched(capacity: usize, attention: CancellationToken) -> (Arc<Self>, Inbox) {
         let mailbox = Arc::new(Self {
             queue: Mutex::default(),
             ready: Notify::new(),
             capacity: capacity.max(1),
             overflowed: CancellationToken::new(),
+            attention,
         });
         (mailbox.clone(), Inbox(mailbox))
     }
@@ -101,6 +112,7 @@ impl Mailbox {
         if queue.mail.len() >= self.capacity {
             drop(queue);
             self.overflowed.cancel();
+            self.attention.cancel();
             return false;
         }
         queue.mail.push_back(mail);
@@ -160,11 +172,14 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_ordered_woken_and_closed_with_its_inbox() {
-        let (mailbox, mut inbox) = Mailbox::new(2);
+        let attention = CancellationToken::new();
+        let (mailbox, mut inbox) = Mailbox::watched(2, attention.clone());
         assert!(mailbox.post(Mail::End(1)));
         assert!(mailbox.post(Mail::End(2)));
+        assert!(!attention.is_cancelled());
         assert!(!mailbox.post(Mail::End(3)), "full");
         assert!(mailbox.overflowed().is_cancelled());
+        assert!(attention.is_cancelled(), "the session is told too");
         assert!(matches!(inbox.recv().await, Mail::End(1)));
         assert!(matches!(inbox.try_recv(), Some(Mail::End(2))));
         assert!(inbox.try_recv().is_none());

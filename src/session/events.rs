@@ -76,7 +76,7 @@ pub fn run(app: Arc<App>, socket: WebSocket, peer: Peer) -> impl Future<Output =
     let (sink, stream) = socket.split();
     let super::Opened {
         id,
-        kicked,
+        attention,
         mailbox,
         inbox,
     } = super::Opened::new(&app);
@@ -108,7 +108,7 @@ pub fn run(app: Arc<App>, socket: WebSocket, peer: Peer) -> impl Future<Output =
             let app = session.app.clone();
             Box::pin(app.record_connect(&session.id, user, "appsync-events", session.peer.remote))
                 .await;
-            session.serve(stream, kicked).await;
+            session.serve(stream, attention).await;
         }
         Box::pin(session.close()).await;
         gauge.decrement(1);
@@ -202,7 +202,7 @@ impl EventsSession {
     async fn serve(
         &mut self,
         mut stream: futures_util::stream::SplitStream<WebSocket>,
-        kicked: tokio_util::sync::CancellationToken,
+        attention: tokio_util::sync::CancellationToken,
     ) {
         let settings = &self.app.settings;
         let end_of_life = tokio::time::sleep(settings.max_connection_lifetime);
@@ -210,14 +210,17 @@ impl EventsSession {
         let every = settings.keepalive;
         let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let shutdown = self.app.closing.clone();
-        let overflowed = self.mailbox.overflowed().clone();
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Box::pin(self.close_with(1001, "server shutting down")).await,
-                _ = kicked.cancelled() => Box::pin(self.close_with(1000, "closed by an administrator")).await,
-                _ = overflowed.cancelled() => Box::pin(self.close_with(1008, "slow consumer")).await,
+                _ = attention.cancelled() => {
+                    let (code, reason) = match super::Stop::why(&self.app, &self.mailbox) {
+                        super::Stop::ShuttingDown => (1001, "server shutting down"),
+                        super::Stop::Kicked => (1000, "closed by an administrator"),
+                        super::Stop::SlowConsumer => (1008, "slow consumer"),
+                    };
+                    Box::pin(self.close_with(code, reason)).await
+                }
                 _ = &mut end_of_life => Box::pin(self.close_with(1000, "connection lifetime reached")).await,
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => Box::pin(self.on_text(&text)).await,

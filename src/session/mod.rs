@@ -55,6 +55,31 @@ pub struct Peer {
     pub slot: Option<ConnectionSlot>,
 }
 
+/// Why a session's attention token was cancelled ([`Opened`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The node is closing.
+    ShuttingDown,
+    /// The client stopped reading: its mailbox overflowed.
+    SlowConsumer,
+    /// An administrator closed the connection.
+    Kicked,
+}
+
+impl Stop {
+    /// Asked once the token was cancelled; a node closing comes first (its sessions drain
+    /// their mailboxes), then an overflow, and what is left is a kick.
+    pub(crate) fn why(app: &App, mailbox: &Mailbox) -> Self {
+        if app.closing.is_cancelled() {
+            Stop::ShuttingDown
+        } else if mailbox.overflowed().is_cancelled() {
+            Stop::SlowConsumer
+        } else {
+            Stop::Kicked
+        }
+    }
+}
+
 /// Whether the session goes on after a step.
 #[derive(Debug, PartialEq, Eq)]
 enum Flow {
@@ -91,18 +116,24 @@ pub struct Session {
     client_ids: HashMap<SubscriberId, String>,
     /// Whether the client sent anything since the record's `last_seen` was last updated.
     seen_since_touch: bool,
-    /// Cancelled when an administrator closes this connection.
-    kicked: tokio_util::sync::CancellationToken,
+    /// Cancelled when the session must stop and look why: the node closes, an administrator
+    /// kicks it, or its mailbox overflowed (see [`Opened`]).
+    attention: tokio_util::sync::CancellationToken,
     /// How the connection ended, for the closing log line: the close code and reason sent or
     /// received; `None` until then (a connection that just drops logs 1006).
     ended: Option<(u16, String)>,
 }
 
-/// What every session (GraphQL or Events) starts with: its id, the token an administrator's kick
-/// cancels, and its mailbox.
+/// What every session (GraphQL or Events) starts with: its id, its attention token and its
+/// mailbox.
+///
+/// One token for every reason to stop: a child of the node's closing token, cancelled by an
+/// administrator's kick and by the mailbox's overflow, so an idle session waits on it once
+/// (each wait is a few dozen bytes in every idle session's future). The session then asks
+/// which it was ([`Stop::why`]).
 pub(crate) struct Opened {
     pub id: String,
-    pub kicked: tokio_util::sync::CancellationToken,
+    pub attention: tokio_util::sync::CancellationToken,
     pub mailbox: Arc<Mailbox>,
     pub inbox: Inbox,
 }
@@ -111,11 +142,11 @@ impl Opened {
     /// Registers a new connection with the node.
     pub fn new(app: &App) -> Self {
         let id = uuid::Uuid::new_v4().to_string();
-        let kicked = app.connections.register(&id);
-        let (mailbox, inbox) = Mailbox::new(app.settings.outbound_queue);
+        let attention = app.connections.register(&id, &app.closing);
+        let (mailbox, inbox) = Mailbox::watched(app.settings.outbound_queue, attention.clone());
         Self {
             id,
-            kicked,
+            attention,
             mailbox,
             inbox,
         }
@@ -136,13 +167,13 @@ pub fn run(
     let (sink, stream) = socket.split();
     let Opened {
         id,
-        kicked,
+        attention,
         mailbox,
         inbox,
     } = Opened::new(&app);
     let mut session = Session {
         id,
-        kicked,
+        attention,
         app,
         protocol,
         peer,
@@ -192,24 +223,32 @@ pub fn run(
 impl Session {
     async fn serve(&mut self, mut stream: SplitStream<WebSocket>) {
         let settings = &self.app.settings;
-        let init_deadline = tokio::time::sleep(settings.connection_init_timeout);
-        tokio::pin!(init_deadline);
-        let end_of_life = tokio::time::sleep(settings.max_connection_lifetime);
-        tokio::pin!(end_of_life);
+        let opened = Instant::now();
+        let end_of_life = opened + settings.max_connection_lifetime;
+        // One timer for both deadlines (each timer is a hundred bytes in every idle session):
+        // `connection_init`'s until the client is acknowledged, then the end of its life.
+        let deadline =
+            tokio::time::sleep_until(end_of_life.min(opened + settings.connection_init_timeout));
+        tokio::pin!(deadline);
         let every = self.protocol.keepalive(settings);
-        let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
+        let mut keepalive = tokio::time::interval_at(opened + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let shutdown = self.app.closing.clone();
-        let overflowed = self.mailbox.overflowed().clone();
-        let kicked = self.kicked.clone();
+        let attention = self.attention.clone();
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Box::pin(self.shut_down()).await,
-                _ = kicked.cancelled() => Box::pin(self.emit(Reply::Fault(Fault::Closing(Closing::Kicked)))).await,
-                _ = overflowed.cancelled() => Box::pin(self.slow_consumer()).await,
-                _ = &mut init_deadline, if !self.acknowledged => Box::pin(self.emit(Reply::Fault(Fault::InitTimeout))).await,
-                _ = &mut end_of_life => Box::pin(self.emit(Reply::Fault(Fault::Closing(Closing::LifetimeReached)))).await,
+                _ = attention.cancelled() => {
+                    let why = Stop::why(&self.app, &self.mailbox);
+                    Box::pin(self.end_for(why)).await
+                }
+                _ = &mut deadline => {
+                    let fault = if self.acknowledged || Instant::now() >= end_of_life {
+                        Fault::Closing(Closing::LifetimeReached)
+                    } else {
+                        Fault::InitTimeout
+                    };
+                    Box::pin(self.emit(Reply::Fault(fault))).await
+                }
                 // Boxed: handling a frame may run the whole GraphQL validation and auth stack,
                 // whose futures are kilobytes; inline they would sit in every idle session.
                 frame = stream.next() => Box::pin(self.on_frame(frame)).await,
@@ -220,6 +259,21 @@ impl Session {
             };
             if flow == Flow::Closed {
                 return;
+            }
+            if self.acknowledged && deadline.deadline() != end_of_life {
+                deadline.as_mut().reset(end_of_life);
+            }
+        }
+    }
+
+    /// Ends the session for the reason its attention token was cancelled.
+    async fn end_for(&mut self, why: Stop) -> Flow {
+        match why {
+            Stop::ShuttingDown => self.shut_down().await,
+            Stop::SlowConsumer => self.slow_consumer().await,
+            Stop::Kicked => {
+                self.emit(Reply::Fault(Fault::Closing(Closing::Kicked)))
+                    .await
             }
         }
     }
