@@ -80,8 +80,8 @@ pub struct App {
     pub auth: Authenticator,
     /// Per-address connection and failed-auth limits.
     pub limits: Arc<AddressLimits>,
-    /// This node's id, written into connection records.
-    pub node_id: String,
+    /// This node's id, written into connection records (each shares this one).
+    pub node_id: Arc<str>,
     pub metrics: Metrics,
     /// Cancelled to shut the node down: the listener stops accepting and HTTP connections
     /// drain; `/ready` answers 503 from then on.
@@ -121,10 +121,11 @@ impl App {
             None => Rules::default(),
         });
         let invalidations = Arc::new(Invalidations::default());
-        let node_id = settings
+        let node_id: Arc<str> = settings
             .node_id
             .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+            .into();
         let shutdown = CancellationToken::new();
         let closing = CancellationToken::new();
         let index = Arc::new(SubscriptionIndex::new());
@@ -158,7 +159,7 @@ impl App {
                     connections.clone(),
                     invalidations.clone(),
                     RedisBusSettings {
-                        node_id: node_id.clone(),
+                        node_id: node_id.to_string(),
                         limits,
                         inbox: cluster.redis_inbox,
                         idempotency,
@@ -266,14 +267,14 @@ impl App {
         &self,
         connection_id: &str,
         user_id: Option<String>,
-        protocol: &str,
+        protocol: &'static str,
         remote: std::net::SocketAddr,
     ) {
         let now = chrono::Utc::now();
         let record = crate::store::ConnectionRecord {
             connection_id: connection_id.to_owned(),
             user_id,
-            protocol: protocol.to_owned(),
+            protocol: protocol.into(),
             remote_addr: remote.to_string(),
             node_id: self.node_id.clone(),
             connected_at: now,

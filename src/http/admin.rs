@@ -133,7 +133,7 @@ pub async fn kick(
         Ok(true) => {
             tracing::info!(
                 connection = id,
-                node = record.node_id,
+                node = &*record.node_id,
                 "admin closed a connection"
             );
             StatusCode::NO_CONTENT.into_response()

@@ -342,7 +342,7 @@ impl DynamoStore {
         record: &ConnectionRecord,
         before: &HashSet<String>,
     ) -> Result<(), StoreError> {
-        let (id, node) = (&record.connection_id, &record.node_id);
+        let (id, node) = (&record.connection_id, &*record.node_id);
         let after = record.users();
         let expires = self.expires_at();
         let added = after.difference(before);
@@ -368,7 +368,7 @@ impl DynamoStore {
         let removed = before.difference(&after);
         let deletes = removed.filter_map(|u| Self::user_delete(u, id)).collect();
         self.batch_write(deletes).await?;
-        if *node == self.node_id {
+        if node == self.node_id {
             self.own.insert(id.clone(), after);
         }
         Ok(())

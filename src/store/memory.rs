@@ -10,7 +10,9 @@ use super::{ConnectionRecord, ConnectionStore, StoreError, SubscriptionRecord};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    connections: DashMap<String, ConnectionRecord>,
+    /// Boxed: a map keeps spare slots (up to half of them empty after it grows), and a slot
+    /// holding the record itself would cost its whole size each.
+    connections: DashMap<String, Box<ConnectionRecord>>,
     /// User id -> the connections that belong to or subscribe for that user.
     users: DashMap<String, HashSet<String>>,
 }
@@ -55,7 +57,7 @@ impl ConnectionStore for MemoryStore {
     async fn connect(&self, record: ConnectionRecord) -> Result<(), StoreError> {
         let users = record.users();
         let id = record.connection_id.clone();
-        self.connections.insert(id.clone(), record);
+        self.connections.insert(id.clone(), Box::new(record));
         self.reindex(&id, HashSet::new(), &users);
         Ok(())
     }
@@ -97,7 +99,10 @@ impl ConnectionStore for MemoryStore {
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
-        Ok(self.connections.get(connection_id).map(|r| r.clone()))
+        Ok(self
+            .connections
+            .get(connection_id)
+            .map(|r| ConnectionRecord::clone(&r)))
     }
 
     async fn by_user(&self, user_id: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
@@ -108,7 +113,11 @@ impl ConnectionStore for MemoryStore {
             .unwrap_or_default();
         Ok(ids
             .iter()
-            .filter_map(|id| self.connections.get(id).map(|r| r.clone()))
+            .filter_map(|id| {
+                self.connections
+                    .get(id)
+                    .map(|r| ConnectionRecord::clone(&r))
+            })
             .collect())
     }
 }
@@ -121,9 +130,9 @@ mod tests {
         ConnectionRecord {
             connection_id: id.to_owned(),
             user_id: None,
-            protocol: "graphql-transport-ws".to_owned(),
+            protocol: "graphql-transport-ws".into(),
             remote_addr: "127.0.0.1:1".to_owned(),
-            node_id: "n1".to_owned(),
+            node_id: "n1".into(),
             connected_at: Utc::now(),
             last_seen: Utc::now(),
             subscriptions: Vec::new(),

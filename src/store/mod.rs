@@ -9,7 +9,9 @@ mod dynamodb;
 mod memory;
 mod redis;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -27,11 +29,13 @@ pub struct ConnectionRecord {
     /// The user the connection belongs to, once known: the user named by its first subscription's
     /// user argument (`userId` by default).
     pub user_id: Option<String>,
-    /// The WebSocket protocol it speaks (`graphql-transport-ws`, `graphql-ws`, ...).
-    pub protocol: String,
+    /// The WebSocket protocol it speaks (`graphql-transport-ws`, `graphql-ws`, ...): a static
+    /// name on the node that writes it, so a record held in memory allocates nothing for it.
+    pub protocol: Cow<'static, str>,
     pub remote_addr: String,
-    /// The node holding the socket, so a cluster can route admin actions to it.
-    pub node_id: String,
+    /// The node holding the socket, so a cluster can route admin actions to it. Shared by every
+    /// record the node writes (one allocation, not one per connection).
+    pub node_id: Arc<str>,
     pub connected_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub subscriptions: Vec<SubscriptionRecord>,

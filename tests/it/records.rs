@@ -40,7 +40,7 @@ async fn records_follow_the_connection_and_its_subscriptions() {
         let record = &records[0];
         assert_eq!(record.user_id.as_deref(), Some(user.as_str()));
         assert_eq!(record.protocol, proto.name());
-        assert_eq!(record.node_id, "node-a");
+        assert_eq!(&*record.node_id, "node-a");
         assert!(record.remote_addr.starts_with("127.0.0.1:"));
         assert!(record.connected_at <= record.last_seen);
         let subs: Vec<_> = record

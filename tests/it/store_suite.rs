@@ -15,9 +15,9 @@ fn record(id: &str, user: Option<&str>) -> ConnectionRecord {
     ConnectionRecord {
         connection_id: id.to_owned(),
         user_id: user.map(str::to_owned),
-        protocol: "graphql-transport-ws".to_owned(),
+        protocol: "graphql-transport-ws".into(),
         remote_addr: "127.0.0.1:1".to_owned(),
-        node_id: "node-1".to_owned(),
+        node_id: "node-1".into(),
         connected_at: Utc::now(),
         last_seen: Utc::now(),
         subscriptions: Vec::new(),
@@ -45,7 +45,7 @@ async fn records_suite(store: Arc<dyn ConnectionStore>) {
     store.connect(record("c1", None)).await.unwrap();
     let got = store.get("c1").await.unwrap().expect("c1 recorded");
     assert_eq!(got.protocol, "graphql-transport-ws");
-    assert_eq!(got.node_id, "node-1");
+    assert_eq!(&*got.node_id, "node-1");
     assert!(got.subscriptions.is_empty());
     assert!(store.get("nobody").await.unwrap().is_none());
 
@@ -107,7 +107,7 @@ async fn expiry_suite(
     kept.connect(record("live", Some("dora"))).await.unwrap();
     kept.subscribe("live", sub("s1", "erin")).await.unwrap();
     let mut crashed = record("crashed", Some("dora"));
-    crashed.node_id = "node-2".to_owned();
+    crashed.node_id = "node-2".into();
     abandoned.connect(crashed).await.unwrap();
     let deadline = tokio::time::Instant::now() + ttl * 3;
     while tokio::time::Instant::now() < deadline {
