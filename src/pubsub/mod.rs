@@ -20,7 +20,7 @@ pub use channel_events::publish_events;
 pub use index::{IndexStats, Registration, SubscriptionIndex};
 pub use invalidation::Invalidations;
 pub use mailbox::{Delivery, Inbox, Mail, Mailbox, Rendered, SubscriberId};
-pub use redis_bus::{RedisBus, RedisBusSettings};
+pub use redis_bus::{RedisBus, RedisBusSettings, TopicKeys};
 pub use topic::topic_key;
 pub use topics::TopicPlan;
 

@@ -20,6 +20,9 @@
 //! caught-up one, so nothing is delivered twice. See [`inbox`] for that side.
 
 mod inbox;
+mod keys;
+
+pub use keys::TopicKeys;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +30,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde_json::Value as Json;
 use tokio::sync::{Notify, OnceCell, mpsc};
@@ -41,14 +43,16 @@ use super::invalidation::Invalidations;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
 use crate::event::Event;
-use crate::redis_link::{RedisLink, RedisLinkError};
+use crate::redis_link::{RedisLink, RedisLinkError, Subscriber};
+
 use crate::stream::{Entry, Position, ReadFrom, StreamLimits, StreamRead, new_epoch};
 
 /// Appends the event to each topic's stream and publishes it with its position.
 /// KEYS: (stream, meta) per topic, then the idempotency key's result when there is one; ARGV:
 /// event, entries kept, bytes kept, lifetime (ms), the epoch a topic without meta starts, how
-/// long the idempotency key is kept (ms; 0: no key). Returns the event first published with the
-/// key (and writes nothing), or nil.
+/// long the idempotency key is kept (ms; 0: no key), the publish command (`PUBLISH`, or
+/// `SPUBLISH` on a cluster, where every key and the channel share one slot). Returns the event
+/// first published with the key (and writes nothing), or nil.
 const PUBLISH: &str = r"
 local n = #KEYS
 local remember = tonumber(ARGV[6])
@@ -79,7 +83,7 @@ for i = 1, n, 2 do
   end
   redis.call('PEXPIRE', s, ARGV[4])
   redis.call('PEXPIRE', m, ARGV[4])
-  redis.call('PUBLISH', s, offset .. ' ' .. epoch .. ' ' .. ARGV[1])
+  redis.call(ARGV[7], s, offset .. ' ' .. epoch .. ' ' .. ARGV[1])
 end
 if remember > 0 then
   redis.call('SET', KEYS[#KEYS], ARGV[1], 'PX', remember)
@@ -130,8 +134,8 @@ struct Topic {
 /// State shared by the bus, its inbox task and its sweeper.
 struct Shared {
     link: RedisLink,
-    /// The pub/sub connection; redis-rs re-issues its SUBSCRIBEs after a reconnect.
-    subscriber: ConnectionManager,
+    /// The pub/sub connection; redis-rs re-issues its subscriptions after a reconnect.
+    subscriber: Subscriber,
     index: Arc<SubscriptionIndex>,
     connections: Arc<Connections>,
     invalidations: Arc<Invalidations>,
@@ -151,8 +155,8 @@ struct Shared {
     /// A topic's lifetime after its last publish or read, and the age past which entries are
     /// not returned.
     lifetime: Duration,
-    /// `<prefix>:t:`, the start of every topic channel.
-    topic_prefix: String,
+    /// The names of topics' streams, channels and meta hashes.
+    keys: TopicKeys,
     /// This node's control channel (admin commands).
     control: String,
     /// Every node's invalidation channel: `{"field", "payload"}` messages.
@@ -165,11 +169,11 @@ impl Shared {
     }
 
     fn channel(&self, topic: &str) -> String {
-        format!("{}{topic}", self.topic_prefix)
+        self.keys.stream(topic)
     }
 
     fn meta(&self, topic: &str) -> String {
-        self.link.key("tm", topic)
+        self.keys.meta(topic)
     }
 
     /// Reads `topic`'s stream (see [`READ`]).
@@ -276,11 +280,11 @@ impl RedisBus {
         };
         let subscriber = link.subscriber(push).await?;
         let control = link.key("ctl", &settings.node_id);
-        subscriber.clone().subscribe(&control).await?;
+        subscriber.listen(&control).await?;
         let invalidation = link.key("inv", "all");
-        subscriber.clone().subscribe(&invalidation).await?;
+        subscriber.broadcast(&invalidation).await?;
         let shared = Arc::new(Shared {
-            topic_prefix: link.key("t", ""),
+            keys: TopicKeys::new(link.prefix()),
             link,
             subscriber,
             index,
@@ -317,8 +321,7 @@ impl RedisBus {
             let _order = shared.membership.lock().await;
             shared
                 .subscriber
-                .clone()
-                .subscribe(&channel)
+                .listen(&channel)
                 .await
                 .map_err(unavailable)?;
         }
@@ -333,6 +336,47 @@ impl RedisBus {
     }
 }
 
+impl RedisBus {
+    /// Runs [`PUBLISH`] for `topics` (all in one slot on a cluster), with the idempotency key
+    /// if given; returns the event first published under that key when this is a repeat.
+    async fn run_publish(
+        &self,
+        event: &Event,
+        topics: &[String],
+        idempotency: Option<&str>,
+    ) -> Result<Option<Arc<Event>>, BusError> {
+        let shared = &self.shared;
+        let cluster = shared.link.is_cluster();
+        let mut invocation = self.publish.prepare_invoke();
+        for topic in topics {
+            invocation
+                .key(shared.channel(topic))
+                .key(shared.meta(topic));
+        }
+        if let Some(key) = idempotency {
+            // On a cluster the key lives in its topic's slot, so the check and the publish stay
+            // one script.
+            let slot = topics.first().filter(|_| cluster).map(String::as_str);
+            invocation.key(shared.keys.idempotency(key, slot));
+        }
+        let remember = idempotency.map_or(0, |_| self.idempotency.ttl.as_millis() as u64);
+        invocation
+            .arg(event.to_json())
+            .arg(self.limits.per_topic)
+            .arg(self.limits.topic_bytes)
+            .arg(self.limits.max_age.as_millis() as u64)
+            .arg(&*new_epoch())
+            .arg(remember)
+            .arg(if cluster { "SPUBLISH" } else { "PUBLISH" });
+        let mut commands = shared.link.commands.clone();
+        let first: Option<String> = invocation
+            .invoke_async(&mut commands)
+            .await
+            .map_err(unavailable)?;
+        Ok(first.as_deref().and_then(Event::from_json).map(Arc::new))
+    }
+}
+
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(
@@ -344,32 +388,25 @@ impl Bus for RedisBus {
         if topics.is_empty() && idempotency.is_none() {
             return Ok(event);
         }
-        let mut invocation = self.publish.prepare_invoke();
-        for topic in &topics {
-            invocation
-                .key(self.shared.channel(topic))
-                .key(self.shared.meta(topic));
+        // One script for every topic on one server. On a cluster a script's keys must share a
+        // slot, so one script per topic: the first checks the idempotency key (kept in its
+        // slot), the others run together once it said this is no repeat, and the publish is
+        // answered when all have succeeded.
+        let groups: Vec<&[String]> = if self.shared.link.is_cluster() && topics.len() > 1 {
+            topics.chunks(1).collect()
+        } else {
+            vec![&topics[..]]
+        };
+        let (first, rest) = groups.split_first().expect("one group at least");
+        if let Some(repeat) = self.run_publish(&event, first, idempotency).await? {
+            return Ok(repeat);
         }
-        if let Some(key) = idempotency {
-            invocation.key(self.shared.link.key("idem", key));
-        }
-        let remember = idempotency.map_or(0, |_| self.idempotency.ttl.as_millis() as u64);
-        invocation
-            .arg(event.to_json())
-            .arg(self.limits.per_topic)
-            .arg(self.limits.topic_bytes)
-            .arg(self.limits.max_age.as_millis() as u64)
-            .arg(&*new_epoch())
-            .arg(remember);
-        let mut commands = self.shared.link.commands.clone();
-        let first: Option<String> = invocation
-            .invoke_async(&mut commands)
-            .await
-            .map_err(unavailable)?;
-        Ok(match first.as_deref().and_then(Event::from_json) {
-            Some(first) => Arc::new(first),
-            None => event,
-        })
+        futures_util::future::try_join_all(
+            rest.iter()
+                .map(|topics| self.run_publish(&event, topics, None)),
+        )
+        .await?;
+        Ok(event)
     }
 
     async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError> {
@@ -425,11 +462,12 @@ impl Bus for RedisBus {
         if node == self.node_id {
             return Ok(self.shared.connections.kick(connection));
         }
-        let mut commands = self.shared.link.commands.clone();
-        let receivers: i64 = commands
+        let receivers = self
+            .shared
+            .link
             .publish(
-                self.shared.link.key("ctl", node),
-                format!("kick {connection}"),
+                &self.shared.link.key("ctl", node),
+                &format!("kick {connection}"),
             )
             .await
             .map_err(unavailable)?;
@@ -467,7 +505,7 @@ async fn sweep(shared: Arc<Shared>, shutdown: CancellationToken) {
             continue;
         }
         let channels: Vec<String> = idle.iter().map(|t| shared.channel(t)).collect();
-        if let Err(error) = shared.subscriber.clone().unsubscribe(&channels).await {
+        if let Err(error) = shared.subscriber.forget(&channels).await {
             // The channels stay subscribed; their events are counted as unwanted and dropped.
             tracing::warn!(%error, count = channels.len(), "unsubscribing from idle topics failed");
         }

@@ -5,6 +5,10 @@
 //! - `user:<user>`: a set of the connection ids that belong to or subscribe for that user;
 //! - `node:<node>`: a set of the connection ids a node holds, which its heartbeat walks.
 //!
+//! Each key stands alone (no command or script touches two), so on a Redis Cluster every key
+//! lives in a slot of its own: a change is a handful of commands sent together, each to the
+//! shard that owns its key.
+//!
 //! A node that dies without cleaning up stops refreshing, so its records expire by themselves.
 //! The sets may briefly name connections whose record is gone; reads skip (and remove) those.
 //! Each connection's record is written only by its own session, one change at a time, so the
@@ -15,34 +19,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, Cmd};
 
 use super::{ConnectionRecord, ConnectionStore, StoreError, SubscriptionRecord};
 use crate::redis_link::RedisLink;
 
-/// Refreshes the expiry of every record a node holds (and of its users' sets), and drops the
-/// ids whose record is already gone. One round trip per heartbeat, whatever the count.
-const HEARTBEAT: &str = r"
-local ids = redis.call('SMEMBERS', KEYS[1])
-for _, id in ipairs(ids) do
-  local key = ARGV[2] .. id
-  local rec = redis.call('GET', key)
-  if rec then
-    redis.call('PEXPIRE', key, ARGV[1])
-    local ok, r = pcall(cjson.decode, rec)
-    if ok then
-      if type(r.user_id) == 'string' then redis.call('PEXPIRE', ARGV[3] .. r.user_id, ARGV[1]) end
-      for _, s in ipairs(r.subscriptions or {}) do
-        if type(s.user_id) == 'string' then redis.call('PEXPIRE', ARGV[3] .. s.user_id, ARGV[1]) end
-      end
-    end
-  else
-    redis.call('SREM', KEYS[1], id)
-  end
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return #ids
-";
+/// Records read per `MGET` while a heartbeat walks a node's set.
+const HEARTBEAT_PAGE: usize = 500;
 
 /// The Redis connection store of one node.
 pub struct RedisStore {
@@ -51,7 +34,6 @@ pub struct RedisStore {
     node_id: String,
     /// How long a record outlives the last heartbeat (three heartbeats).
     ttl: Duration,
-    heartbeat: Script,
 }
 
 impl RedisStore {
@@ -60,7 +42,6 @@ impl RedisStore {
             link,
             node_id: node_id.to_owned(),
             ttl,
-            heartbeat: Script::new(HEARTBEAT),
         }
     }
 
@@ -93,28 +74,34 @@ impl RedisStore {
             serde_json::to_string(record).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let id = &record.connection_id;
         let after = record.users();
-        let mut pipe = redis::pipe();
-        pipe.set(self.conn_key(id), json)
-            .arg("PX")
-            .arg(self.ttl_ms())
-            .ignore();
+        let ttl = self.ttl_ms();
         let node = self.link.key("node", &record.node_id);
-        pipe.sadd(&node, id)
-            .ignore()
-            .pexpire(&node, self.ttl_ms() as i64)
-            .ignore();
+        let mut commands = vec![
+            set_px(&self.conn_key(id), &json, ttl),
+            sadd(&node, id),
+            pexpire(&node, ttl),
+        ];
         for user in after.difference(before) {
             let key = self.user_key(user);
-            pipe.sadd(&key, id)
-                .ignore()
-                .pexpire(&key, self.ttl_ms() as i64)
-                .ignore();
+            commands.extend([sadd(&key, id), pexpire(&key, ttl)]);
         }
         for user in before.difference(&after) {
-            pipe.srem(self.user_key(user), id).ignore();
+            commands.push(srem(&self.user_key(user), [id.as_str()]));
         }
-        let mut conn = self.link.commands.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        self.run(commands).await
+    }
+
+    /// Sends `commands` together (one server takes them in one write; a cluster sends each to
+    /// the shard that owns its key) and fails if any failed.
+    async fn run(&self, commands: Vec<Cmd>) -> Result<(), StoreError> {
+        let connection = &self.link.commands;
+        futures_util::future::try_join_all(commands.iter().map(|command| {
+            let mut connection = connection.clone();
+            async move { command.query_async::<()>(&mut connection).await }
+        }))
+        .await
+        .map(drop)
+        .map_err(unavailable)
     }
 
     /// Changes a stored record; a connection that is not recorded is left alone.
@@ -169,15 +156,14 @@ impl ConnectionStore for RedisStore {
         let Some(record) = self.load(connection_id).await? else {
             return Ok(());
         };
-        let mut pipe = redis::pipe();
-        pipe.del(self.conn_key(connection_id)).ignore();
-        pipe.srem(self.link.key("node", &record.node_id), connection_id)
-            .ignore();
+        let mut commands = vec![
+            redis::cmd("DEL").arg(self.conn_key(connection_id)).clone(),
+            srem(&self.link.key("node", &record.node_id), [connection_id]),
+        ];
         for user in record.users() {
-            pipe.srem(self.user_key(&user), connection_id).ignore();
+            commands.push(srem(&self.user_key(&user), [connection_id]));
         }
-        let mut conn = self.link.commands.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        self.run(commands).await
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
@@ -214,18 +200,67 @@ impl ConnectionStore for RedisStore {
         Ok(records)
     }
 
+    /// Refreshes the expiry of every record this node holds and of its users' sets, and drops
+    /// the ids whose record is already gone: a page of records read at a time, the refreshes of
+    /// a page sent together.
     async fn heartbeat(&self) -> Result<(), StoreError> {
+        let ttl = self.ttl_ms();
+        let node = self.link.key("node", &self.node_id);
         let mut conn = self.link.commands.clone();
-        self.heartbeat
-            .key(self.link.key("node", &self.node_id))
-            .arg(self.ttl_ms())
-            .arg(self.link.key("conn", ""))
-            .arg(self.link.key("user", ""))
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(unavailable)
+        let ids: Vec<String> = conn.smembers(&node).await.map_err(unavailable)?;
+        for page in ids.chunks(HEARTBEAT_PAGE) {
+            let keys: Vec<String> = page.iter().map(|id| self.conn_key(id)).collect();
+            let found: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let mut commands = Vec::new();
+            let mut users = HashSet::new();
+            let mut gone = Vec::new();
+            for ((id, key), json) in page.iter().zip(&keys).zip(found) {
+                match json {
+                    Some(json) => {
+                        commands.push(pexpire(key, ttl));
+                        users.extend(decode(id, &json).map(|r| r.users()).unwrap_or_default());
+                    }
+                    None => gone.push(id.as_str()),
+                }
+            }
+            commands.extend(users.iter().map(|user| pexpire(&self.user_key(user), ttl)));
+            if !gone.is_empty() {
+                commands.push(srem(&node, gone));
+            }
+            self.run(commands).await?;
+        }
+        self.run(vec![pexpire(&node, ttl)]).await
     }
+}
+
+fn set_px(key: &str, value: &str, ttl_ms: u64) -> Cmd {
+    redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("PX")
+        .arg(ttl_ms)
+        .clone()
+}
+
+fn sadd(key: &str, member: &str) -> Cmd {
+    redis::cmd("SADD").arg(key).arg(member).clone()
+}
+
+fn srem<'a>(key: &str, members: impl IntoIterator<Item = &'a str>) -> Cmd {
+    let mut command = redis::cmd("SREM");
+    command.arg(key);
+    for member in members {
+        command.arg(member);
+    }
+    command
+}
+
+fn pexpire(key: &str, ttl_ms: u64) -> Cmd {
+    redis::cmd("PEXPIRE").arg(key).arg(ttl_ms).clone()
 }
 
 fn unavailable(error: redis::RedisError) -> StoreError {

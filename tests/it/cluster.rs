@@ -14,7 +14,7 @@ use support::cluster::{
 };
 use support::redis::RedisServer;
 use support::{KEY, Proto, WsClient, assert_status};
-use switchboard::pubsub::BusStats;
+use switchboard::pubsub::{BusStats, TopicKeys};
 
 fn prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
@@ -90,7 +90,7 @@ async fn three_nodes_deliver_each_status_to_exactly_its_users_subscribers_once_i
         assert_eq!(BusStats::get(&stats.duplicates), 0);
     }
     // One channel per topic: six subscribers of A, but one subscription per node.
-    let channel = format!("{prefix}:t:onStatusUpdate(userId:\"A\")");
+    let channel = TopicKeys::new(&prefix).stream("onStatusUpdate(userId:\"A\")");
     let (_, count): (String, u64) = redis::cmd("PUBSUB")
         .arg("NUMSUB")
         .arg(&channel)
@@ -109,7 +109,7 @@ async fn a_node_with_no_subscribers_left_stops_listening() {
     let mut client = WsClient::ready(&subscriber_node, Proto::TransportWs).await;
     client.subscribe_live("s", "A").await;
     client.stop_live("s").await;
-    let channel = format!("{prefix}:t:onStatusUpdate(userId:\"A\")");
+    let channel = TopicKeys::new(&prefix).stream("onStatusUpdate(userId:\"A\")");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let numsub: Vec<(String, u64)> = redis::cmd("PUBSUB")
@@ -359,8 +359,9 @@ async fn history_is_served_by_every_node() {
     assert!(history_at(n2.addr, "B").await.is_empty());
     // statusHistory reads the subscription topic's stream: one stream per topic, and it expires.
     let mut conn = redis_conn(&redis).await;
-    for kind in ["t", "tm"] {
-        let key = format!("{prefix}:{kind}:onStatusUpdate(userId:\"A\")");
+    let keys = TopicKeys::new(&prefix);
+    let topic = "onStatusUpdate(userId:\"A\")";
+    for key in [keys.stream(topic), keys.meta(topic)] {
         let ttl: i64 = conn.pttl(&key).await.unwrap();
         assert!(ttl > 0, "{key} expires");
     }

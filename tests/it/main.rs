@@ -33,6 +33,7 @@ mod metrics;
 mod module_graph;
 mod readme;
 mod records;
+mod redis_cluster;
 mod redis_streams;
 mod resume;
 mod schema_check;

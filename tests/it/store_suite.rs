@@ -128,23 +128,21 @@ async fn memory_store() {
 mod redis {
     use super::*;
     use support::redis::RedisServer;
+    use support::redis_cluster::RedisCluster;
     use switchboard::store::RedisStore;
 
-    async fn store(redis: &RedisServer, node: &str, ttl: Duration) -> Arc<dyn ConnectionStore> {
-        let link = switchboard::redis_link::RedisLink::connect(
-            &redis.url(),
-            "suite",
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
+    async fn store(url: &str, node: &str, ttl: Duration) -> Arc<dyn ConnectionStore> {
+        let link =
+            switchboard::redis_link::RedisLink::connect(url, "suite", Duration::from_secs(2))
+                .await
+                .unwrap();
         Arc::new(RedisStore::new(link, node, ttl))
     }
 
     #[tokio::test]
     async fn redis_store() {
         let redis = RedisServer::start().await;
-        records_suite(store(&redis, "node-1", Duration::from_secs(30)).await).await;
+        records_suite(store(&redis.url(), "node-1", Duration::from_secs(30)).await).await;
     }
 
     #[tokio::test]
@@ -152,8 +150,23 @@ mod redis {
         let redis = RedisServer::start().await;
         let ttl = Duration::from_millis(600);
         expiry_suite(
-            store(&redis, "node-1", ttl).await,
-            store(&redis, "node-2", ttl).await,
+            store(&redis.url(), "node-1", ttl).await,
+            store(&redis.url(), "node-2", ttl).await,
+            ttl,
+        )
+        .await;
+    }
+
+    /// The same suites on a 3-shard Redis Cluster: a record, a node's set and each user's set
+    /// are keys in slots of their own.
+    #[tokio::test]
+    async fn redis_cluster_store() {
+        let redis = RedisCluster::start(3, 0).await;
+        records_suite(store(&redis.url(), "node-1", Duration::from_secs(30)).await).await;
+        let ttl = Duration::from_millis(600);
+        expiry_suite(
+            store(&redis.url(), "node-1", ttl).await,
+            store(&redis.url(), "node-2", ttl).await,
             ttl,
         )
         .await;

@@ -54,7 +54,9 @@ async fn on_push(
     probing: &Arc<std::sync::atomic::AtomicBool>,
 ) {
     match push.kind {
-        PushKind::Message => {
+        // Ordinary messages (one server; broadcasts on a cluster) and sharded ones (a
+        // cluster's topics and control channels) are handled alike.
+        PushKind::Message | PushKind::SMessage => {
             let (Some(channel), Some(payload)) = (text(push.data.first()), text(push.data.get(1)))
             else {
                 return;
@@ -67,7 +69,7 @@ async fn on_push(
                 on_invalidation(shared, &payload);
                 return;
             }
-            let Some(topic) = channel.strip_prefix(&shared.topic_prefix) else {
+            let Some(topic) = shared.keys.topic(&channel) else {
                 return;
             };
             let Some((position, event)) = parse_message(&payload) else {
@@ -81,10 +83,10 @@ async fn on_push(
             }
             deliver(shared, topic, position, event);
         }
-        PushKind::Subscribe => {
+        PushKind::Subscribe | PushKind::SSubscribe => {
             if let Some(topic) = text(push.data.first())
                 .as_deref()
-                .and_then(|c| c.strip_prefix(&shared.topic_prefix))
+                .and_then(|c| shared.keys.topic(c))
                 && has_gap(shared, topic)
             {
                 catch_up(shared, topic).await;
@@ -109,12 +111,7 @@ async fn on_push(
 async fn probe(shared: Arc<Shared>, probing: Arc<std::sync::atomic::AtomicBool>) {
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
-        let mut subscriber = shared.subscriber.clone();
-        if redis::cmd("PING")
-            .query_async::<Value>(&mut subscriber)
-            .await
-            .is_ok()
-        {
+        if shared.subscriber.ping().await.is_ok() {
             break;
         }
     }

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod moto;
 pub mod node;
 pub mod redis;
+pub mod redis_cluster;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

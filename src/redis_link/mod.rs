@@ -1,0 +1,164 @@
+//! The node's link to Redis (one server or a Redis Cluster): a connection for commands, shared
+//! by the bus, the history and the store, a way to open the pub/sub connection, and the names
+//! every Redis piece gives its keys.
+//!
+//! redis-rs reconnects by itself after Redis went away (on a cluster, to the node that now owns
+//! a slot); commands issued while it is gone fail within `--redis-timeout`, so a caller is told
+//! rather than kept waiting.
+
+mod commands;
+mod subscriber;
+mod target;
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::{Client, RedisResult};
+
+pub use commands::Commands;
+pub use subscriber::Subscriber;
+pub use target::Target;
+
+/// Redis could not be reached or refused a command.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisLinkError {
+    #[error("invalid Redis URL: {0}")]
+    Url(String),
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(#[from] redis::RedisError),
+    /// The schema asks for routing the Redis bus does not do.
+    #[error("{0}")]
+    Unroutable(String),
+}
+
+/// A connection to Redis and the prefix of every key and channel this API uses.
+#[derive(Clone)]
+pub struct RedisLink {
+    target: Target,
+    /// The command connection; cloning shares it.
+    pub commands: Commands,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl RedisLink {
+    /// Connects (RESP3, needed for pub/sub on a managed connection) and checks Redis answers.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, RedisLinkError> {
+        let target = Target::parse(url)?;
+        let commands = match &target {
+            Target::Server(info) => Commands::Server(
+                ConnectionManager::new_with_config(server(info)?, server_config(timeout)).await?,
+            ),
+            Target::Cluster(seeds) => Commands::Cluster(
+                cluster(seeds, timeout)
+                    .build()?
+                    .get_async_connection()
+                    .await?,
+            ),
+        };
+        Ok(Self {
+            target,
+            commands,
+            prefix: prefix.to_owned(),
+            timeout,
+        })
+    }
+
+    /// Whether Redis is a cluster: topics' channels are sharded and a script's keys share a
+    /// slot.
+    pub fn is_cluster(&self) -> bool {
+        self.commands.is_cluster()
+    }
+
+    /// A second, dedicated connection whose pub/sub messages (and disconnections) go to `push`;
+    /// it subscribes again by itself after a reconnect.
+    pub async fn subscriber(
+        &self,
+        push: impl redis::aio::AsyncPushSender,
+    ) -> Result<Subscriber, RedisLinkError> {
+        Ok(match &self.target {
+            Target::Server(info) => {
+                let config = server_config(self.timeout)
+                    .set_push_sender(push)
+                    .set_automatic_resubscription();
+                Subscriber::Server(ConnectionManager::new_with_config(server(info)?, config).await?)
+            }
+            Target::Cluster(seeds) => Subscriber::Cluster(
+                cluster(seeds, self.timeout)
+                    .push_sender(push)
+                    .build()?
+                    .get_async_connection()
+                    .await?,
+            ),
+        })
+    }
+
+    /// Whether Redis answers now (within the command timeout).
+    pub async fn ping(&self) -> Result<(), RedisLinkError> {
+        let mut commands = self.commands.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut commands)
+            .await
+            .map(drop)
+            .map_err(RedisLinkError::from)
+    }
+
+    /// Publishes `message` on a channel a node listens to with [`Subscriber::listen`]; returns
+    /// how many subscribers got it (on a cluster, `SPUBLISH` to the shard that owns it).
+    pub async fn publish(&self, channel: &str, message: &str) -> RedisResult<i64> {
+        let command = if self.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        };
+        let mut commands = self.commands.clone();
+        redis::cmd(command)
+            .arg(channel)
+            .arg(message)
+            .query_async(&mut commands)
+            .await
+    }
+
+    /// The prefix of every key and channel of this API.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>:<kind>:<name>`: every key and channel of this API.
+    pub fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}:{kind}:{name}", self.prefix)
+    }
+}
+
+fn server(info: &redis::ConnectionInfo) -> Result<Client, RedisLinkError> {
+    Client::open(info.clone()).map_err(|e| RedisLinkError::Url(e.to_string()))
+}
+
+fn server_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        // Few quick retries: a caller waiting on a command must hear about an outage within
+        // about the timeout; the next command tries again.
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
+}
+
+fn cluster(seeds: &[redis::ConnectionInfo], timeout: Duration) -> ClusterClientBuilder {
+    ClusterClientBuilder::new(seeds.to_vec())
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        // As for one server: a failover shows as errors for about its duration, and commands
+        // after it go to the promoted replica (redis-rs refreshes its slot map on `MOVED` and on
+        // a lost connection).
+        .retries(2)
+        .min_retry_wait(50)
+        .max_retry_wait(500)
+}

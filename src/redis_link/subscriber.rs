@@ -1,0 +1,59 @@
+//! The pub/sub connection: its messages, subscription confirmations and disconnections go to
+//! the push sender it was made with, and it subscribes again by itself after a reconnect.
+//!
+//! Two kinds of channel. A **topic's channel** carries that topic's events: on one server it is
+//! an ordinary channel; on a cluster a sharded one (`SSUBSCRIBE`), served by the shard that owns
+//! the channel's slot, so events spread over the shards and each node hears only the shards of
+//! the topics it wants. A **broadcast channel** (invalidations) reaches every node: an ordinary
+//! channel in both cases (a cluster passes ordinary messages to every shard).
+
+use redis::RedisResult;
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+
+#[derive(Clone)]
+pub enum Subscriber {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Subscriber {
+    /// Subscribes to a topic's channel (or this node's control channel, addressed the same way).
+    pub async fn listen(&self, channel: &str) -> RedisResult<()> {
+        match self.clone() {
+            Self::Server(mut connection) => connection.subscribe(channel).await,
+            Self::Cluster(mut connection) => connection.ssubscribe(channel).await,
+        }
+    }
+
+    /// Unsubscribes from topics' channels. On a cluster each goes to its own shard.
+    pub async fn forget(&self, channels: &[String]) -> RedisResult<()> {
+        match self.clone() {
+            Self::Server(mut connection) => connection.unsubscribe(channels).await,
+            Self::Cluster(mut connection) => {
+                for channel in channels {
+                    connection.sunsubscribe(channel).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Subscribes to a broadcast channel.
+    pub async fn broadcast(&self, channel: &str) -> RedisResult<()> {
+        match self.clone() {
+            Self::Server(mut connection) => connection.subscribe(channel).await,
+            Self::Cluster(mut connection) => connection.subscribe(channel).await,
+        }
+    }
+
+    /// Whether Redis answers on this connection (on a cluster, some node of it); asking also
+    /// makes redis-rs reconnect and subscribe again if its own retries ran out.
+    pub async fn ping(&self) -> RedisResult<()> {
+        let ping = redis::cmd("PING");
+        match self.clone() {
+            Self::Server(mut connection) => ping.query_async(&mut connection).await,
+            Self::Cluster(mut connection) => ping.query_async(&mut connection).await,
+        }
+    }
+}

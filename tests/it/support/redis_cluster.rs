@@ -1,0 +1,162 @@
+//! A real Redis Cluster per test: `redis-server` processes in cluster mode on free loopback
+//! ports (masters, each with its replicas), joined by `redis-cli --cluster create`, their files
+//! in a directory of their own that goes with the cluster.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::redis::free_port;
+
+pub struct RedisCluster {
+    /// Every node's port, masters first (in the order `--cluster create` was given them).
+    pub ports: Vec<u16>,
+    children: Vec<Option<Child>>,
+    dir: PathBuf,
+}
+
+impl RedisCluster {
+    /// `masters` masters with `replicas` replicas each, every slot assigned and the cluster
+    /// reporting `cluster_state:ok` on every node.
+    pub async fn start(masters: usize, replicas: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!("sb-cluster-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let count = masters * (1 + replicas);
+        let ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
+        let children = ports.iter().map(|&port| Some(spawn(&dir, port))).collect();
+        let cluster = Self {
+            ports,
+            children,
+            dir,
+        };
+        for &port in &cluster.ports {
+            wait_until(|| cli(port, &["PING"]).trim() == "PONG", "a node answers").await;
+        }
+        let mut create: Vec<String> = vec!["--cluster".into(), "create".into()];
+        create.extend(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")));
+        create.extend(["--cluster-replicas".into(), replicas.to_string()]);
+        create.push("--cluster-yes".into());
+        let output = Command::new("redis-cli")
+            .args(&create)
+            .output()
+            .expect("redis-cli is installed");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        for &port in &cluster.ports {
+            wait_until(
+                || cli(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"),
+                "the cluster is ok on every node",
+            )
+            .await;
+        }
+        cluster
+    }
+
+    /// `redis+cluster://` with every master as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .masters()
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// The ports of the nodes that are masters now (after a failover, a promoted replica's).
+    pub fn masters(&self) -> Vec<u16> {
+        let live = self.live_port();
+        cli(live, &["CLUSTER", "NODES"])
+            .lines()
+            .filter(|line| line.contains("master") && !line.contains("fail"))
+            .filter_map(|line| {
+                let addr = line.split_whitespace().nth(1)?;
+                addr.split(['@', ':']).nth(1)?.parse().ok()
+            })
+            .collect()
+    }
+
+    /// What `redis-cli -p PORT ARGS…` printed.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        cli(port, args)
+    }
+
+    /// How many times a node ran `command` (its `INFO commandstats`, scripts' calls included).
+    pub fn calls(&self, port: u16, command: &str) -> u64 {
+        let prefix = format!("cmdstat_{command}:calls=");
+        cli(port, &["INFO", "commandstats"])
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Kills a node (SIGKILL, as in a crash).
+    pub fn kill(&mut self, port: u16) {
+        let index = self.ports.iter().position(|&p| p == port).expect("a node");
+        if let Some(mut child) = self.children[index].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn live_port(&self) -> u16 {
+        self.ports
+            .iter()
+            .zip(&self.children)
+            .find(|(_, child)| child.is_some())
+            .map(|(&port, _)| port)
+            .expect("a live node")
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().filter_map(Option::take) {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    let config = dir.join(format!("nodes-{port}.conf"));
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+        .arg("--cluster-config-file")
+        .arg(&config)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (apt-get install redis-server)")
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Polls `ready` (a blocking check, run off the test's runtime) for up to 20 s.
+async fn wait_until(ready: impl Fn() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
