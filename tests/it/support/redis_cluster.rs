@@ -52,6 +52,14 @@ impl RedisCluster {
             )
             .await;
         }
+        // A replica that never synced with its master may not replace it.
+        for &port in &cluster.ports[masters..] {
+            wait_until(
+                || cli(port, &["INFO", "replication"]).contains("master_link_status:up"),
+                "every replica is in sync",
+            )
+            .await;
+        }
         cluster
     }
 
