@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh [smoke|full]: every scenario (S1–S6) against Switchboard and the two peers
 # (bench/peers/graphql-ws, bench/peers/appsync-simulator), S1 and S2 over Switchboard's AppSync
-# Events (channels, POST /event), and S1 over Redis (one node, and three nodes on one Redis; needs
-# redis-server) in one run, each on fresh server processes, then `switchboard-bench report`
-# renders the results markdown:
+# Events (channels, POST /event), and S1 over Redis (one node, and three nodes, on one Redis and
+# on a 3-shard Redis Cluster; needs redis-server and redis-cli) in one run, each on fresh server
+# processes, then `switchboard-bench report` renders the results markdown:
 #   full  → bench/results/<YYYY-MM-DD>.md        (the benchmark; takes several minutes)
 #   smoke → bench/results/smoke-<YYYY-MM-DD>.md  (same shapes scaled down; under a minute)
 # plus the runs' JSON lines beside it (.jsonl). Logs and raw files: target/bench-run/<mode>-<date>/.
@@ -42,11 +42,12 @@ else
 fi
 
 # The current row's server: one process, or one per node (its pids and ports in step), plus
-# the Redis they share for the switchboard-redis rows.
+# the Redis they share for the switchboard-redis* rows: one redis-server, or the three of a
+# Redis Cluster (pids and ports in step), their files in redis_dir.
 server_pids=()
 server_ports=()
-redis_pid=
-redis_port=
+redis_pids=()
+redis_ports=()
 redis_dir=
 bench_pid=
 # Extra arguments for the next Switchboard server (S6 sets a history budget).
@@ -80,10 +81,8 @@ stop() {
 stop_server() {
   stop "${server_pids[@]}"
   server_pids=() server_ports=()
-  if [ -n "$redis_pid" ]; then
-    stop "$redis_pid"
-    redis_pid=
-  fi
+  stop "${redis_pids[@]}"
+  redis_pids=() redis_ports=()
   if [ -n "$redis_dir" ]; then
     rm -rf "$redis_dir"
     redis_dir=
@@ -122,9 +121,10 @@ npm_install() {
   fi
 }
 
-# launch WHAT LOG READY CMD…: starts CMD (logging to LOG) as the row's Redis (WHAT = redis)
-# or as one of its server processes (anything else: WHAT names it in errors), and waits until
-# LOG matches READY. The pid is recorded before the wait, so that stop_server stops it anyway.
+# launch WHAT LOG READY CMD…: starts CMD (logging to LOG) as one of the row's Redis processes
+# (WHAT starts with `redis`) or as one of its server processes (anything else), WHAT naming it
+# in errors, and waits until LOG matches READY. The pid is recorded before the wait, so that
+# stop_server stops it anyway.
 launch() {
   local what=$1 launch_log=$2 ready=$3 pid
   shift 3
@@ -132,11 +132,10 @@ launch() {
   : >"$launch_log"
   "$@" >"$launch_log" 2>&1 &
   pid=$!
-  if [ "$what" = redis ]; then
-    redis_pid=$pid
-  else
-    server_pids+=("$pid")
-  fi
+  case $what in
+    redis*) redis_pids+=("$pid") ;;
+    *) server_pids+=("$pid") ;;
+  esac
   local deadline=$((SECONDS + 30))
   until grep -q "$ready" "$launch_log"; do
     if ! alive "$pid"; then
@@ -149,24 +148,88 @@ launch() {
   done
 }
 
-# start_redis LOG: a fresh redis-server on a free port, without persistence; sets redis_port.
+# start_redis LOG: a fresh redis-server on a free port, without persistence; sets redis_ports
+# and redis_pids.
 start_redis() {
   free_port
-  redis_port=$port
+  redis_ports+=("$port")
   redis_dir=$(mktemp -d "$work/redis.XXXXXX")
   launch redis "$1" 'Ready to accept connections' \
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$redis_dir"
 }
 
+# start_redis_cluster ID: a fresh Redis Cluster of three masters and no replicas, without
+# persistence: three redis-servers in cluster mode on free ports (each logging to
+# ID.redis-K.log, their nodes-P.conf in a temporary directory), joined by `redis-cli --cluster
+# create` (its output in ID.redis-create.log); returns once every node reports
+# `cluster_state:ok`. Sets redis_ports and redis_pids.
+start_redis_cluster() {
+  local id=$1 k p seeds=() deadline config_dir
+  redis_dir=$(mktemp -d "$work/redis-cluster.XXXXXX")
+  # Absolute: redis-server enters --dir before it opens --cluster-config-file.
+  config_dir=$(realpath "$redis_dir")
+  for k in 1 2 3; do
+    # A node also listens on its cluster bus port, the port + 10000.
+    free_port
+    while (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null; do
+      free_port
+    done
+    redis_ports+=("$port")
+    seeds+=("127.0.0.1:$port")
+    launch "redis node $k" "$id.redis-$k.log" 'Ready to accept connections' \
+      redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-config-file "$config_dir/nodes-$port.conf" --cluster-node-timeout 2000 \
+      --save '' --appendonly no --dir "$redis_dir" || return 1
+  done
+  deadline=$((SECONDS + 30))
+  for p in "${redis_ports[@]}"; do
+    until [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ]; do
+      if ((SECONDS >= deadline)); then
+        echo "the Redis node on port $p did not answer PING within 30 s" && return 1
+      fi
+      sleep 0.05
+    done
+  done
+  if ! redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes \
+    >"$id.redis-create.log" 2>&1; then
+    echo "redis-cli --cluster create failed:" && tail -n 2 "$id.redis-create.log" && return 1
+  fi
+  deadline=$((SECONDS + 30))
+  for p in "${redis_ports[@]}"; do
+    until [[ $(redis-cli -p "$p" cluster info 2>/dev/null) == *cluster_state:ok* ]]; do
+      if ((SECONDS >= deadline)); then
+        echo "the Redis Cluster was not ok within 30 s (node on port $p:" \
+          "$(redis-cli -p "$p" cluster info 2>&1 | grep -m 1 '^cluster_state' | tr -d '\r'))"
+        return 1
+      fi
+      sleep 0.1
+    done
+  done
+}
+
+# redis_cpu: CPU seconds (used_cpu_user + used_cpu_sys of `INFO cpu`) the row's redis-servers
+# have used so far, summed; fails (printing nothing) if one does not answer.
+redis_cpu() {
+  local p info=
+  [ "${#redis_ports[@]}" -gt 0 ] || return 1
+  for p in "${redis_ports[@]}"; do
+    info+=$(redis-cli -p "$p" info cpu 2>/dev/null) || return 1
+    info+=$'\n'
+  done
+  awk -F: '/^used_cpu_(sys|user):/ { n++; s += $2 } END { if (n) printf "%.3f\n", s; else exit 1 }' \
+    <<<"$info"
+}
+
 # start_server SERVER ID: the row's fresh server on free ports, logging to ID.server.log (or
-# ID.server-K.log per node, ID.redis.log for Redis); sets server_pids and server_ports.
+# ID.server-K.log per node, ID.redis.log for Redis, ID.redis-K.log per Redis Cluster node);
+# sets server_pids and server_ports. On failure, prints why and returns 1.
 start_server() {
-  local server=$1 id=$2 nodes=1 k
+  local server=$1 id=$2 nodes=1 k redis_url
   local switchboard_cmd=("$switchboard" --api-key "$key" "${server_args[@]}")
   case $server in
-    switchboard-redis) nodes=1 ;;
-    switchboard-redis-3) nodes=3 ;;
+    switchboard-redis | switchboard-rediscluster) nodes=1 ;;
+    switchboard-redis-3 | switchboard-rediscluster-3) nodes=3 ;;
   esac
   case $server in
     switchboard | switchboard-appsync | switchboard-events)
@@ -175,8 +238,15 @@ start_server() {
       launch "the server" "$id.server.log" 'Switchboard is listening' \
         "${switchboard_cmd[@]}" --listen "127.0.0.1:$port"
       ;;
-    switchboard-redis | switchboard-redis-3)
-      start_redis "$id.redis.log"
+    switchboard-redis | switchboard-redis-3 | switchboard-rediscluster | switchboard-rediscluster-3)
+      if [ "${server#switchboard-rediscluster}" != "$server" ]; then
+        start_redis_cluster "$id" || return 1
+        redis_url=redis+cluster://$(printf '127.0.0.1:%s,' "${redis_ports[@]}")
+        redis_url=${redis_url%,}
+      else
+        start_redis "$id.redis.log" || return 1
+        redis_url=redis://127.0.0.1:${redis_ports[0]}
+      fi
       for k in $(seq "$nodes"); do
         local node_log=$id.server.log what="the server"
         if [ "$nodes" -gt 1 ]; then
@@ -186,7 +256,7 @@ start_server() {
         server_ports+=("$port")
         launch "$what" "$node_log" 'Switchboard is listening' \
           "${switchboard_cmd[@]}" --listen "127.0.0.1:$port" \
-          --redis-url "redis://127.0.0.1:$redis_port" --node-id "bench-$k"
+          --redis-url "$redis_url" --node-id "bench-$k" || return 1
       done
       ;;
     graphql-ws)
@@ -213,15 +283,21 @@ run() {
     switchboard-appsync | appsync-simulator) protocol=appsync ;;
     switchboard-events) protocol=events ;;
   esac
+  local missing=
   case $server in
+    switchboard-rediscluster*)
+      command -v redis-server >/dev/null || missing=redis-server
+      command -v redis-cli >/dev/null || missing=${missing:+$missing and }redis-cli
+      ;;
     switchboard-redis*)
-      if ! command -v redis-server >/dev/null; then
-        echo "redis-server is not installed" >"$id.skipped"
-        log "$scenario/$server skipped: redis-server is not installed"
-        return 0
-      fi
+      command -v redis-server >/dev/null || missing=redis-server
       ;;
   esac
+  if [ -n "$missing" ]; then
+    echo "$missing is not installed" >"$id.skipped"
+    log "$scenario/$server skipped: $missing is not installed"
+    return 0
+  fi
   if ! start_server "$server" "$id" >"$id.failed"; then
     log "$scenario/$server: $(cat "$id.failed")"
     stop_server
@@ -232,7 +308,15 @@ run() {
   for i in "${!server_ports[@]}"; do
     nodes+=(--url "http://127.0.0.1:${server_ports[i]}/graphql" --server-pid "${server_pids[i]}")
   done
-  log "$scenario/$server on port(s) ${server_ports[*]} (pid(s) ${server_pids[*]})${redis_pid:+, Redis on $redis_port (pid $redis_pid)}"
+  local redis_text=
+  if [ "${#redis_pids[@]}" -gt 0 ]; then
+    redis_text=", Redis on port(s) ${redis_ports[*]} (pid(s) ${redis_pids[*]})"
+  fi
+  log "$scenario/$server on port(s) ${server_ports[*]} (pid(s) ${server_pids[*]})$redis_text"
+  # The Redis side's CPU over the generator's whole run (connecting, warm-up, window, drain),
+  # from its own INFO: before here, after once the generator has exited.
+  local redis_cpu_before= redis_cpu_after=
+  redis_cpu_before=$(redis_cpu) || redis_cpu_before=
   # In the background so that a signal to this script is handled at once (its trap stops
   # both); `timeout` passes a TERM on to the generator.
   timeout -k 5 "$run_limit" "$bench" \
@@ -242,9 +326,17 @@ run() {
   bench_pid=$!
   wait "$bench_pid" || rc=$?
   bench_pid=
+  if [ -n "$redis_cpu_before" ]; then
+    redis_cpu_after=$(redis_cpu) || redis_cpu_after=
+  fi
   stop_server
   if [ "$rc" -eq 0 ] && [ -s "$id.json" ]; then
     rm -f "$id.failed"
+    if [ -n "$redis_cpu_after" ]; then
+      awk -v a="$redis_cpu_before" -v b="$redis_cpu_after" 'BEGIN { printf "%.3f\n", b - a }' \
+        >"$id.redis-cpu"
+      log "  Redis CPU: $(cat "$id.redis-cpu") s"
+    fi
     sed -n '/^== /,$p' "$id.bench.log" >&2
   else
     {
@@ -282,9 +374,10 @@ began=$SECONDS
 all_servers S1 --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
 run S1 switchboard-events --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
 # S1 over Redis (redis-server on this machine): one node, then three nodes sharing the
-# subscribers and the publishers.
-run S1 switchboard-redis --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
-run S1 switchboard-redis-3 --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
+# subscribers and the publishers; on one redis-server, then on a 3-shard Redis Cluster.
+for server in switchboard-redis switchboard-redis-3 switchboard-rediscluster switchboard-rediscluster-3; do
+  run S1 "$server" --subscribers "$conns" --users "$conns" --publishers "$s1_publishers" "${timing[@]}"
+done
 all_servers S2 --subscribers "$conns" --users 1 --publishers "$s2_publishers" "${timing[@]}"
 run S2 switchboard-events --subscribers "$conns" --users 1 --publishers "$s2_publishers" "${timing[@]}"
 all_servers S3 --subscribers "$idle_conns" --users "$idle_conns" --idle "${timing[@]}"

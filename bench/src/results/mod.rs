@@ -3,7 +3,8 @@
 //! The script runs every scenario against every server and leaves, per pair, one file in the
 //! results directory named `<scenario>.<server>.<outcome>`: `.json` (the run's JSON line),
 //! `.failed` (why it produced none) or `.skipped` (why it was not run), plus `git-commit` and
-//! `git-status` captured right after the build. This module reads them and the machine; the
+//! `git-status` captured right after the build. A Redis row that ran also leaves
+//! `<scenario>.<server>.redis-cpu`: the CPU seconds Redis used during the generator's run. This module reads them and the machine; the
 //! markdown itself is in [`render`].
 
 mod render;
@@ -115,17 +116,24 @@ pub enum Server {
     /// Three nodes on one Redis (S1 only), subscribers and publishers spread over them: a
     /// status published on one node reaches subscribers on the others through Redis.
     SwitchboardRedis3,
+    /// One node with `--redis-url redis+cluster://…` on a 3-master Redis Cluster (S1 only):
+    /// topics spread over the shards, events on sharded pub/sub.
+    SwitchboardRedisCluster,
+    /// Three nodes on one 3-master Redis Cluster (S1 only), spread as in `SwitchboardRedis3`.
+    SwitchboardRedisCluster3,
     GraphqlWs,
     AppsyncSimulator,
 }
 
 impl Server {
-    pub const ALL: [Server; 7] = [
+    pub const ALL: [Server; 9] = [
         Server::Switchboard,
         Server::SwitchboardAppsync,
         Server::SwitchboardEvents,
         Server::SwitchboardRedis,
         Server::SwitchboardRedis3,
+        Server::SwitchboardRedisCluster,
+        Server::SwitchboardRedisCluster3,
         Server::GraphqlWs,
         Server::AppsyncSimulator,
     ];
@@ -138,6 +146,8 @@ impl Server {
             Server::SwitchboardEvents => "switchboard-events",
             Server::SwitchboardRedis => "switchboard-redis",
             Server::SwitchboardRedis3 => "switchboard-redis-3",
+            Server::SwitchboardRedisCluster => "switchboard-rediscluster",
+            Server::SwitchboardRedisCluster3 => "switchboard-rediscluster-3",
             Server::GraphqlWs => "graphql-ws",
             Server::AppsyncSimulator => "appsync-simulator",
         }
@@ -151,6 +161,8 @@ impl Server {
             Server::SwitchboardEvents => "Switchboard (AppSync Events)",
             Server::SwitchboardRedis => "Switchboard on Redis (1 node)",
             Server::SwitchboardRedis3 => "Switchboard on Redis (3 nodes)",
+            Server::SwitchboardRedisCluster => "Switchboard on a 3-shard Redis Cluster (1 node)",
+            Server::SwitchboardRedisCluster3 => "Switchboard on a 3-shard Redis Cluster (3 nodes)",
             Server::GraphqlWs => "graphql-ws (Node)",
             Server::AppsyncSimulator => "appsync-simulator (Node)",
         }
@@ -177,6 +189,10 @@ pub struct Results {
     pub command: String,
     pub machine: Machine,
     pub runs: BTreeMap<(Scenario, Server), Outcome>,
+    /// CPU seconds (user + system, from Redis's `INFO cpu`, summed over a cluster's nodes) the
+    /// Redis side used from just before the generator started to just after it ended, for the
+    /// Redis rows that recorded it.
+    pub redis_cpu_s: BTreeMap<(Scenario, Server), f64>,
 }
 
 impl Results {
@@ -224,6 +240,7 @@ pub fn main(args: ReportArgs) -> anyhow::Result<()> {
 fn load(args: &ReportArgs) -> anyhow::Result<Results> {
     let dir = &args.results_dir;
     let mut runs = BTreeMap::new();
+    let mut redis_cpu_s = BTreeMap::new();
     let entries = fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
@@ -240,6 +257,13 @@ fn load(args: &ReportArgs) -> anyhow::Result<Results> {
                 .unwrap_or_else(|e| Outcome::Failed(format!("unreadable JSON line: {e}"))),
             Kind::Failed => Outcome::Failed(one_line(&text)),
             Kind::Skipped => Outcome::Skipped(one_line(&text)),
+            Kind::RedisCpu => {
+                // A figure beside the run, not an outcome; an unreadable one is left out.
+                if let Some(seconds) = parse_seconds(&text) {
+                    redis_cpu_s.insert(key, seconds);
+                }
+                continue;
+            }
         };
         runs.insert(key, outcome);
     }
@@ -252,6 +276,7 @@ fn load(args: &ReportArgs) -> anyhow::Result<Results> {
             .unwrap_or_else(|| format!("bench/run.sh {}", args.mode)),
         machine: machine(dir),
         runs,
+        redis_cpu_s,
     })
 }
 
@@ -259,6 +284,7 @@ enum Kind {
     Json,
     Failed,
     Skipped,
+    RedisCpu,
 }
 
 /// `S1.graphql-ws.json` → ((S1, GraphqlWs), Json); anything else (logs, git files) → None.
@@ -268,6 +294,7 @@ fn parse_name(name: &str) -> Option<((Scenario, Server), Kind)> {
         "json" => Kind::Json,
         "failed" => Kind::Failed,
         "skipped" => Kind::Skipped,
+        "redis-cpu" => Kind::RedisCpu,
         _ => return None,
     };
     let (scenario, server) = stem.split_once('.')?;
@@ -282,6 +309,14 @@ fn parse_run(text: &str) -> Result<Outcome, serde_json::Error> {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
     Ok(Outcome::Ran(Box::new(serde_json::from_str(line)?)))
+}
+
+/// A `.redis-cpu` file: one number of seconds, not negative.
+fn parse_seconds(text: &str) -> Option<f64> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
 }
 
 /// A reason file's lines joined, short enough for a table cell.
@@ -383,8 +418,32 @@ mod tests {
             parse_name("S1.switchboard-redis-3.failed"),
             Some(((Scenario::S1, Server::SwitchboardRedis3), Kind::Failed))
         ));
+        assert!(matches!(
+            parse_name("S1.switchboard-rediscluster.json"),
+            Some(((Scenario::S1, Server::SwitchboardRedisCluster), Kind::Json))
+        ));
+        assert!(matches!(
+            parse_name("S1.switchboard-rediscluster-3.skipped"),
+            Some((
+                (Scenario::S1, Server::SwitchboardRedisCluster3),
+                Kind::Skipped
+            ))
+        ));
+        assert!(matches!(
+            parse_name("S1.switchboard-rediscluster-3.redis-cpu"),
+            Some((
+                (Scenario::S1, Server::SwitchboardRedisCluster3),
+                Kind::RedisCpu
+            ))
+        ));
+        assert!(matches!(
+            parse_name("S1.switchboard-redis.redis-cpu"),
+            Some(((Scenario::S1, Server::SwitchboardRedis), Kind::RedisCpu))
+        ));
         assert!(parse_name("S1.switchboard-redis-3.server-2.log").is_none());
         assert!(parse_name("S1.switchboard-redis-3.redis.log").is_none());
+        assert!(parse_name("S1.switchboard-rediscluster-3.redis-2.log").is_none());
+        assert!(parse_name("S1.switchboard-rediscluster.redis-create.log").is_none());
         assert!(parse_name("S1.switchboard.bench.log").is_none());
         assert!(parse_name("S1.switchboard.server.log").is_none());
         assert!(parse_name("git-commit").is_none());
@@ -400,6 +459,85 @@ mod tests {
         assert_eq!(report.scenario, "S1/switchboard");
         assert_eq!(report.lost, 3);
         assert!(parse_run("").is_err());
+    }
+
+    #[test]
+    fn redis_cpu_files_hold_seconds() {
+        assert_eq!(parse_seconds("12.345\n"), Some(12.345));
+        assert_eq!(parse_seconds("0.000"), Some(0.0));
+        assert_eq!(parse_seconds(""), None);
+        assert_eq!(parse_seconds("-1.5"), None);
+        assert_eq!(parse_seconds("n/a"), None);
+    }
+
+    /// A results directory as bench/run.sh leaves it: the Redis CPU beside its run, the logs
+    /// and an unreadable figure ignored, and a directory from before the cluster rows.
+    #[test]
+    fn loads_a_results_directory() {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-bench-results-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let json = |label: &str| format!("{{\"scenario\":\"{label}\",\"lost\":0}}\n");
+        let files = [
+            ("S1.switchboard.json", json("S1/switchboard")),
+            ("S1.switchboard-redis.json", json("S1/switchboard-redis")),
+            ("S1.switchboard-redis.redis-cpu", "4.250\n".to_owned()),
+            (
+                "S1.switchboard-rediscluster-3.json",
+                json("S1/switchboard-rediscluster-3"),
+            ),
+            (
+                "S1.switchboard-rediscluster-3.redis-cpu",
+                "9.5\n".to_owned(),
+            ),
+            (
+                "S1.switchboard-rediscluster-3.redis-2.log",
+                "log".to_owned(),
+            ),
+            (
+                "S1.switchboard-rediscluster.failed",
+                "the Redis Cluster was not ok within 30 s\n".to_owned(),
+            ),
+            (
+                "S1.switchboard-rediscluster.redis-cpu",
+                "garbage".to_owned(),
+            ),
+            ("git-commit", "abc\n".to_owned()),
+        ];
+        for (name, text) in &files {
+            fs::write(dir.join(name), text).unwrap();
+        }
+        let args = ReportArgs {
+            results_dir: dir.clone(),
+            mode: Mode::Smoke,
+            date: "2026-01-02".into(),
+            command: None,
+            out: None,
+        };
+        let results = load(&args).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(results.runs.len(), 4);
+        assert!(matches!(
+            results.get(Scenario::S1, Server::SwitchboardRedisCluster3),
+            Some(Outcome::Ran(_))
+        ));
+        assert!(matches!(
+            results.get(Scenario::S1, Server::SwitchboardRedisCluster),
+            Some(Outcome::Failed(reason)) if reason.contains("not ok within 30 s")
+        ));
+        let cpu: Vec<_> = results.redis_cpu_s.into_iter().collect();
+        assert_eq!(
+            cpu,
+            [
+                ((Scenario::S1, Server::SwitchboardRedis), 4.25),
+                ((Scenario::S1, Server::SwitchboardRedisCluster3), 9.5),
+            ]
+        );
+        assert_eq!(results.machine.commit, "abc");
     }
 
     #[test]

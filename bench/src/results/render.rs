@@ -83,6 +83,8 @@ fn header(out: &mut String, results: &Results) {
          | Switchboard (AppSync Events), S1 and S2 | the same | `events` (`aws-appsync-event-ws` on `/event/realtime`, channel `/default/u{n}`; statuses published with `POST /event`) |\n\
          | Switchboard on Redis (1 node), S1 | the same with `--redis-url redis://127.0.0.1:R --node-id bench-1`, on a fresh `redis-server --save '' --appendonly no` on this machine | `transport-ws` |\n\
          | Switchboard on Redis (3 nodes), S1 | three such nodes (`--node-id bench-1` to `bench-3`, each on its own port) on one fresh `redis-server`; subscriber i connects to node i mod 3 and publisher p publishes through node p mod 3, so two statuses in three are published on a node other than their subscriber's. Server RSS and CPU are the sums over the three nodes (Redis's own are not counted) | `transport-ws` |\n\
+         | Switchboard on a 3-shard Redis Cluster (1 node), S1 | the same with `--redis-url redis+cluster://127.0.0.1:R1,127.0.0.1:R2,127.0.0.1:R3 --node-id bench-1` (the three masters as seeds), on a fresh Redis Cluster of three masters and no replicas on this machine (three `redis-server --cluster-enabled yes --cluster-node-timeout 2000 --save '' --appendonly no` joined by `redis-cli --cluster create --cluster-replicas 0`); topics spread over the shards, events on sharded pub/sub | `transport-ws` |\n\
+         | Switchboard on a 3-shard Redis Cluster (3 nodes), S1 | three such nodes (`--node-id bench-1` to `bench-3`, each on its own port) on one fresh 3-master cluster, subscribers and publishers spread over them as in the 3-node Redis row. Server RSS and CPU are the sums over the three nodes (Redis's own are not counted) | `transport-ws` |\n\
          | Switchboard, S6 | the same, with `--history-max-bytes 8388608 --max-http-connections-per-address 4096` | `transport-ws` |\n\
          | graphql-ws (Node) | `node bench/peers/graphql-ws/server.mjs --port P` | `transport-ws` |\n\
          | appsync-simulator (Node) | `node bench/peers/appsync-simulator/server.mjs --port P --api-key K` | `appsync` |\n\n\
@@ -116,7 +118,10 @@ fn header(out: &mut String, results: &Results) {
          expected deliveries (its user's live subscribers) minus received, and the reverse.\n\
          - **RSS per connection**: (server RSS after every subscription is live and a settle \
          pause − RSS before connecting) ÷ connections held. **CPU**: server and load-generator \
-         CPU seconds (user + system) during the measured window.\n\
+         CPU seconds (user + system) during the measured window. **Redis CPU** (Notes of the \
+         Redis rows): `used_cpu_user` + `used_cpu_sys` from `INFO cpu`, summed over a \
+         cluster's nodes, read just before the generator starts and just after it ends, so it \
+         spans connecting, warm-up, window and drain, not only the window.\n\
          - Ratios are always oriented so that **> 1 means Switchboard is better**; each table's \
          header says which figure and which way.\n\n",
     );
@@ -398,7 +403,16 @@ fn section(out: &mut String, results: &Results, scenario: Scenario) {
                 if layout.compare {
                     cells.push(ratio);
                 }
-                cells.push(notes(scenario, report));
+                let mut notes = notes(scenario, report);
+                if let Some(seconds) = results.redis_cpu_s.get(&(scenario, server)) {
+                    let redis = format!("Redis CPU {seconds:.1} s");
+                    notes = if notes.is_empty() {
+                        redis
+                    } else {
+                        format!("{redis}; {notes}")
+                    };
+                }
+                cells.push(notes);
             }
             Some(Outcome::Failed(reason)) => {
                 let blanks = layout.columns.len() + usize::from(layout.compare);
@@ -427,7 +441,10 @@ fn protocol(results: &Results, scenario: Scenario, server: Server) -> String {
         Server::Switchboard | Server::GraphqlWs => "transport-ws",
         Server::SwitchboardAppsync | Server::AppsyncSimulator => "appsync",
         Server::SwitchboardEvents => "events",
-        Server::SwitchboardRedis | Server::SwitchboardRedis3 => "transport-ws",
+        Server::SwitchboardRedis
+        | Server::SwitchboardRedis3
+        | Server::SwitchboardRedisCluster
+        | Server::SwitchboardRedisCluster3 => "transport-ws",
     };
     results
         .report(scenario, server)

@@ -180,6 +180,29 @@ pub(super) fn targets(out: &mut String, results: &Results) {
             Verdict::NotRun,
         ),
     }
+    // Figures without a target: the same over a 3-shard Redis Cluster.
+    for (server, measured, missing) in [
+        (
+            Server::SwitchboardRedisCluster,
+            "S1 on a 3-shard Redis Cluster, 1 node: statuses/s",
+            "S1 on a 3-shard Redis Cluster, 1 node: statuses/s",
+        ),
+        (
+            Server::SwitchboardRedisCluster3,
+            "S1 on a 3-shard Redis Cluster, 3 nodes (publishers and subscribers spread over \
+             them): statuses/s",
+            "S1 on a 3-shard Redis Cluster, 3 nodes: statuses/s",
+        ),
+    ] {
+        match results.report(Scenario::S1, server) {
+            Some(r) => row(
+                measured,
+                format!("{}/s{}", int(r.delivered_statuses_per_s), loss_text(r)),
+                Verdict::Reported,
+            ),
+            None => row(missing, "—".into(), Verdict::NotRun),
+        }
+    }
 
     match sb(Scenario::S2) {
         Some(r) => row(

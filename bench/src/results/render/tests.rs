@@ -59,6 +59,25 @@ fn results() -> Results {
         }),
     );
     runs.insert(
+        (Scenario::S1, Server::SwitchboardRedisCluster),
+        run("S1/switchboard-rediscluster", Protocol::TransportWs, |r| {
+            r.delivered_statuses_per_s = 15_000.0;
+        }),
+    );
+    runs.insert(
+        (Scenario::S1, Server::SwitchboardRedisCluster3),
+        run(
+            "S1/switchboard-rediscluster-3",
+            Protocol::TransportWs,
+            |r| {
+                r.delivered_statuses_per_s = 10_000.0;
+                r.lost = 3;
+                r.publish_errors = 2;
+                r.first_publish_error = Some("HTTP 500".into());
+            },
+        ),
+    );
+    runs.insert(
         (Scenario::S4, Server::Switchboard),
         run("S4/switchboard", Protocol::TransportWs, |r| {
             r.rate_target = Some(2000.0);
@@ -104,6 +123,11 @@ fn results() -> Results {
         command: "bench/run.sh full".into(),
         machine: Machine::default(),
         runs,
+        redis_cpu_s: BTreeMap::from([
+            ((Scenario::S1, Server::SwitchboardRedis), 4.31),
+            ((Scenario::S1, Server::SwitchboardRedisCluster), 7.04),
+            ((Scenario::S1, Server::SwitchboardRedisCluster3), 12.96),
+        ]),
     }
 }
 
@@ -179,15 +203,108 @@ fn redis_rows_in_s1_and_the_targets() {
     }
     assert!(markdown(&slow).contains("| 14,000/s, lost 0 | **not met** |"));
     let mut older = results();
-    older.runs.remove(&(Scenario::S1, Server::SwitchboardRedis));
-    older
-        .runs
-        .remove(&(Scenario::S1, Server::SwitchboardRedis3));
+    for server in [
+        Server::SwitchboardRedis,
+        Server::SwitchboardRedis3,
+        Server::SwitchboardRedisCluster,
+        Server::SwitchboardRedisCluster3,
+    ] {
+        older.runs.remove(&(Scenario::S1, server));
+    }
+    older.redis_cpu_s.clear();
     let md = markdown(&older);
     let s1 = &md[md.find("## S1").unwrap()..md.find("## S2").unwrap()];
     assert!(!s1.contains("Redis"), "{s1}");
     assert!(md.contains("| S1 with Redis: ≥ 15,000 statuses/s (one node) | — | not run |"));
     assert!(md.contains("| S1 with Redis, 3 nodes: statuses/s | — | not run |"));
+    assert!(md.contains("| S1 on a 3-shard Redis Cluster, 1 node: statuses/s | — | not run |"));
+    assert!(md.contains("| S1 on a 3-shard Redis Cluster, 3 nodes: statuses/s | — | not run |"));
+}
+
+#[test]
+fn redis_cluster_rows_in_s1_the_servers_and_the_targets() {
+    let md = markdown(&results());
+    // In S1's table, after the rows on one Redis: 30,000 ÷ 15,000 and ÷ 10,000.
+    let s1 = &md[md.find("## S1").unwrap()..md.find("## S2").unwrap()];
+    let redis3 = s1
+        .find("| Switchboard on Redis (3 nodes) | `transport-ws` |")
+        .unwrap();
+    let one = s1
+        .find("| Switchboard on a 3-shard Redis Cluster (1 node) | `transport-ws` |")
+        .unwrap();
+    let three = s1
+        .find("| Switchboard on a 3-shard Redis Cluster (3 nodes) | `transport-ws` |")
+        .unwrap();
+    let graphql_ws = s1.find("| graphql-ws (Node) |").unwrap();
+    assert!(redis3 < one && one < three && three < graphql_ws, "{s1}");
+    assert!(s1.contains("| 2.00× | Redis CPU 7.0 s |"), "{s1}");
+    // The Redis CPU comes first, then whatever else is unusual about the run.
+    assert!(
+        s1.contains("| 3.00× | Redis CPU 13.0 s; 2 publish errors (first: HTTP 500) |"),
+        "{s1}"
+    );
+    assert!(s1.contains("| 1.88× | Redis CPU 4.3 s |"), "{s1}");
+    // The 3-node row on one Redis recorded no Redis CPU: its notes stay empty.
+    assert!(s1.contains("| 2.50× |  |"), "{s1}");
+    // How the rows were run, and what the Redis CPU spans.
+    let servers = &md[md.find("## Servers").unwrap()..md.find("## Method").unwrap()];
+    assert!(
+        servers.contains(
+            "| Switchboard on a 3-shard Redis Cluster (1 node), S1 | the same with \
+             `--redis-url redis+cluster://127.0.0.1:R1,127.0.0.1:R2,127.0.0.1:R3 --node-id bench-1`"
+        ),
+        "{servers}"
+    );
+    assert!(
+        servers
+            .contains("| Switchboard on a 3-shard Redis Cluster (3 nodes), S1 | three such nodes"),
+        "{servers}"
+    );
+    assert!(
+        md.contains("**Redis CPU** (Notes of the Redis rows)"),
+        "{md}"
+    );
+    // Targets: figures without a target, even with loss (shown in the figure).
+    assert!(
+        md.contains(
+            "| S1 on a 3-shard Redis Cluster, 1 node: statuses/s | 15,000/s, lost 0 | reported |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| S1 on a 3-shard Redis Cluster, 3 nodes (publishers and subscribers spread over \
+             them): statuses/s | 10,000/s, lost 3, duplicates 0 | reported |"
+        ),
+        "{md}"
+    );
+    // Their rows follow the 3-node row on one Redis.
+    let targets = &md[md.find("## Targets").unwrap()..];
+    assert!(
+        targets.find("S1 with Redis, 3 nodes").unwrap()
+            < targets
+                .find("S1 on a 3-shard Redis Cluster, 1 node")
+                .unwrap()
+    );
+
+    // A cluster row that failed to start says why, without a Redis CPU.
+    let mut failed = results();
+    failed.runs.insert(
+        (Scenario::S1, Server::SwitchboardRedisCluster),
+        Outcome::Failed("the Redis Cluster was not ok within 30 s".into()),
+    );
+    failed
+        .redis_cpu_s
+        .remove(&(Scenario::S1, Server::SwitchboardRedisCluster));
+    let md = markdown(&failed);
+    assert!(
+        md.contains("**failed**: the Redis Cluster was not ok within 30 s"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| S1 on a 3-shard Redis Cluster, 1 node: statuses/s | — | not run |"),
+        "{md}"
+    );
 }
 
 #[test]
