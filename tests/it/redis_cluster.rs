@@ -8,6 +8,7 @@ use std::time::Duration;
 use support::cluster::{node, publish_at};
 use support::redis_cluster::RedisCluster;
 use support::{Proto, WsClient, assert_status};
+use switchboard::pubsub::TopicKeys;
 
 fn prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
@@ -80,5 +81,103 @@ async fn three_nodes_over_three_shards_deliver_each_status_once_in_order_on_ever
             0,
             "topics use sharded channels"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_acknowledged_status() {
+    let mut redis = RedisCluster::start(3, 1).await;
+    let prefix = prefix();
+    let mut nodes = Vec::new();
+    for i in 1..=2 {
+        nodes.push(
+            node(
+                &redis.url(),
+                &prefix,
+                &format!("n{i}"),
+                &["--store", "memory"],
+            )
+            .await,
+        );
+    }
+    let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
+    let mut subscribers = Vec::new();
+    for (n, server) in nodes.iter().enumerate() {
+        for (u, user) in users.iter().enumerate() {
+            let proto = Proto::EVERY[(n + u) % Proto::EVERY.len()];
+            let mut client = WsClient::ready(server, proto).await;
+            client.subscribe_live("s", user).await;
+            subscribers.push((user.clone(), client));
+        }
+    }
+    // The master that owns the first user's topic goes down after three rounds; its replica
+    // takes over.
+    let topic = format!("onStatusUpdate(userId:\"{}\")", users[0]);
+    let victim = redis.owner(&TopicKeys::new(&prefix).stream(&topic));
+
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
+    let mut refused = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut round = 0;
+    loop {
+        round += 1;
+        if round == 4 {
+            redis.kill(victim);
+        }
+        let mut all_taken = true;
+        for (u, user) in users.iter().enumerate() {
+            let status = format!("{user}-{round}");
+            let through = nodes[(round + u) % nodes.len()].addr;
+            let (code, body) = publish_at(through, user, "job-1", &status).await;
+            match code {
+                200 => acknowledged.push((user.clone(), status)),
+                503 => {
+                    refused += 1;
+                    all_taken = false;
+                }
+                _ => panic!("{code}: {body}"),
+            }
+        }
+        // Done once the failover refused something and a whole round went through again.
+        if refused > 0 && all_taken {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "publishes did not resume by themselves within 30 s ({refused} refused)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(redis.owner(&TopicKeys::new(&prefix).stream(&topic)), victim);
+
+    // Each subscriber got every acknowledged status of its user, in order, once; a refused
+    // publish may have been written before its answer was lost, so it may appear too.
+    for (user, client) in &mut subscribers {
+        let mine: Vec<&str> = acknowledged
+            .iter()
+            .filter(|(u, _)| u == user)
+            .map(|(_, s)| s.as_str())
+            .collect();
+        let mut got: Vec<String> = Vec::new();
+        while got.iter().filter(|s| mine.contains(&s.as_str())).count() < mine.len() {
+            let (_, data) = client.next_data().await;
+            got.push(
+                data["onStatusUpdate"]["status"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        client.expect_silence(Duration::from_millis(200)).await;
+        let in_order: Vec<&str> = got
+            .iter()
+            .map(String::as_str)
+            .filter(|s| mine.contains(s))
+            .collect();
+        assert_eq!(in_order, mine, "{user}: {got:?}");
+        let mut unique = got.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), got.len(), "{user}: no duplicates: {got:?}");
     }
 }

@@ -115,9 +115,47 @@ async fn probe(shared: Arc<Shared>, probing: Arc<std::sync::atomic::AtomicBool>)
             break;
         }
     }
+    if shared.link.is_cluster() {
+        relisten(&shared).await;
+    }
     probing.store(false, Ordering::SeqCst);
     tracing::info!("the link to Redis is back");
     shared.link_back.notify_one();
+}
+
+/// On a cluster, subscribes again to every topic this node listens to (and its control
+/// channel), each retried until its shard takes it. A failover or a reconnect can leave a
+/// sharded subscription behind without a word (redis-rs re-subscribes where it can), and a
+/// subscription that is gone loses events silently; subscribing again where it held is
+/// harmless. Each topic is marked first, so Redis's confirmation catches it up from its stream.
+async fn relisten(shared: &Shared) {
+    let mut channels: Vec<(Option<String>, String)> = shared
+        .topics()
+        .iter()
+        .filter(|(_, state)| state.listeners > 0)
+        .map(|(topic, _)| (Some(topic.clone()), shared.channel(topic)))
+        .collect();
+    channels.push((None, shared.control.clone()));
+    while !channels.is_empty() {
+        let mut failed = Vec::new();
+        for (topic, channel) in channels {
+            // In the order this node decides its subscriptions, and only while still wanted.
+            let _order = shared.membership.lock().await;
+            if let Some(topic) = &topic {
+                if shared.topics().get(topic).is_none_or(|s| s.listeners == 0) {
+                    continue;
+                }
+                mark(shared, topic);
+            }
+            if shared.subscriber.listen(&channel).await.is_err() {
+                failed.push((topic, channel));
+            }
+        }
+        channels = failed;
+        if !channels.is_empty() {
+            tokio::time::sleep(PROBE_EVERY).await;
+        }
+    }
 }
 
 /// An invalidation from any node: `{"field", "payload"}`.

@@ -63,6 +63,29 @@ impl RedisCluster {
         cluster
     }
 
+    /// The port of the master that owns `key`'s slot now.
+    pub fn owner(&self, key: &str) -> u16 {
+        let live = self.live_port();
+        let slot: u16 = cli(live, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("a slot");
+        // `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slots…>`
+        cli(live, &["CLUSTER", "NODES"])
+            .lines()
+            .filter(|line| line.contains("master") && !line.contains("fail"))
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let owns = fields.iter().skip(8).any(|range| {
+                    let (start, end) = range.split_once('-').unwrap_or((range, range));
+                    matches!((start.parse::<u16>(), end.parse::<u16>()),
+                        (Ok(start), Ok(end)) if (start..=end).contains(&slot))
+                });
+                owns.then(|| fields[1].split(['@', ':']).nth(1)?.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no master owns slot {slot}"))
+    }
+
     /// `redis+cluster://` with every master as a seed.
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self
