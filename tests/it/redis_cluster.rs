@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use support::cluster::{node, publish_at};
 use support::redis_cluster::RedisCluster;
-use support::{Proto, WsClient, assert_status};
+use support::{Proto, TestServer, WsClient, assert_status};
 use switchboard::pubsub::TopicKeys;
 
 fn prefix() -> String {
@@ -84,9 +84,11 @@ async fn three_nodes_over_three_shards_deliver_each_status_once_in_order_on_ever
     }
 }
 
-#[tokio::test]
-async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_acknowledged_status() {
-    let mut redis = RedisCluster::start(3, 1).await;
+/// Two nodes over `redis`, and on each a subscriber per user (the protocols taking turns).
+async fn nodes_and_subscribers(
+    redis: &RedisCluster,
+    users: &[String],
+) -> (Vec<TestServer>, Vec<(String, WsClient)>) {
     let prefix = prefix();
     let mut nodes = Vec::new();
     for i in 1..=2 {
@@ -100,7 +102,6 @@ async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_ack
             .await,
         );
     }
-    let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
     let mut subscribers = Vec::new();
     for (n, server) in nodes.iter().enumerate() {
         for (u, user) in users.iter().enumerate() {
@@ -110,49 +111,43 @@ async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_ack
             subscribers.push((user.clone(), client));
         }
     }
-    // The master that owns the first user's topic goes down after three rounds; its replica
-    // takes over.
-    let topic = format!("onStatusUpdate(userId:\"{}\")", users[0]);
-    let victim = redis.owner(&TopicKeys::new(&prefix).stream(&topic));
+    (nodes, subscribers)
+}
 
-    let mut acknowledged: Vec<(String, String)> = Vec::new();
-    let mut refused = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut round = 0;
-    loop {
-        round += 1;
-        if round == 4 {
-            redis.kill(victim);
-        }
-        let mut all_taken = true;
-        for (u, user) in users.iter().enumerate() {
-            let status = format!("{user}-{round}");
-            let through = nodes[(round + u) % nodes.len()].addr;
-            let (code, body) = publish_at(through, user, "job-1", &status).await;
-            match code {
-                200 => acknowledged.push((user.clone(), status)),
-                503 => {
-                    refused += 1;
-                    all_taken = false;
-                }
-                _ => panic!("{code}: {body}"),
+/// One round: a status per user, each through a node chosen by round and user. Returns whether
+/// every publish was taken; acknowledged ones are added to `acknowledged`, refused ones (503)
+/// counted in `refused`.
+async fn publish_round(
+    nodes: &[TestServer],
+    users: &[String],
+    round: usize,
+    acknowledged: &mut Vec<(String, String)>,
+    refused: &mut usize,
+) -> bool {
+    let mut all_taken = true;
+    for (u, user) in users.iter().enumerate() {
+        let status = format!("{user}-{round}");
+        let through = nodes[(round + u) % nodes.len()].addr;
+        let (code, body) = publish_at(through, user, "job-1", &status).await;
+        match code {
+            200 => acknowledged.push((user.clone(), status)),
+            503 => {
+                *refused += 1;
+                all_taken = false;
             }
+            _ => panic!("{code}: {body}"),
         }
-        // Done once the failover refused something and a whole round went through again.
-        if refused > 0 && all_taken {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "publishes did not resume by themselves within 30 s ({refused} refused)"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_ne!(redis.owner(&TopicKeys::new(&prefix).stream(&topic)), victim);
+    all_taken
+}
 
-    // Each subscriber got every acknowledged status of its user, in order, once; a refused
-    // publish may have been written before its answer was lost, so it may appear too.
-    for (user, client) in &mut subscribers {
+/// Each subscriber got every acknowledged status of its user, in order, once; a refused
+/// publish may have been written before its answer was lost, so it may appear too.
+async fn expect_acknowledged(
+    subscribers: &mut [(String, WsClient)],
+    acknowledged: &[(String, String)],
+) {
+    for (user, client) in subscribers {
         let mine: Vec<&str> = acknowledged
             .iter()
             .filter(|(u, _)| u == user)
@@ -180,4 +175,75 @@ async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_ack
         unique.dedup();
         assert_eq!(unique.len(), got.len(), "{user}: no duplicates: {got:?}");
     }
+}
+
+#[tokio::test]
+async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_acknowledged_status() {
+    let mut redis = RedisCluster::start(3, 1).await;
+    let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
+    let (nodes, mut subscribers) = nodes_and_subscribers(&redis, &users).await;
+    // The master that owns the first user's topic goes down after three rounds; its replica
+    // takes over.
+    let key = topic_key(&nodes[0], &users[0]);
+    let victim = redis.owner(&key);
+
+    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for round in 1.. {
+        if round == 4 {
+            redis.kill(victim);
+        }
+        let all_taken = publish_round(&nodes, &users, round, &mut acknowledged, &mut refused).await;
+        // Done once the failover refused something and a whole round went through again.
+        if refused > 0 && all_taken {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "publishes did not resume by themselves within 30 s ({refused} refused)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(redis.owner(&key), victim, "the replica took over");
+    expect_acknowledged(&mut subscribers, &acknowledged).await;
+}
+
+#[tokio::test]
+async fn resharding_mid_stream_loses_and_repeats_nothing() {
+    let redis = RedisCluster::start(3, 0).await;
+    let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
+    let (nodes, mut subscribers) = nodes_and_subscribers(&redis, &users).await;
+    // Every slot of the shard that owns the first user's topic moves to another shard while
+    // statuses keep coming.
+    let key = topic_key(&nodes[0], &users[0]);
+    let from = redis.owner(&key);
+    let to = *redis.masters().iter().find(|&&p| p != from).unwrap();
+
+    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+    let mut moving = Some(redis.reshard(from, to));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for round in 1.. {
+        let all_taken = publish_round(&nodes, &users, round, &mut acknowledged, &mut refused).await;
+        if moving.as_ref().is_some_and(|m| m.is_finished()) {
+            assert!(
+                moving.take().unwrap().await.unwrap(),
+                "the resharding worked"
+            );
+        } else if moving.is_none() && all_taken {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "resharding within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(redis.owner(&key), to, "the topic's slot moved");
+    expect_acknowledged(&mut subscribers, &acknowledged).await;
+}
+
+/// The Redis key of `user`'s status topic on `node`'s cluster.
+fn topic_key(node: &TestServer, user: &str) -> String {
+    let prefix = &node.app.settings.cluster.redis_prefix;
+    TopicKeys::new(prefix).stream(&format!("onStatusUpdate(userId:\"{user}\")"))
 }

@@ -92,6 +92,26 @@ async fn on_push(
                 catch_up(shared, topic).await;
             }
         }
+        // A shard drops its subscribers of a slot that moved to another shard (resharding):
+        // subscribe again, at the slot's new owner, catching up from the stream meanwhile. An
+        // unsubscription this node asked for names a topic it no longer keeps.
+        PushKind::SUnsubscribe => {
+            let Some(channel) = text(push.data.first()) else {
+                return;
+            };
+            let wanted = match shared.keys.topic(&channel) {
+                Some(topic) => shared
+                    .topics()
+                    .get(topic)
+                    .is_some_and(|state| state.listeners > 0)
+                    .then(|| Some(topic.to_owned())),
+                None => (channel == shared.control).then_some(None),
+            };
+            if let Some(topic) = wanted {
+                let shared = shared.clone();
+                tokio::spawn(async move { relisten(&shared, vec![(topic, channel)]).await });
+            }
+        }
         PushKind::Disconnection => {
             shared.stats.disconnections.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -116,26 +136,26 @@ async fn probe(shared: Arc<Shared>, probing: Arc<std::sync::atomic::AtomicBool>)
         }
     }
     if shared.link.is_cluster() {
-        relisten(&shared).await;
+        let mut channels: Vec<(Option<String>, String)> = shared
+            .topics()
+            .iter()
+            .filter(|(_, state)| state.listeners > 0)
+            .map(|(topic, _)| (Some(topic.clone()), shared.channel(topic)))
+            .collect();
+        channels.push((None, shared.control.clone()));
+        relisten(&shared, channels).await;
     }
     probing.store(false, Ordering::SeqCst);
     tracing::info!("the link to Redis is back");
     shared.link_back.notify_one();
 }
 
-/// On a cluster, subscribes again to every topic this node listens to (and its control
-/// channel), each retried until its shard takes it. A failover or a reconnect can leave a
-/// sharded subscription behind without a word (redis-rs re-subscribes where it can), and a
+/// On a cluster, subscribes again to `channels` (a topic's, or the control channel with no
+/// topic), each retried until its shard takes it. A failover, a reconnect or a resharding can
+/// leave a sharded subscription behind (redis-rs re-subscribes where it can), and a
 /// subscription that is gone loses events silently; subscribing again where it held is
 /// harmless. Each topic is marked first, so Redis's confirmation catches it up from its stream.
-async fn relisten(shared: &Shared) {
-    let mut channels: Vec<(Option<String>, String)> = shared
-        .topics()
-        .iter()
-        .filter(|(_, state)| state.listeners > 0)
-        .map(|(topic, _)| (Some(topic.clone()), shared.channel(topic)))
-        .collect();
-    channels.push((None, shared.control.clone()));
+async fn relisten(shared: &Shared, mut channels: Vec<(Option<String>, String)>) {
     while !channels.is_empty() {
         let mut failed = Vec::new();
         for (topic, channel) in channels {

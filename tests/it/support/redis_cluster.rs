@@ -86,6 +86,22 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no master owns slot {slot}"))
     }
 
+    /// Moves every slot of the master on port `from` to the master on port `to` with
+    /// `redis-cli --cluster reshard` (keys and all), off the test's runtime; whether it worked.
+    pub fn reshard(&self, from: u16, to: u16) -> tokio::task::JoinHandle<bool> {
+        let id = |port: u16| cli(port, &["CLUSTER", "MYID"]).trim().to_owned();
+        let (from_id, to_id) = (id(from), id(to));
+        tokio::task::spawn_blocking(move || {
+            Command::new("redis-cli")
+                .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+                .args(["--cluster-from", &from_id, "--cluster-to", &to_id])
+                .args(["--cluster-slots", "16384", "--cluster-yes"])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+    }
+
     /// `redis+cluster://` with every master as a seed.
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self
