@@ -389,24 +389,21 @@ impl Bus for RedisBus {
             return Ok(event);
         }
         // One script for every topic on one server. On a cluster a script's keys must share a
-        // slot, so one script per topic: the first checks the idempotency key (kept in its
-        // slot), the others run together once it said this is no repeat, and the publish is
-        // answered when all have succeeded.
+        // slot, so one script per topic, all at once, each with its own copy of the idempotency
+        // key (in its topic's slot): a retry after a partial failure publishes to exactly the
+        // topics that missed it and answers with the first event. Answered when all succeeded.
         let groups: Vec<&[String]> = if self.shared.link.is_cluster() && topics.len() > 1 {
             topics.chunks(1).collect()
         } else {
             vec![&topics[..]]
         };
-        let (first, rest) = groups.split_first().expect("one group at least");
-        if let Some(repeat) = self.run_publish(&event, first, idempotency).await? {
-            return Ok(repeat);
-        }
-        futures_util::future::try_join_all(
-            rest.iter()
-                .map(|topics| self.run_publish(&event, topics, None)),
+        let answers = futures_util::future::try_join_all(
+            groups
+                .iter()
+                .map(|topics| self.run_publish(&event, topics, idempotency)),
         )
         .await?;
-        Ok(event)
+        Ok(answers.into_iter().flatten().next().unwrap_or(event))
     }
 
     async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError> {

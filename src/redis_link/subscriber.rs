@@ -26,15 +26,18 @@ impl Subscriber {
         }
     }
 
-    /// Unsubscribes from topics' channels. On a cluster each goes to its own shard.
+    /// Unsubscribes from topics' channels. On a cluster each goes to its own shard, all at
+    /// once; one shard failing leaves the others' unsubscribed (the first error is returned).
     pub async fn forget(&self, channels: &[String]) -> RedisResult<()> {
         match self.clone() {
             Self::Server(mut connection) => connection.unsubscribe(channels).await,
-            Self::Cluster(mut connection) => {
-                for channel in channels {
-                    connection.sunsubscribe(channel).await?;
-                }
-                Ok(())
+            Self::Cluster(connection) => {
+                let results = futures_util::future::join_all(channels.iter().map(|channel| {
+                    let mut connection = connection.clone();
+                    async move { connection.sunsubscribe(channel).await }
+                }))
+                .await;
+                results.into_iter().collect()
             }
         }
     }

@@ -224,7 +224,10 @@ impl Session {
     async fn serve(&mut self, mut stream: SplitStream<WebSocket>) {
         let settings = &self.app.settings;
         let opened = Instant::now();
-        let end_of_life = opened + settings.max_connection_lifetime;
+        // A lifetime too long to add up is as good as none (as `sleep` would take it).
+        let end_of_life = opened
+            .checked_add(settings.max_connection_lifetime)
+            .unwrap_or_else(|| opened + Duration::from_secs(100 * 365 * 24 * 3600));
         // One timer for both deadlines (each timer is a hundred bytes in every idle session):
         // `connection_init`'s until the client is acknowledged, then the end of its life.
         let deadline =

@@ -75,12 +75,12 @@ impl RedisStore {
         let id = &record.connection_id;
         let after = record.users();
         let ttl = self.ttl_ms();
+        // The record first: a heartbeat that finds an id in the node's set without its record
+        // drops the id (on a cluster the two live on different shards).
+        self.run(vec![set_px(&self.conn_key(id), &json, ttl)])
+            .await?;
         let node = self.link.key("node", &record.node_id);
-        let mut commands = vec![
-            set_px(&self.conn_key(id), &json, ttl),
-            sadd(&node, id),
-            pexpire(&node, ttl),
-        ];
+        let mut commands = vec![sadd(&node, id), pexpire(&node, ttl)];
         for user in after.difference(before) {
             let key = self.user_key(user);
             commands.extend([sadd(&key, id), pexpire(&key, ttl)]);
