@@ -148,6 +148,11 @@ struct Shared {
     sweep: Notify,
     /// Woken when the link is back, to catch up topics marked with a gap.
     link_back: Notify,
+    /// Channels to subscribe to again (cluster only), by channel, with their topic (none for
+    /// the control channel); worked through by one task (`inbox::relisten`), woken by
+    /// `relisten_wake`. A set, so a channel asked for twice is subscribed once.
+    relisten: Mutex<HashMap<String, Option<String>>>,
+    relisten_wake: Notify,
     /// Set by the push sender when it had to drop a message (inbox full).
     overflowed: Arc<AtomicBool>,
     stats: Arc<BusStats>,
@@ -294,6 +299,8 @@ impl RedisBus {
             membership: tokio::sync::Mutex::new(()),
             sweep: Notify::new(),
             link_back: Notify::new(),
+            relisten: Mutex::new(HashMap::new()),
+            relisten_wake: Notify::new(),
             overflowed,
             stats,
             read: Script::new(READ),
@@ -302,6 +309,7 @@ impl RedisBus {
             invalidation,
         });
         tokio::spawn(inbox::run(shared.clone(), rx, shutdown.clone()));
+        tokio::spawn(inbox::relisten(shared.clone(), shutdown.clone()));
         tokio::spawn(sweep(shared.clone(), shutdown));
         Ok(Self {
             shared,

@@ -108,8 +108,7 @@ async fn on_push(
                 None => (channel == shared.control).then_some(None),
             };
             if let Some(topic) = wanted {
-                let shared = shared.clone();
-                tokio::spawn(async move { relisten(&shared, vec![(topic, channel)]).await });
+                ask_relisten(shared, [(channel, topic)]);
             }
         }
         PushKind::Disconnection => {
@@ -136,45 +135,83 @@ async fn probe(shared: Arc<Shared>, probing: Arc<std::sync::atomic::AtomicBool>)
         }
     }
     if shared.link.is_cluster() {
-        let mut channels: Vec<(Option<String>, String)> = shared
+        let mut channels: Vec<(String, Option<String>)> = shared
             .topics()
             .iter()
             .filter(|(_, state)| state.listeners > 0)
-            .map(|(topic, _)| (Some(topic.clone()), shared.channel(topic)))
+            .map(|(topic, _)| (shared.channel(topic), Some(topic.clone())))
             .collect();
-        channels.push((None, shared.control.clone()));
-        relisten(&shared, channels).await;
+        channels.push((shared.control.clone(), None));
+        ask_relisten(&shared, channels);
     }
     probing.store(false, Ordering::SeqCst);
     tracing::info!("the link to Redis is back");
     shared.link_back.notify_one();
 }
 
-/// On a cluster, subscribes again to `channels` (a topic's, or the control channel with no
-/// topic), each retried until its shard takes it. A failover, a reconnect or a resharding can
-/// leave a sharded subscription behind (redis-rs re-subscribes where it can), and a
-/// subscription that is gone loses events silently; subscribing again where it held is
-/// harmless. Each topic is marked first, so Redis's confirmation catches it up from its stream.
-async fn relisten(shared: &Shared, mut channels: Vec<(Option<String>, String)>) {
-    while !channels.is_empty() {
-        let mut failed = Vec::new();
-        for (topic, channel) in channels {
+/// Asks [`relisten`] to subscribe again to `channels` (each with its topic, none for the
+/// control channel).
+fn ask_relisten(shared: &Shared, channels: impl IntoIterator<Item = (String, Option<String>)>) {
+    shared
+        .relisten
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(channels);
+    shared.relisten_wake.notify_one();
+}
+
+/// The longest wait between two rounds of subscribing again to channels whose shard refused.
+const RELISTEN_MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// On a cluster, subscribes again to the channels asked for, until each shard took its own or
+/// the topic is no longer wanted. A failover, a reconnect or a resharding can leave a sharded
+/// subscription behind (redis-rs re-subscribes where it can), and a subscription that is gone
+/// loses events silently; subscribing again where it held is harmless. Each topic is marked
+/// first, so Redis's confirmation catches it up from its stream. One task, waiting longer after
+/// each round a shard refused (up to [`RELISTEN_MAX_WAIT`]), until the node shuts down.
+pub(super) async fn relisten(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut wait = PROBE_EVERY;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = shared.relisten_wake.notified() => {}
+        }
+        let channels: Vec<(String, Option<String>)> = shared
+            .relisten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        let mut refused = Vec::new();
+        for (channel, topic) in channels {
             // In the order this node decides its subscriptions, and only while still wanted.
             let _order = shared.membership.lock().await;
             if let Some(topic) = &topic {
                 if shared.topics().get(topic).is_none_or(|s| s.listeners == 0) {
                     continue;
                 }
-                mark(shared, topic);
+                mark(&shared, topic);
             }
-            if shared.subscriber.listen(&channel).await.is_err() {
-                failed.push((topic, channel));
+            if let Err(error) = shared.subscriber.listen(&channel).await {
+                refused.push((channel, topic, error));
             }
         }
-        channels = failed;
-        if !channels.is_empty() {
-            tokio::time::sleep(PROBE_EVERY).await;
+        if refused.is_empty() {
+            wait = PROBE_EVERY;
+            continue;
         }
+        tracing::warn!(
+            count = refused.len(),
+            error = %refused[0].2,
+            retry_in_ms = wait.as_millis() as u64,
+            "subscribing again to topics on the cluster failed; retrying"
+        );
+        ask_relisten(&shared, refused.into_iter().map(|(c, t, _)| (c, t)));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(RELISTEN_MAX_WAIT);
     }
 }
 
