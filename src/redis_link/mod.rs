@@ -50,6 +50,13 @@ impl RedisLink {
         timeout: Duration,
     ) -> Result<Self, RedisLinkError> {
         let target = Target::parse(url)?;
+        if matches!(target, Target::Cluster(_)) && prefix.contains(['{', '}']) {
+            // Redis hashes a key's first `{…}`: braces in the prefix would put every key in
+            // one slot, defeating the shards.
+            return Err(RedisLinkError::Url(format!(
+                "--redis-prefix `{prefix}` has braces, which a Redis Cluster reads as a hash tag"
+            )));
+        }
         let commands = match &target {
             Target::Server(info) => Commands::Server(
                 ConnectionManager::new_with_config(server(info)?, server_config(timeout)).await?,
