@@ -31,13 +31,14 @@ impl Target {
         let Some((scheme, rest)) = cluster else {
             return Ok(Self::Server(resp3(url)?));
         };
-        // `[credentials@]seeds[/tail]`: the seeds end at the first `/` or `?` after them.
-        let (credentials, hosts) = match rest.rsplit_once('@') {
-            Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
-            None => (String::new(), rest),
+        // `[credentials@]seeds[/tail]`: the authority ends at the first `/` or `?`, and the
+        // credentials at its last `@` (a password may hold one, the tail may too).
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (credentials, seeds) = match authority.rsplit_once('@') {
+            Some((credentials, seeds)) => (format!("{credentials}@"), seeds),
+            None => (String::new(), authority),
         };
-        let end = hosts.find(['/', '?']).unwrap_or(hosts.len());
-        let (seeds, tail) = hosts.split_at(end);
         let seeds = seeds
             .split(',')
             .map(str::trim)
@@ -91,6 +92,17 @@ mod tests {
             // RESP3 whatever the URL asked: pushes need it.
             assert_eq!(seed.redis_settings().protocol(), ProtocolVersion::RESP3);
         }
+    }
+
+    #[test]
+    fn an_at_sign_after_the_seeds_is_not_a_credential() {
+        let Target::Cluster(seeds) = Target::parse("redis+cluster://h1:7000,h2:7001/?user=a@b")
+            .unwrap_or_else(|e| panic!("{e}"))
+        else {
+            panic!("a cluster");
+        };
+        let addrs: Vec<String> = seeds.iter().map(addr).collect();
+        assert_eq!(addrs, ["h1:7000", "h2:7001"]);
     }
 
     #[test]
