@@ -91,6 +91,22 @@ impl RedisStore {
         self.run(commands).await
     }
 
+    /// The records of `ids` as stored (`None` where gone), with their keys, in one `MGET`
+    /// (split by slot on a cluster).
+    async fn read_records(
+        &self,
+        ids: &[String],
+    ) -> Result<(Vec<String>, Vec<Option<String>>), StoreError> {
+        let keys: Vec<String> = ids.iter().map(|id| self.conn_key(id)).collect();
+        let mut conn = self.link.commands.clone();
+        let found = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok((keys, found))
+    }
+
     /// Sends `commands` together (one server takes them in one write; a cluster sends each to
     /// the shard that owns its key) and fails if any failed.
     async fn run(&self, commands: Vec<Cmd>) -> Result<(), StoreError> {
@@ -178,12 +194,7 @@ impl ConnectionStore for RedisStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = ids.iter().map(|id| self.conn_key(id)).collect();
-        let found: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let (_, found) = self.read_records(&ids).await?;
         let mut records = Vec::new();
         let mut stale = Vec::new();
         for (id, json) in ids.iter().zip(found) {
@@ -209,12 +220,7 @@ impl ConnectionStore for RedisStore {
         let mut conn = self.link.commands.clone();
         let ids: Vec<String> = conn.smembers(&node).await.map_err(unavailable)?;
         for page in ids.chunks(HEARTBEAT_PAGE) {
-            let keys: Vec<String> = page.iter().map(|id| self.conn_key(id)).collect();
-            let found: Vec<Option<String>> = redis::cmd("MGET")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
+            let (keys, found) = self.read_records(page).await?;
             let mut commands = Vec::new();
             let mut users = HashSet::new();
             let mut gone = Vec::new();
