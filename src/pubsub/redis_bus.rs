@@ -177,8 +177,9 @@ impl Shared {
         self.keys.stream(topic)
     }
 
-    fn meta(&self, topic: &str) -> String {
-        self.keys.meta(topic)
+    /// A topic's stream and meta hash, the keys its scripts touch.
+    fn script_keys(&self, topic: &str) -> (String, String) {
+        self.keys.stream_and_meta(topic)
     }
 
     /// Reads `topic`'s stream (see [`READ`]).
@@ -189,10 +190,11 @@ impl Shared {
             ReadFrom::Since(_) => ("last", max as u64),
             ReadFrom::Nothing => ("none", 0),
         };
+        let (stream, meta) = self.script_keys(topic);
         let mut invocation = self.read.prepare_invoke();
         invocation
-            .key(self.channel(topic))
-            .key(self.meta(topic))
+            .key(stream)
+            .key(meta)
             .arg(&*new_epoch())
             .arg(self.lifetime.as_millis() as u64)
             .arg(mode)
@@ -357,9 +359,8 @@ impl RedisBus {
         let cluster = shared.link.is_cluster();
         let mut invocation = self.publish.prepare_invoke();
         for topic in topics {
-            invocation
-                .key(shared.channel(topic))
-                .key(shared.meta(topic));
+            let (stream, meta) = shared.script_keys(topic);
+            invocation.key(stream).key(meta);
         }
         if let Some(key) = idempotency {
             // On a cluster the key lives in its topic's slot, so the check and the publish stay

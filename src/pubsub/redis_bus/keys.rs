@@ -38,6 +38,16 @@ impl TopicKeys {
         format!("{}{}{topic}", self.metas, tag(topic))
     }
 
+    /// The stream and the meta hash of a topic (what its scripts are given), the tag hashed
+    /// once.
+    pub fn stream_and_meta(&self, topic: &str) -> (String, String) {
+        let tag = tag(topic);
+        (
+            format!("{}{tag}{topic}", self.streams),
+            format!("{}{tag}{topic}", self.metas),
+        )
+    }
+
     /// An idempotency key, in the slot of the topic whose script checks it.
     pub fn idempotency(&self, key: &str, topic: Option<&str>) -> String {
         format!(
@@ -96,6 +106,7 @@ mod tests {
             assert_eq!(redis_hash_tag(&meta), tag, "{meta}");
             assert_eq!(redis_hash_tag(&keys.idempotency("k", Some(topic))), tag);
             assert_eq!(keys.topic(&stream), Some(topic));
+            assert_eq!(keys.stream_and_meta(topic), (stream.clone(), meta.clone()));
         }
         let (a, b) = (
             keys.stream("onA({\"u\":\"1\"})"),
