@@ -4,10 +4,16 @@
 //! On a cluster, redis-rs routes each command by the slot of its first key (scripts by their
 //! first key too, so a script's keys must share a slot: the bus's hash tags see to that),
 //! follows `MOVED` and `ASK`, and refreshes its slot map after a failover or a resharding.
+//! Behind Sentinel, each command goes to the master of the moment, and a failed one asks the
+//! sentinels whether the master changed.
+
+use std::sync::Arc;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+use super::SentinelMaster;
 
 #[derive(Clone)]
 pub enum Commands {
@@ -15,6 +21,8 @@ pub enum Commands {
     Server(ConnectionManager),
     /// A Redis Cluster: one multiplexed connection per node, commands routed by slot.
     Cluster(ClusterConnection),
+    /// The master Sentinel names, followed across failovers.
+    Sentinel(Arc<SentinelMaster>),
 }
 
 impl Commands {
@@ -29,6 +37,13 @@ impl ConnectionLike for Commands {
         match self {
             Self::Server(connection) => connection.req_packed_command(cmd),
             Self::Cluster(connection) => connection.req_packed_command(cmd),
+            Self::Sentinel(master) => Box::pin(async move {
+                let result = master.commands().req_packed_command(cmd).await;
+                if result.is_err() {
+                    master.suspect();
+                }
+                result
+            }),
         }
     }
 
@@ -41,6 +56,16 @@ impl ConnectionLike for Commands {
         match self {
             Self::Server(connection) => connection.req_packed_commands(pipeline, offset, count),
             Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(master) => Box::pin(async move {
+                let result = master
+                    .commands()
+                    .req_packed_commands(pipeline, offset, count)
+                    .await;
+                if result.is_err() {
+                    master.suspect();
+                }
+                result
+            }),
         }
     }
 
@@ -48,6 +73,7 @@ impl ConnectionLike for Commands {
         match self {
             Self::Server(connection) => connection.get_db(),
             Self::Cluster(connection) => connection.get_db(),
+            Self::Sentinel(master) => master.db(),
         }
     }
 }

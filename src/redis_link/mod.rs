@@ -1,4 +1,4 @@
-//! The node's link to Redis (one server or a Redis Cluster): a connection for commands, shared
+//! The node's link to Redis (one server, a Redis Cluster, or a master watched by Sentinel): a connection for commands, shared
 //! by the bus, the history and the store, a way to open the pub/sub connection, and the names
 //! every Redis piece gives its keys.
 //!
@@ -7,9 +7,11 @@
 //! rather than kept waiting.
 
 mod commands;
+mod sentinel;
 mod subscriber;
 mod target;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -17,8 +19,9 @@ use redis::cluster::ClusterClientBuilder;
 use redis::{Client, RedisResult};
 
 pub use commands::Commands;
+pub use sentinel::{SentinelMaster, SentinelSubscriber};
 pub use subscriber::Subscriber;
-pub use target::Target;
+pub use target::{SentinelTarget, Target};
 
 /// Redis could not be reached or refused a command.
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +33,22 @@ pub enum RedisLinkError {
     /// The schema asks for routing the Redis bus does not do.
     #[error("{0}")]
     Unroutable(String),
+    /// The server Sentinel named does not say it is a master (yet).
+    #[error("Redis at {0} is not a master")]
+    NotMaster(String),
+    /// No sentinel knows a master by this name.
+    #[error("no Redis Sentinel knows a master named `{0}`")]
+    UnknownMaster(String),
+    /// The reader of the pub/sub connection is gone (the node is shutting down).
+    #[error("the pub/sub reader is gone")]
+    Closed,
 }
 
 /// A connection to Redis and the prefix of every key and channel this API uses.
 #[derive(Clone)]
 pub struct RedisLink {
-    target: Target,
+    /// Where the pub/sub connection is opened: where the commands go.
+    origin: Origin,
     /// The command connection; cloning shares it.
     pub commands: Commands,
     prefix: String,
@@ -57,19 +70,27 @@ impl RedisLink {
                 "--redis-prefix `{prefix}` has braces, which a Redis Cluster reads as a hash tag"
             )));
         }
-        let commands = match &target {
-            Target::Server(info) => Commands::Server(
-                ConnectionManager::new_with_config(server(info)?, server_config(timeout)).await?,
-            ),
-            Target::Cluster(seeds) => Commands::Cluster(
-                cluster(seeds, timeout)
+        let (origin, commands) = match target {
+            Target::Server(info) => {
+                let client = server(&info)?;
+                let commands =
+                    ConnectionManager::new_with_config(client, server_config(timeout)).await?;
+                (Origin::Server(info), Commands::Server(commands))
+            }
+            Target::Cluster(seeds) => {
+                let commands = cluster(&seeds, timeout)
                     .build()?
                     .get_async_connection()
-                    .await?,
-            ),
+                    .await?;
+                (Origin::Cluster(seeds), Commands::Cluster(commands))
+            }
+            Target::Sentinel(sentinel) => {
+                let master = SentinelMaster::connect(sentinel, timeout).await?;
+                (Origin::Sentinel(master.clone()), Commands::Sentinel(master))
+            }
         };
         Ok(Self {
-            target,
+            origin,
             commands,
             prefix: prefix.to_owned(),
             timeout,
@@ -88,20 +109,23 @@ impl RedisLink {
         &self,
         push: impl redis::aio::AsyncPushSender,
     ) -> Result<Subscriber, RedisLinkError> {
-        Ok(match &self.target {
-            Target::Server(info) => {
+        Ok(match &self.origin {
+            Origin::Server(info) => {
                 let config = server_config(self.timeout)
                     .set_push_sender(push)
                     .set_automatic_resubscription();
                 Subscriber::Server(ConnectionManager::new_with_config(server(info)?, config).await?)
             }
-            Target::Cluster(seeds) => Subscriber::Cluster(
+            Origin::Cluster(seeds) => Subscriber::Cluster(
                 cluster(seeds, self.timeout)
                     .push_sender(push)
                     .build()?
                     .get_async_connection()
                     .await?,
             ),
+            Origin::Sentinel(master) => {
+                Subscriber::Sentinel(master.subscriber(Arc::new(push)).await?)
+            }
         })
     }
 
@@ -142,11 +166,20 @@ impl RedisLink {
     }
 }
 
-fn server(info: &redis::ConnectionInfo) -> Result<Client, RedisLinkError> {
+/// Where a link's connections go, as `--redis-url` named it (a Sentinel-watched master
+/// resolved to the one that follows failovers).
+#[derive(Clone)]
+enum Origin {
+    Server(redis::ConnectionInfo),
+    Cluster(Vec<redis::ConnectionInfo>),
+    Sentinel(Arc<SentinelMaster>),
+}
+
+pub(super) fn server(info: &redis::ConnectionInfo) -> Result<Client, RedisLinkError> {
     Client::open(info.clone()).map_err(|e| RedisLinkError::Url(e.to_string()))
 }
 
-fn server_config(timeout: Duration) -> ConnectionManagerConfig {
+pub(super) fn server_config(timeout: Duration) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))

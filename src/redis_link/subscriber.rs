@@ -6,15 +6,23 @@
 //! the channel's slot, so events spread over the shards and each node hears only the shards of
 //! the topics it wants. A **broadcast channel** (invalidations) reaches every node: an ordinary
 //! channel in both cases (a cluster passes ordinary messages to every shard).
+//!
+//! Behind Sentinel, the connection follows the master: it moves to each new one and subscribes
+//! there to what it held.
+
+use std::sync::Arc;
 
 use redis::RedisResult;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 
+use super::SentinelSubscriber;
+
 #[derive(Clone)]
 pub enum Subscriber {
     Server(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(Arc<SentinelSubscriber>),
 }
 
 impl Subscriber {
@@ -23,6 +31,7 @@ impl Subscriber {
         match self.clone() {
             Self::Server(mut connection) => connection.subscribe(channel).await,
             Self::Cluster(mut connection) => connection.ssubscribe(channel).await,
+            Self::Sentinel(subscriber) => subscriber.subscribe(channel).await,
         }
     }
 
@@ -39,6 +48,7 @@ impl Subscriber {
                 .await;
                 results.into_iter().collect()
             }
+            Self::Sentinel(subscriber) => subscriber.unsubscribe(channels).await,
         }
     }
 
@@ -47,6 +57,7 @@ impl Subscriber {
         match self.clone() {
             Self::Server(mut connection) => connection.subscribe(channel).await,
             Self::Cluster(mut connection) => connection.subscribe(channel).await,
+            Self::Sentinel(subscriber) => subscriber.subscribe(channel).await,
         }
     }
 
@@ -57,6 +68,7 @@ impl Subscriber {
         match self.clone() {
             Self::Server(mut connection) => ping.query_async(&mut connection).await,
             Self::Cluster(mut connection) => ping.query_async(&mut connection).await,
+            Self::Sentinel(subscriber) => ping.query_async(&mut subscriber.connection()).await,
         }
     }
 }

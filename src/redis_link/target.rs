@@ -4,11 +4,16 @@
 //! - `redis+cluster://[user:password@]host1:port1,host2:port2,…` (or `rediss+cluster://`): a
 //!   Redis Cluster (7.0 or later); any reachable seed is enough, the rest of the cluster is
 //!   learnt from it. The credentials apply to every node.
+//! - `redis+sentinel://[user:password@]host1:port1,host2:port2,…/<master>[/<db>]` (or
+//!   `rediss+sentinel://`): a master and its replicas watched by Redis Sentinel, named by the
+//!   sentinels' addresses and the master's name as Sentinel knows it. The credentials and the
+//!   database are the master's; a sentinel with a password of its own takes it as
+//!   `?sentinel_username=…&sentinel_password=…`.
 //!
 //! Every connection speaks RESP3: pub/sub messages arrive as pushes on a connection that also
 //! carries commands.
 
-use redis::{ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
 
 use super::RedisLinkError;
 
@@ -18,10 +23,52 @@ pub enum Target {
     Server(ConnectionInfo),
     /// The seed nodes of a cluster.
     Cluster(Vec<ConnectionInfo>),
+    Sentinel(SentinelTarget),
+}
+
+/// A master found through Redis Sentinel.
+#[derive(Debug, Clone)]
+pub struct SentinelTarget {
+    /// Where the sentinels listen, with their own credentials.
+    pub sentinels: Vec<ConnectionInfo>,
+    /// The master's name in the sentinels' configuration (`sentinel monitor <name> …`).
+    pub master: String,
+    /// How to talk to whichever server is the master: credentials, database, TLS, RESP3. Its
+    /// address is a placeholder until a sentinel names one ([`SentinelTarget::at`]).
+    pub node: ConnectionInfo,
+}
+
+impl SentinelTarget {
+    /// The master's connection settings at `host:port`, as a sentinel named it.
+    pub fn at(&self, host: String, port: u16) -> ConnectionInfo {
+        let addr = match self.node.addr() {
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => ConnectionAddr::Tcp(host, port),
+        };
+        self.node.clone().set_addr(addr)
+    }
 }
 
 impl Target {
     pub fn parse(url: &str) -> Result<Self, RedisLinkError> {
+        let sentinel = [
+            ("redis+sentinel://", "redis://"),
+            ("rediss+sentinel://", "rediss://"),
+        ]
+        .into_iter()
+        .find_map(|(scheme, plain)| url.strip_prefix(scheme).map(|rest| (plain, rest)));
+        if let Some((scheme, rest)) = sentinel {
+            return sentinel_target(url, scheme, rest).map(Self::Sentinel);
+        }
         let cluster = [
             ("redis+cluster://", "redis://"),
             ("rediss+cluster://", "rediss://"),
@@ -31,18 +78,9 @@ impl Target {
         let Some((scheme, rest)) = cluster else {
             return Ok(Self::Server(resp3(url)?));
         };
-        // `[credentials@]seeds[/tail]`: the authority ends at the first `/` or `?`, and the
-        // credentials at its last `@` (a password may hold one, the tail may too).
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let (credentials, seeds) = match authority.rsplit_once('@') {
-            Some((credentials, seeds)) => (format!("{credentials}@"), seeds),
-            None => (String::new(), authority),
-        };
+        let (credentials, seeds, tail) = split_hosts(rest);
         let seeds = seeds
-            .split(',')
-            .map(str::trim)
-            .filter(|seed| !seed.is_empty())
+            .into_iter()
             .map(|seed| resp3(&format!("{scheme}{credentials}{seed}{tail}")))
             .collect::<Result<Vec<_>, _>>()?;
         if seeds.is_empty() {
@@ -52,6 +90,88 @@ impl Target {
         }
         Ok(Self::Cluster(seeds))
     }
+}
+
+/// `[credentials@]host,host[/tail]` as (`credentials@` or nothing, the hosts, the tail): the
+/// authority ends at the first `/` or `?`, and the credentials at its last `@` (a password may
+/// hold one, the tail may too).
+fn split_hosts(rest: &str) -> (String, Vec<&str>, &str) {
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (credentials, hosts) = match authority.rsplit_once('@') {
+        Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let hosts = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .collect();
+    (credentials, hosts, tail)
+}
+
+/// `redis+sentinel://[credentials@]sentinels/<master>[/<db>][?query]`, `scheme` the plain one
+/// (`redis://` or `rediss://`) and `rest` what follows the `+sentinel` one.
+fn sentinel_target(url: &str, scheme: &str, rest: &str) -> Result<SentinelTarget, RedisLinkError> {
+    let usage = || {
+        RedisLinkError::Url(format!(
+            "`{url}` is not redis+sentinel://[user:password@]host:port,host:port/<master>[/<db>]"
+        ))
+    };
+    let (credentials, hosts, tail) = split_hosts(rest);
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let mut segments = path.trim_start_matches('/').split('/');
+    let master = segments
+        .next()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(usage)?;
+    let db = segments.next().filter(|db| !db.is_empty());
+    if segments.next().is_some() || hosts.is_empty() {
+        return Err(usage());
+    }
+    // The sentinels' own credentials come from the query; the rest of it is the master's.
+    let is_sentinel_auth = |pair: &&str| {
+        pair.starts_with("sentinel_username=") || pair.starts_with("sentinel_password=")
+    };
+    let pairs = query.split('&').filter(|pair| !pair.is_empty());
+    let sentinel_credentials = match query_credentials(query) {
+        (None, None) => String::new(),
+        (user, password) => format!(
+            "{}{}@",
+            user.unwrap_or_default(),
+            password.map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+    };
+    let sentinels = hosts
+        .iter()
+        .map(|host| resp3(&format!("{scheme}{sentinel_credentials}{host}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let node_query: Vec<&str> = pairs.filter(|pair| !is_sentinel_auth(pair)).collect();
+    let node_query = if node_query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", node_query.join("&"))
+    };
+    let db = db.map(|db| format!("/{db}")).unwrap_or_default();
+    let node = resp3(&format!(
+        "{scheme}{credentials}{}{db}{node_query}",
+        hosts[0]
+    ))?;
+    Ok(SentinelTarget {
+        sentinels,
+        master: master.to_owned(),
+        node,
+    })
+}
+
+/// The `sentinel_username` and `sentinel_password` of a query, still percent-encoded.
+fn query_credentials(query: &str) -> (Option<&str>, Option<&str>) {
+    let value = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+    };
+    (value("sentinel_username"), value("sentinel_password"))
 }
 
 fn resp3(url: &str) -> Result<ConnectionInfo, RedisLinkError> {
@@ -106,12 +226,44 @@ mod tests {
     }
 
     #[test]
+    fn a_sentinel_target_names_its_sentinels_master_and_database() {
+        let url = "redis+sentinel://:secret@10.0.0.1:26379,10.0.0.2:26380/jobs/2\
+                   ?sentinel_password=guard";
+        let Target::Sentinel(target) = Target::parse(url).unwrap_or_else(|e| panic!("{e}")) else {
+            panic!("a sentinel target");
+        };
+        assert_eq!(target.master, "jobs");
+        let addrs: Vec<String> = target.sentinels.iter().map(addr).collect();
+        assert_eq!(addrs, ["10.0.0.1:26379", "10.0.0.2:26380"]);
+        for sentinel in &target.sentinels {
+            // The sentinels' password, not the master's; and no database (Sentinel has none).
+            assert_eq!(sentinel.redis_settings().password(), Some("guard"));
+            assert_eq!(sentinel.redis_settings().db(), 0);
+        }
+        let master = target.at("10.0.0.9".into(), 6380);
+        assert_eq!(addr(&master), "10.0.0.9:6380");
+        assert_eq!(master.redis_settings().password(), Some("secret"));
+        assert_eq!(master.redis_settings().db(), 2);
+        assert_eq!(master.redis_settings().protocol(), ProtocolVersion::RESP3);
+
+        let Target::Sentinel(open) = Target::parse("redis+sentinel://h:26379/m").unwrap() else {
+            panic!("a sentinel target");
+        };
+        assert_eq!(open.sentinels[0].redis_settings().password(), None);
+        assert_eq!(open.node.redis_settings().password(), None);
+    }
+
+    #[test]
     fn bad_urls_say_why() {
         for url in [
             "redis+cluster://",
             "redis+cluster://,",
             "http://x",
             "redis+cluster://h:notaport",
+            "redis+sentinel://h:26379",
+            "redis+sentinel://h:26379/",
+            "redis+sentinel:///master",
+            "redis+sentinel://h:26379/master/0/extra",
         ] {
             let error = Target::parse(url).expect_err(url);
             assert!(matches!(error, RedisLinkError::Url(_)), "{url}: {error}");

@@ -34,6 +34,7 @@ mod module_graph;
 mod readme;
 mod records;
 mod redis_cluster;
+mod redis_sentinel;
 mod redis_streams;
 mod resume;
 mod schema_check;

@@ -5,14 +5,13 @@ use crate::support;
 
 use std::time::Duration;
 
-use support::cluster::{node, publish_at};
+use support::cluster::node;
+use support::failover::{
+    Published, expect_acknowledged, nodes_and_subscribers, prefix, publish_round,
+};
 use support::redis_cluster::RedisCluster;
 use support::{Proto, TestServer, WsClient};
 use switchboard::pubsub::TopicKeys;
-
-fn prefix() -> String {
-    format!("test-{}", uuid::Uuid::new_v4().simple())
-}
 
 #[tokio::test]
 async fn three_nodes_over_three_shards_deliver_each_status_once_in_order_on_every_shard() {
@@ -71,113 +70,11 @@ async fn start_nodes(redis: &RedisCluster, count: usize) -> Vec<TestServer> {
     nodes
 }
 
-/// Two nodes over `redis`, and on each a subscriber per user (the protocols taking turns).
-async fn nodes_and_subscribers(
-    redis: &RedisCluster,
-    users: &[String],
-) -> (Vec<TestServer>, Vec<(String, WsClient)>) {
-    let prefix = prefix();
-    let mut nodes = Vec::new();
-    for i in 1..=2 {
-        nodes.push(
-            node(
-                &redis.url(),
-                &prefix,
-                &format!("n{i}"),
-                &["--store", "memory"],
-            )
-            .await,
-        );
-    }
-    let mut subscribers = Vec::new();
-    for (n, server) in nodes.iter().enumerate() {
-        for (u, user) in users.iter().enumerate() {
-            let proto = Proto::EVERY[(n + u) % Proto::EVERY.len()];
-            let mut client = WsClient::ready(server, proto).await;
-            client.subscribe_live("s", user).await;
-            subscribers.push((user.clone(), client));
-        }
-    }
-    (nodes, subscribers)
-}
-
-/// What the publishers were told, in order: (user, status) per publish.
-#[derive(Default)]
-struct Published {
-    acknowledged: Vec<(String, String)>,
-    /// Refused with 503; each may still have been written before its answer was lost.
-    refused: Vec<(String, String)>,
-}
-
-/// One round: a status per user, each through a node chosen by round and user. Returns whether
-/// every publish was taken.
-async fn publish_round(
-    nodes: &[TestServer],
-    users: &[String],
-    round: usize,
-    published: &mut Published,
-) -> bool {
-    let mut all_taken = true;
-    for (u, user) in users.iter().enumerate() {
-        let status = format!("{user}-{round}");
-        let through = nodes[(round + u) % nodes.len()].addr;
-        let (code, body) = publish_at(through, user, "job-1", &status).await;
-        match code {
-            200 => published.acknowledged.push((user.clone(), status)),
-            503 => {
-                published.refused.push((user.clone(), status));
-                all_taken = false;
-            }
-            _ => panic!("{code}: {body}"),
-        }
-    }
-    all_taken
-}
-
-/// Each subscriber got every acknowledged status of its user, in order, once, and nothing else
-/// but (perhaps) a refused one of its user.
-async fn expect_acknowledged(subscribers: &mut [(String, WsClient)], published: &Published) {
-    let of = |list: &[(String, String)], user: &str| -> Vec<String> {
-        list.iter()
-            .filter(|(u, _)| u == user)
-            .map(|(_, s)| s.clone())
-            .collect()
-    };
-    for (user, client) in subscribers {
-        let (mine, maybe) = (
-            of(&published.acknowledged, user),
-            of(&published.refused, user),
-        );
-        let mut got: Vec<String> = Vec::new();
-        while got.iter().filter(|s| mine.contains(s)).count() < mine.len() {
-            let (_, data) = client.next_data().await;
-            assert_eq!(data["onStatusUpdate"]["userId"], user.as_str(), "{data}");
-            got.push(
-                data["onStatusUpdate"]["status"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
-        }
-        client.expect_silence(Duration::from_millis(200)).await;
-        let in_order: Vec<&String> = got.iter().filter(|s| mine.contains(s)).collect();
-        assert_eq!(in_order, mine.iter().collect::<Vec<_>>(), "{user}: {got:?}");
-        assert!(
-            got.iter().all(|s| mine.contains(s) || maybe.contains(s)),
-            "{user}: only its own statuses: {got:?}"
-        );
-        let mut unique = got.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), got.len(), "{user}: no duplicates: {got:?}");
-    }
-}
-
 #[tokio::test]
 async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_acknowledged_status() {
     let mut redis = RedisCluster::start(3, 1).await;
     let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
-    let (nodes, mut subscribers) = nodes_and_subscribers(&redis, &users).await;
+    let (nodes, mut subscribers) = nodes_and_subscribers(&redis.url(), &users).await;
     // The master that owns the first user's topic goes down after three rounds; its replica
     // takes over.
     let key = topic_key(&nodes[0], &users[0]);
@@ -208,7 +105,7 @@ async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_ack
 async fn resharding_mid_stream_loses_and_repeats_nothing() {
     let redis = RedisCluster::start(3, 0).await;
     let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
-    let (nodes, mut subscribers) = nodes_and_subscribers(&redis, &users).await;
+    let (nodes, mut subscribers) = nodes_and_subscribers(&redis.url(), &users).await;
     // Every slot of the shard that owns the first user's topic moves to another shard while
     // statuses keep coming.
     let key = topic_key(&nodes[0], &users[0]);

@@ -129,6 +129,7 @@ mod redis {
     use super::*;
     use support::redis::RedisServer;
     use support::redis_cluster::RedisCluster;
+    use support::redis_sentinel::RedisSentinel;
     use switchboard::store::RedisStore;
 
     async fn store(url: &str, node: &str, ttl: Duration) -> Arc<dyn ConnectionStore> {
@@ -170,6 +171,13 @@ mod redis {
             ttl,
         )
         .await;
+    }
+
+    /// The records suite through Sentinel: the same commands, sent to the master it names.
+    #[tokio::test]
+    async fn redis_sentinel_store() {
+        let redis = RedisSentinel::start(1).await;
+        records_suite(store(&redis.url(), "node-1", Duration::from_secs(30)).await).await;
     }
 }
 

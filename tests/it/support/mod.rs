@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod failover;
 pub mod moto;
 pub mod node;
 pub mod redis;
 pub mod redis_cluster;
+pub mod redis_sentinel;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use super::redis::free_port;
+use super::redis::{cli, free_port, wait_until};
 
 pub struct RedisCluster {
     /// Every node's port, masters first (in the order `--cluster create` was given them).
@@ -185,25 +184,4 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server is installed (apt-get install redis-server)")
-}
-
-fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli is installed");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Polls `ready` (a blocking check, run off the test's runtime) for up to 20 s.
-async fn wait_until(ready: impl Fn() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if ready() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
 }

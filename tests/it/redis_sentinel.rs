@@ -1,0 +1,39 @@
+//! Switchboard over a Sentinel-watched Redis (`redis+sentinel://`): nodes follow the master
+//! Sentinel names, through a crash and through a planned failover.
+
+use crate::support;
+
+use std::time::{Duration, Instant};
+
+use support::failover::{Published, expect_acknowledged, nodes_and_subscribers, publish_round};
+use support::redis_sentinel::RedisSentinel;
+
+#[tokio::test]
+async fn a_crashed_master_is_replaced_and_publishes_resume_with_no_acknowledged_status_lost() {
+    let mut redis = RedisSentinel::start(1).await;
+    let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
+    let (nodes, mut subscribers) = nodes_and_subscribers(&redis.url(), &users).await;
+    let old = redis.master();
+
+    let mut published = Published::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for round in 1.. {
+        if round == 4 {
+            redis.kill(old);
+        }
+        let all_taken = publish_round(&nodes, &users, round, &mut published).await;
+        // Done once the crash refused something and a whole round went through again.
+        if !published.refused.is_empty() && all_taken {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "publishes did not resume by themselves within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let new = redis.master();
+    assert_ne!(new, old, "Sentinel promoted the replica");
+    assert!(redis.calls(new, "evalsha") > 0, "the nodes publish on it");
+    expect_acknowledged(&mut subscribers, &published).await;
+}
