@@ -12,7 +12,12 @@
 //! `<offset> <epoch> <event>` on the channel. Redis runs scripts one at a time, so a topic's
 //! offsets are published in order; the publish is acknowledged only when the script returned.
 //! A topic whose meta is gone (first use, expiry, a flush) starts again at offset 1 with a new
-//! epoch. The same streams serve `statusHistory`, resume and replay (one read script).
+//! epoch. So does a topic last written under another **replication history** (meta field `h`,
+//! the server's `master_replid`): a replica promoted by a failover (Sentinel's or a cluster's)
+//! starts a history of its own, and may lack the last writes its old master acknowledged, so
+//! its next offsets could repeat ones nodes already delivered; a new epoch tells everyone the
+//! offsets start over. The same streams serve `statusHistory`, resume and replay (one read
+//! script).
 //!
 //! **Nothing lost.** Pub/sub drops what a disconnected node misses, so when the link comes back
 //! (redis-rs reconnects and resubscribes by itself) or an offset skips, the node reads the topic's
@@ -54,6 +59,7 @@ use crate::stream::{Entry, Position, ReadFrom, StreamLimits, StreamRead, new_epo
 /// `SPUBLISH` on a cluster, where every key and the channel share one slot). Returns the event
 /// first published with the key (and writes nothing), or nil.
 const PUBLISH: &str = r"
+local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
 local n = #KEYS
 local remember = tonumber(ARGV[6])
 if remember > 0 then
@@ -63,11 +69,12 @@ if remember > 0 then
 end
 for i = 1, n, 2 do
   local s, m = KEYS[i], KEYS[i + 1]
-  local epoch = redis.call('HGET', m, 'e')
-  if not epoch then
+  local kept = redis.call('HMGET', m, 'e', 'h')
+  local epoch = kept[1]
+  if not epoch or kept[2] ~= history then
     epoch = ARGV[5]
     redis.call('DEL', s)
-    redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0)
+    redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0, 'h', history)
   elseif redis.call('EXISTS', s) == 0 then
     redis.call('HSET', m, 'b', 0)
   end
@@ -92,16 +99,19 @@ return false
 ";
 
 /// Reads one topic's stream as of one instant: `{epoch, newest offset, entries}`. A topic
-/// without meta gets its epoch now (the one its next publish will use).
+/// without meta, or last written under another replication history, gets its new epoch now
+/// (the one its next publish will use).
 /// KEYS: stream, meta; ARGV: the epoch to start, lifetime (ms), `after` / `last` / `none`, the
 /// offset or the count, the most entries.
 const READ: &str = r"
 local s, m = KEYS[1], KEYS[2]
-local epoch = redis.call('HGET', m, 'e')
-if not epoch then
+local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+local kept = redis.call('HMGET', m, 'e', 'h')
+local epoch = kept[1]
+if not epoch or kept[2] ~= history then
   epoch = ARGV[1]
   redis.call('DEL', s)
-  redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0)
+  redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0, 'h', history)
 end
 redis.call('PEXPIRE', m, ARGV[2])
 local top = redis.call('HGET', m, 's')

@@ -253,13 +253,18 @@ fn parse_message(payload: &str) -> Option<(Position, &str)> {
     Some((position, event))
 }
 
-/// Whether `position` comes after an offset of the same epoch this node has not seen.
+/// Whether `position` comes after an offset this node has not seen: of the same epoch, or the
+/// first ones of a new epoch (the stream started over, after a loss or a failover).
 fn skips(shared: &Shared, topic: &str, position: &Position) -> bool {
     shared.topics().get(topic).is_some_and(|state| {
-        state
-            .delivered
-            .as_ref()
-            .is_some_and(|done| done.epoch == position.epoch && position.offset > done.offset + 1)
+        state.delivered.as_ref().is_some_and(|done| {
+            let next = if done.epoch == position.epoch {
+                done.offset + 1
+            } else {
+                1
+            };
+            position.offset > next
+        })
     })
 }
 
