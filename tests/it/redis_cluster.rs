@@ -74,7 +74,7 @@ async fn start_nodes(redis: &RedisCluster, count: usize) -> Vec<TestServer> {
 async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_acknowledged_status() {
     let mut redis = RedisCluster::start(3, 1).await;
     let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
-    let (nodes, mut subscribers) = nodes_and_subscribers(&redis.url(), &users).await;
+    let (nodes, mut subscribers) = nodes_and_subscribers(&redis.url(), 2, &users).await;
     // The master that owns the first user's topic goes down after three rounds; its replica
     // takes over.
     let key = topic_key(&nodes[0], &users[0]);
@@ -105,7 +105,7 @@ async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_ack
 async fn resharding_mid_stream_loses_and_repeats_nothing() {
     let redis = RedisCluster::start(3, 0).await;
     let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
-    let (nodes, mut subscribers) = nodes_and_subscribers(&redis.url(), &users).await;
+    let (nodes, mut subscribers) = nodes_and_subscribers(&redis.url(), 2, &users).await;
     // Every slot of the shard that owns the first user's topic moves to another shard while
     // statuses keep coming.
     let key = topic_key(&nodes[0], &users[0]);

@@ -12,14 +12,16 @@ pub fn prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Two nodes over the Redis at `url`, and on each a subscriber per user (the protocols taking turns).
+/// `count` nodes over the Redis at `url`, and on each a subscriber per user (the protocols
+/// taking turns).
 pub async fn nodes_and_subscribers(
     url: &str,
+    count: usize,
     users: &[String],
 ) -> (Vec<TestServer>, Vec<(String, WsClient)>) {
     let prefix = prefix();
     let mut nodes = Vec::new();
-    for i in 1..=2 {
+    for i in 1..=count {
         nodes.push(node(url, &prefix, &format!("n{i}"), &["--store", "memory"]).await);
     }
     let mut subscribers = Vec::new();
