@@ -75,7 +75,7 @@ impl RedisLink {
                 let client = server(&info)?;
                 let commands =
                     ConnectionManager::new_with_config(client, server_config(timeout)).await?;
-                (Origin::Server(info), Commands::Server(commands))
+                (Origin::Server(Box::new(info)), Commands::Server(commands))
             }
             Target::Cluster(seeds) => {
                 let commands = cluster(&seeds, timeout)
@@ -170,7 +170,8 @@ impl RedisLink {
 /// resolved to the one that follows failovers).
 #[derive(Clone)]
 enum Origin {
-    Server(redis::ConnectionInfo),
+    /// Boxed: with TLS settings it is several times the other variants.
+    Server(Box<redis::ConnectionInfo>),
     Cluster(Vec<redis::ConnectionInfo>),
     Sentinel(Arc<SentinelMaster>),
 }

@@ -36,6 +36,7 @@ mod records;
 mod redis_cluster;
 mod redis_sentinel;
 mod redis_streams;
+mod redis_tls;
 mod resume;
 mod schema_check;
 mod secrets_in_logs;

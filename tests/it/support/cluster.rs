@@ -62,18 +62,24 @@ pub struct ProcessNode {
 impl ProcessNode {
     /// A node logging warnings only, its logs not kept.
     pub async fn start(args: &[String]) -> Self {
-        Self::spawn(args, "warn", false).await
+        Self::spawn(args, "warn", false, &[]).await
+    }
+
+    /// A node logging warnings only, with `env` set in its environment.
+    pub async fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Self {
+        Self::spawn(args, "warn", false, env).await
     }
 
     /// A node logging at `rust_log`, its logs kept for [`ProcessNode::stop_and_read`].
     pub async fn start_logging(args: &[String], rust_log: &str) -> Self {
-        Self::spawn(args, rust_log, true).await
+        Self::spawn(args, rust_log, true, &[]).await
     }
 
-    async fn spawn(args: &[String], rust_log: &str, keep_logs: bool) -> Self {
+    async fn spawn(args: &[String], rust_log: &str, keep_logs: bool, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["--listen", "127.0.0.1:0", "--api-key", KEY])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", rust_log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
