@@ -357,6 +357,24 @@ impl RedisBus {
 }
 
 impl RedisBus {
+    /// On a cluster, the event an earlier attempt published under `key` to any of `topics`
+    /// (each keeps its own copy of the key, in its slot), read from all at once. A copy that
+    /// cannot be read counts as absent: the publish script on that shard would fail too, and
+    /// each script still checks its own copy.
+    async fn first_event(&self, topics: &[String], key: &str) -> Option<Arc<Event>> {
+        let keys = &self.shared.keys;
+        let copies = futures_util::future::join_all(topics.iter().map(|topic| {
+            let mut commands = self.shared.link.commands.clone();
+            let copy = keys.idempotency(key, Some(topic));
+            async move { commands.get::<_, Option<String>>(copy).await }
+        }))
+        .await;
+        copies
+            .into_iter()
+            .find_map(|copy| Event::from_json(&copy.ok()??))
+            .map(Arc::new)
+    }
+
     /// Runs [`PUBLISH`] for `topics` (all in one slot on a cluster), with the idempotency key
     /// if given; returns the event first published under that key when this is a repeat.
     async fn run_publish(
@@ -411,10 +429,17 @@ impl Bus for RedisBus {
         // slot, so one script per topic, all at once, each with its own copy of the idempotency
         // key (in its topic's slot): a retry after a partial failure publishes to exactly the
         // topics that missed it and answers with the first event. Answered when all succeeded.
-        let groups: Vec<&[String]> = if self.shared.link.is_cluster() && topics.len() > 1 {
+        let split = self.shared.link.is_cluster() && topics.len() > 1;
+        let groups: Vec<&[String]> = if split {
             topics.chunks(1).collect()
         } else {
             vec![&topics[..]]
+        };
+        // A retry sends the topics that missed the first attempt its event, not a second one
+        // with another id and time.
+        let event = match idempotency {
+            Some(key) if split => self.first_event(&topics, key).await.unwrap_or(event),
+            _ => event,
         };
         let answers = futures_util::future::try_join_all(
             groups

@@ -5,6 +5,8 @@ use crate::support;
 
 use std::time::Duration;
 
+use serde_json::json;
+
 use support::cluster::node;
 use support::failover::{
     Published, expect_acknowledged, nodes_and_subscribers, prefix, publish_round,
@@ -139,4 +141,90 @@ async fn resharding_mid_stream_loses_and_repeats_nothing() {
 fn topic_key(node: &TestServer, user: &str) -> String {
     let prefix = &node.app.settings.cluster.redis_prefix;
     TopicKeys::new(prefix).stream(&format!("onStatusUpdate(userId:\"{user}\")"))
+}
+
+/// A mutation that feeds two topics, `onReading` and `onReading(sensor: …)`.
+const READINGS_SDL: &str = r#"
+type Reading { id: ID! sensor: String! seen: AWSTimestamp! }
+type Query { noop: Int }
+type Mutation { record(sensor: String!): Reading }
+type Subscription { onReading(sensor: String): Reading @aws_subscribe(mutations: ["record"]) }
+"#;
+
+#[tokio::test]
+async fn a_retry_after_one_shard_failed_sends_the_first_event_to_exactly_the_topics_that_missed_it()
+{
+    let mut redis = RedisCluster::start_partial(3).await;
+    let schema = std::env::temp_dir().join(format!("sb-{}.graphql", uuid::Uuid::new_v4()));
+    std::fs::write(&schema, READINGS_SDL).unwrap();
+    let prefix = prefix();
+    let server = node(
+        &redis.url(),
+        &prefix,
+        "n1",
+        &["--store", "memory", "--schema", schema.to_str().unwrap()],
+    )
+    .await;
+    // A sensor whose topic lives on another shard than the topic of every reading.
+    let keys = TopicKeys::new(&prefix);
+    let everything = redis.owner(&keys.stream("onReading()"));
+    let (sensor, shard) = (0..100)
+        .map(|i| format!("s{i}"))
+        .map(|s| {
+            let owner = redis.owner(&keys.stream(&format!("onReading(sensor:\"{s}\")")));
+            (s, owner)
+        })
+        .find(|(_, owner)| *owner != everything)
+        .expect("a sensor on another shard");
+
+    let mut all = WsClient::ready(&server, Proto::TransportWs).await;
+    all.subscribe("all", "subscription { onReading { id sensor } }", json!({}))
+        .await;
+    let mut one = WsClient::ready(&server, Proto::AppSync).await;
+    one.subscribe(
+        "one",
+        "subscription S($s: String) { onReading(sensor: $s) { id sensor } }",
+        json!({"s": sensor}),
+    )
+    .await;
+    all.barrier().await;
+    one.barrier().await;
+
+    // The sensor's shard is down: the reading reaches one topic, and the publisher hears 503.
+    redis.kill(shard);
+    let (code, body) = record(&server, &sensor, "k-1").await;
+    assert_eq!(code, 503, "{body}");
+    let (_, first) = all.next_data().await;
+    let first = first["onReading"].clone();
+    assert_eq!(first["sensor"], sensor.as_str());
+
+    // Back (empty), and the retry with the same key: the sensor's topic gets the first
+    // reading, the other topic nothing more, and the publisher the first answer.
+    redis.restart(shard).await;
+    let (code, body) = record(&server, &sensor, "k-1").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["record"]["id"], first["id"], "{body}");
+    let (_, again) = one.next_data().await;
+    assert_eq!(again["onReading"], first);
+    all.expect_silence(Duration::from_millis(200)).await;
+    one.expect_silence(Duration::from_millis(200)).await;
+    let _ = std::fs::remove_file(&schema);
+}
+
+/// `record(sensor:)` through `server` with an `Idempotency-Key`; the HTTP status and body.
+async fn record(server: &TestServer, sensor: &str, key: &str) -> (u16, serde_json::Value) {
+    let response = switchboard::http_client::client()
+        .unwrap()
+        .post(format!("http://{}/graphql", server.addr))
+        .header("x-api-key", support::KEY)
+        .header("idempotency-key", key)
+        .json(&json!({
+            "query": "mutation R($s: String!) { record(sensor: $s) { id sensor } }",
+            "variables": {"s": sensor},
+        }))
+        .send()
+        .await
+        .unwrap();
+    let code = response.status().as_u16();
+    (code, response.json().await.unwrap())
 }

@@ -12,21 +12,38 @@ pub struct RedisCluster {
     pub ports: Vec<u16>,
     children: Vec<Option<Child>>,
     dir: PathBuf,
+    /// Whether the cluster keeps serving the slots of its live masters while one has none
+    /// (`cluster-require-full-coverage no`).
+    partial: bool,
 }
 
 impl RedisCluster {
     /// `masters` masters with `replicas` replicas each, every slot assigned and the cluster
     /// reporting `cluster_state:ok` on every node.
     pub async fn start(masters: usize, replicas: usize) -> Self {
+        Self::launch(masters, replicas, false).await
+    }
+
+    /// `masters` masters without replicas that keep serving their slots while another one is
+    /// down (`cluster-require-full-coverage no`), so one shard can fail alone.
+    pub async fn start_partial(masters: usize) -> Self {
+        Self::launch(masters, 0, true).await
+    }
+
+    async fn launch(masters: usize, replicas: usize, partial: bool) -> Self {
         let dir = std::env::temp_dir().join(format!("sb-cluster-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let count = masters * (1 + replicas);
         let ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
-        let children = ports.iter().map(|&port| Some(spawn(&dir, port))).collect();
+        let children = ports
+            .iter()
+            .map(|&port| Some(spawn(&dir, port, partial)))
+            .collect();
         let cluster = Self {
             ports,
             children,
             dir,
+            partial,
         };
         for &port in &cluster.ports {
             wait_until(|| cli(port, &["PING"]).trim() == "PONG", "a node answers").await;
@@ -149,6 +166,32 @@ impl RedisCluster {
         }
     }
 
+    /// Starts a killed node again on its port, with its cluster identity and slots (and no
+    /// data), and waits until every live node sees it back.
+    pub async fn restart(&mut self, port: u16) {
+        let index = self.ports.iter().position(|&p| p == port).expect("a node");
+        self.kill(port);
+        self.children[index] = Some(spawn(&self.dir, port, self.partial));
+        wait_until(|| cli(port, &["PING"]).trim() == "PONG", "the node answers").await;
+        let live: Vec<u16> = self
+            .ports
+            .iter()
+            .zip(&self.children)
+            .filter(|(_, child)| child.is_some())
+            .map(|(&port, _)| port)
+            .collect();
+        for other in live {
+            wait_until(
+                || {
+                    !cli(other, &["CLUSTER", "NODES"]).contains("fail")
+                        && cli(other, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+                },
+                "every node sees the restarted one and serves",
+            )
+            .await;
+        }
+    }
+
     fn live_port(&self) -> u16 {
         self.ports
             .iter()
@@ -170,11 +213,13 @@ impl Drop for RedisCluster {
     }
 }
 
-fn spawn(dir: &std::path::Path, port: u16) -> Child {
+fn spawn(dir: &std::path::Path, port: u16, partial: bool) -> Child {
     let config = dir.join(format!("nodes-{port}.conf"));
+    let coverage = if partial { "no" } else { "yes" };
     Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+        .args(["--cluster-require-full-coverage", coverage])
         .arg("--cluster-config-file")
         .arg(&config)
         .arg("--dir")
