@@ -132,9 +132,15 @@ impl App {
         let connections = Arc::new(Connections::default());
         let cluster = &settings.cluster;
         let redis = match &cluster.redis_url {
-            Some(url) => {
-                Some(RedisLink::connect(url, &cluster.redis_prefix, cluster.redis_timeout).await?)
-            }
+            Some(url) => Some(
+                RedisLink::connect(
+                    url,
+                    &cluster.redis_prefix,
+                    cluster.redis_timeout,
+                    cluster.redis_sentinel_lookup,
+                )
+                .await?,
+            ),
             None => None,
         };
         let topics =

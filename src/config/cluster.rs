@@ -39,6 +39,13 @@ pub struct ClusterSettings {
     #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
+    /// Behind Redis Sentinel (`redis+sentinel://`), how often a node asks the sentinels which
+    /// server is the master, besides at once when a command fails and when a sentinel announces
+    /// a failover: the longest it keeps writing to a master Sentinel replaced without either
+    /// (a partition that hid the announcement).
+    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_SENTINEL_LOOKUP", default_value = "1s", value_parser = parse_duration)]
+    pub redis_sentinel_lookup: Duration,
+
     /// Events from Redis waiting to be dispatched on this node; past it they are dropped,
     /// counted, and recovered from the catch-up streams.
     #[arg(

@@ -57,10 +57,12 @@ pub struct RedisLink {
 
 impl RedisLink {
     /// Connects (RESP3, needed for pub/sub on a managed connection) and checks Redis answers.
+    /// `sentinel_lookup`: behind Sentinel, how often to ask which server is the master.
     pub async fn connect(
         url: &str,
         prefix: &str,
         timeout: Duration,
+        sentinel_lookup: Duration,
     ) -> Result<Self, RedisLinkError> {
         let target = Target::parse(url)?;
         if matches!(target, Target::Cluster(_)) && prefix.contains(['{', '}']) {
@@ -85,7 +87,7 @@ impl RedisLink {
                 (Origin::Cluster(seeds), Commands::Cluster(commands))
             }
             Target::Sentinel(sentinel) => {
-                let master = SentinelMaster::connect(sentinel, timeout).await?;
+                let master = SentinelMaster::connect(sentinel, timeout, sentinel_lookup).await?;
                 (Origin::Sentinel(master.clone()), Commands::Sentinel(master))
             }
         };

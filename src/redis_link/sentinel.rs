@@ -2,9 +2,11 @@
 //!
 //! redis-rs asks Sentinel once and its connections keep the address they were given, so after
 //! a failover they would keep knocking at the old master (dead, or a read-only replica now).
-//! Here a watcher keeps asking: every [`LOOKUP_EVERY`], and at once when a command failed. When
-//! the sentinels name another server and that server says it is a master (`ROLE`), the command
-//! connection is replaced, and every subscriber connection moves too: it subscribes again on
+//! Here a watcher keeps asking: every `--redis-sentinel-lookup`, at once when a command failed,
+//! and at once when a sentinel announces a failover (`+switch-master`, heard on one sentinel at a
+//! time), so every node moves within milliseconds of the announcement rather than each at its own
+//! next lookup. When the sentinels name another server and that server says it is a master
+//! (`ROLE`), the command connection is replaced, and every subscriber connection moves too: it subscribes again on
 //! the new master to what it held on the old one, then tells its reader the link dropped, so
 //! the bus catches its topics up from their streams.
 
@@ -12,6 +14,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use redis::aio::{AsyncPushSender, ConnectionManager, MultiplexedConnection, SendError};
 use redis::{
     AsyncConnectionConfig, Client, ConnectionInfo, PushInfo, PushKind, RedisResult, Value,
@@ -21,16 +24,15 @@ use tokio::sync::{Notify, watch};
 use super::target::SentinelTarget;
 use super::{RedisLinkError, server, server_config};
 
-/// How often the sentinels are asked which server is the master when nothing failed: the
-/// longest a node keeps writing to a master that Sentinel replaced while it stayed reachable
-/// (a partition).
-const LOOKUP_EVERY: Duration = Duration::from_secs(1);
-
 /// The shortest time between two lookups, so a burst of failing commands asks once.
 const LOOKUP_GAP: Duration = Duration::from_millis(100);
 
-/// How long a subscriber waits before trying again to reach a new master that refused it.
+/// How long a subscriber waits before trying again to reach a new master that refused it, and
+/// the announcement listener before trying the next sentinel.
 const MOVE_RETRY: Duration = Duration::from_millis(200);
+
+/// The channel on which sentinels announce a new master.
+const SWITCH_MASTER: &str = "+switch-master";
 
 /// The master of a Sentinel-watched group, as last named by the sentinels.
 pub struct SentinelMaster {
@@ -49,12 +51,14 @@ struct Master {
 }
 
 impl SentinelMaster {
-    /// Asks the sentinels for the master, connects to it and starts the watcher, which ends
-    /// once the master is dropped.
+    /// Asks the sentinels for the master, connects to it and starts the watcher (asking again
+    /// every `lookup`) and the announcement listener, which end once the master is dropped.
     pub async fn connect(
         target: SentinelTarget,
         timeout: Duration,
+        lookup: Duration,
     ) -> Result<Arc<Self>, RedisLinkError> {
+        let announcers = target.sentinels.clone();
         let mut sentinels = Sentinels::new(target, timeout);
         let info = sentinels.master().await?;
         let commands = connect_master(&info, timeout).await?;
@@ -68,7 +72,13 @@ impl SentinelMaster {
             suspect: suspect.clone(),
             timeout,
         });
-        tokio::spawn(watch(Arc::downgrade(&master), suspect, sentinels));
+        tokio::spawn(hear_switches(
+            announcers,
+            suspect.clone(),
+            master.moved.subscribe(),
+            timeout,
+        ));
+        tokio::spawn(watch(Arc::downgrade(&master), suspect, sentinels, lookup));
         Ok(master)
     }
 
@@ -155,13 +165,18 @@ impl SentinelMaster {
     }
 }
 
-/// The watcher: asks the sentinels when woken or every [`LOOKUP_EVERY`], until the master is
-/// dropped. It keeps only a weak reference between lookups.
-async fn watch(master: Weak<SentinelMaster>, suspect: Arc<Notify>, mut sentinels: Sentinels) {
+/// The watcher: asks the sentinels when woken or every `lookup`, until the master is dropped.
+/// It keeps only a weak reference between lookups.
+async fn watch(
+    master: Weak<SentinelMaster>,
+    suspect: Arc<Notify>,
+    mut sentinels: Sentinels,
+    lookup: Duration,
+) {
     loop {
         tokio::select! {
             _ = suspect.notified() => {}
-            _ = tokio::time::sleep(LOOKUP_EVERY) => {}
+            _ = tokio::time::sleep(lookup) => {}
         }
         let Some(master) = master.upgrade() else {
             return;
@@ -170,6 +185,47 @@ async fn watch(master: Weak<SentinelMaster>, suspect: Arc<Notify>, mut sentinels
         drop(master);
         tokio::time::sleep(LOOKUP_GAP).await;
     }
+}
+
+/// Listens for `+switch-master` on one sentinel at a time and wakes the watcher on each
+/// announcement (of any master: a lookup too many is harmless). Moves on to the next sentinel
+/// when one cannot be reached or its connection ends; ends once `alive`'s sender (the master)
+/// is dropped.
+async fn hear_switches(
+    sentinels: Vec<ConnectionInfo>,
+    suspect: Arc<Notify>,
+    mut alive: watch::Receiver<ConnectionInfo>,
+    timeout: Duration,
+) {
+    for sentinel in sentinels.iter().cycle() {
+        let heard = async {
+            let client = Client::open(sentinel.clone())?;
+            let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+            pubsub.subscribe(SWITCH_MASTER).await?;
+            let mut announcements = pubsub.on_message();
+            while announcements.next().await.is_some() {
+                suspect.notify_one();
+            }
+            RedisResult::Ok(())
+        };
+        tokio::select! {
+            result = heard => if let Err(error) = result {
+                tracing::debug!(%error, sentinel = %sentinel.addr(), "listening for failovers failed");
+            },
+            _ = closed(&mut alive) => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MOVE_RETRY) => {}
+            _ = closed(&mut alive) => return,
+        }
+    }
+}
+
+/// Resolves once the master (the sender of `alive`) is dropped.
+async fn closed(alive: &mut watch::Receiver<ConnectionInfo>) {
+    while alive.changed().await.is_ok() {}
 }
 
 /// Connects to `info` and checks it is a master: a sentinel may name a server before its

@@ -72,3 +72,48 @@ async fn a_planned_failover_moves_the_node_to_the_new_master_losing_nothing() {
     assert!(redis.calls(new, "evalsha") > 0, "the nodes publish on it");
     expect_acknowledged(&mut subscribers, &published).await;
 }
+
+/// With lookups a minute apart and the old master still taking writes, only Sentinel's
+/// `+switch-master` announcement can move the nodes before Sentinel demotes the old master
+/// (several seconds later): they move within moments of it, all of them.
+#[tokio::test]
+async fn nodes_move_when_sentinel_announces_the_failover_not_at_their_next_lookup() {
+    let redis = RedisSentinel::start(1).await;
+    let prefix = support::failover::prefix();
+    let mut nodes = Vec::new();
+    for id in ["n1", "n2"] {
+        let extra = ["--store", "memory", "--redis-sentinel-lookup", "60s"];
+        nodes.push(support::cluster::node(&redis.url(), &prefix, id, &extra).await);
+    }
+    let users: Vec<String> = (0..4).map(|i| format!("user-{i}")).collect();
+    let old = redis.master();
+    redis.failover();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis.master() == old {
+        assert!(Instant::now() < deadline, "Sentinel promoted the replica");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let new = redis.master();
+
+    // Every node publishes on the new master within two seconds of the announcement.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut published = Published::default();
+    for node in &nodes {
+        let before = redis.calls(new, "evalsha");
+        loop {
+            publish_round(std::slice::from_ref(node), &users, 1, &mut published).await;
+            if redis.calls(new, "evalsha") > before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a node still writes to the old master"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(
+        !redis.is_replica(old),
+        "the old master still took writes: only the announcement moved the nodes"
+    );
+}

@@ -133,10 +133,14 @@ mod redis {
     use switchboard::store::RedisStore;
 
     async fn store(url: &str, node: &str, ttl: Duration) -> Arc<dyn ConnectionStore> {
-        let link =
-            switchboard::redis_link::RedisLink::connect(url, "suite", Duration::from_secs(2))
-                .await
-                .unwrap();
+        let link = switchboard::redis_link::RedisLink::connect(
+            url,
+            "suite",
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
         Arc::new(RedisStore::new(link, node, ttl))
     }
 
