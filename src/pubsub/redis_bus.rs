@@ -59,7 +59,7 @@ use crate::stream::{Entry, Position, ReadFrom, StreamLimits, StreamRead, new_epo
 /// `SPUBLISH` on a cluster, where every key and the channel share one slot). Returns the event
 /// first published with the key (and writes nothing), or nil.
 const PUBLISH: &str = r"
-local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
 local n = #KEYS
 local remember = tonumber(ARGV[6])
 if remember > 0 then
@@ -105,7 +105,7 @@ return false
 /// offset or the count, the most entries.
 const READ: &str = r"
 local s, m = KEYS[1], KEYS[2]
-local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
 local kept = redis.call('HMGET', m, 'e', 'h')
 local epoch = kept[1]
 if not epoch or kept[2] ~= history then

@@ -117,6 +117,7 @@ impl SentinelMaster {
         let subscriber = Arc::new(SentinelSubscriber {
             connection: RwLock::new(connection),
             channels: Mutex::new(HashSet::new()),
+            order: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(follow_moves(
             Arc::downgrade(&subscriber),
@@ -262,12 +263,17 @@ impl Sentinels {
     }
 
     /// The master as the first sentinel that knows it says (`SENTINEL
-    /// get-master-addr-by-name`), asking the sentinels in turn.
+    /// get-master-addr-by-name`), asking the sentinels in turn. The one that answered is asked
+    /// first next time, so an unreachable one costs a timeout once, not on every lookup.
     async fn master(&mut self) -> Result<ConnectionInfo, RedisLinkError> {
         let mut last = None;
         for i in 0..self.connections.len() {
             match self.ask(i).await {
-                Ok(Some((host, port))) => return Ok(self.target.at(host, port)),
+                Ok(Some((host, port))) => {
+                    self.connections.swap(0, i);
+                    self.target.sentinels.swap(0, i);
+                    return Ok(self.target.at(host, port));
+                }
                 Ok(None) => last = Some(RedisLinkError::UnknownMaster(self.target.master.clone())),
                 Err(error) => {
                     self.connections[i] = None;
@@ -303,6 +309,9 @@ pub struct SentinelSubscriber {
     connection: RwLock<ConnectionManager>,
     /// Every channel subscribed to, to subscribe to again after a move.
     channels: Mutex<HashSet<String>>,
+    /// Held around each subscribe, unsubscribe and move, so that a move's subscriptions and
+    /// a concurrent unsubscription reach the new master in the order they were decided.
+    order: tokio::sync::Mutex<()>,
 }
 
 impl SentinelSubscriber {
@@ -315,17 +324,16 @@ impl SentinelSubscriber {
     }
 
     pub async fn subscribe(&self, channel: &str) -> RedisResult<()> {
-        // Noted before subscribing: a move after this reads the note; a move before it gave
-        // this call the new connection.
-        self.channels().insert(channel.to_owned());
+        let _order = self.order.lock().await;
         let result = self.connection().subscribe(channel).await;
-        if result.is_err() {
-            self.channels().remove(channel);
+        if result.is_ok() {
+            self.channels().insert(channel.to_owned());
         }
         result
     }
 
     pub async fn unsubscribe(&self, channels: &[String]) -> RedisResult<()> {
+        let _order = self.order.lock().await;
         {
             let mut held = self.channels();
             for channel in channels {
@@ -348,10 +356,13 @@ impl SentinelSubscriber {
         push: &Arc<dyn AsyncPushSender>,
     ) -> Result<(), RedisLinkError> {
         let mut connection = connect_subscriber(info, timeout, push).await?;
-        *self.connection.write().unwrap_or_else(|p| p.into_inner()) = connection.clone();
-        let channels: Vec<String> = self.channels().iter().cloned().collect();
-        if !channels.is_empty() {
-            connection.subscribe(&channels).await?;
+        {
+            let _order = self.order.lock().await;
+            *self.connection.write().unwrap_or_else(|p| p.into_inner()) = connection.clone();
+            let channels: Vec<String> = self.channels().iter().cloned().collect();
+            if !channels.is_empty() {
+                connection.subscribe(&channels).await?;
+            }
         }
         push.send(PushInfo {
             kind: PushKind::Disconnection,

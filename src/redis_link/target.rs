@@ -85,7 +85,8 @@ impl Target {
             .collect::<Result<Vec<_>, _>>()?;
         if seeds.is_empty() {
             return Err(RedisLinkError::Url(format!(
-                "`{url}` names no cluster node (redis+cluster://host:port,host:port)"
+                "`{}` names no cluster node (redis+cluster://host:port,host:port)",
+                redacted(url)
             )));
         }
         Ok(Self::Cluster(seeds))
@@ -115,7 +116,8 @@ fn split_hosts(rest: &str) -> (String, Vec<&str>, &str) {
 fn sentinel_target(url: &str, scheme: &str, rest: &str) -> Result<SentinelTarget, RedisLinkError> {
     let usage = || {
         RedisLinkError::Url(format!(
-            "`{url}` is not redis+sentinel://[user:password@]host:port,host:port/<master>[/<db>]"
+            "`{}` is not redis+sentinel://[user:password@]host:port,host:port/<master>[/<db>]",
+            redacted(url)
         ))
     };
     let (credentials, hosts, tail) = split_hosts(rest);
@@ -144,7 +146,15 @@ fn sentinel_target(url: &str, scheme: &str, rest: &str) -> Result<SentinelTarget
     };
     let sentinels = hosts
         .iter()
-        .map(|host| resp3(&format!("{scheme}{sentinel_credentials}{host}")))
+        .map(|host| {
+            // Sentinel's own port, not Redis's, when none is given.
+            let port = if host.ends_with(']') || !host.contains(':') {
+                ":26379"
+            } else {
+                ""
+            };
+            resp3(&format!("{scheme}{sentinel_credentials}{host}{port}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let node_query: Vec<&str> = pairs.filter(|pair| !is_sentinel_auth(pair)).collect();
     let node_query = if node_query.is_empty() {
@@ -162,6 +172,23 @@ fn sentinel_target(url: &str, scheme: &str, rest: &str) -> Result<SentinelTarget
         master: master.to_owned(),
         node,
     })
+}
+
+/// `url` without its credentials and query (which may hold a password), for an error message.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = match rest.split_once('/') {
+        Some((authority, path)) => match authority.rsplit_once('@') {
+            Some((_, hosts)) => format!("***@{hosts}/{path}"),
+            None => format!("{authority}/{path}"),
+        },
+        None => match rest.rsplit_once('@') {
+            Some((_, hosts)) => format!("***@{hosts}"),
+            None => rest.to_owned(),
+        },
+    };
+    format!("{scheme}://{rest}")
 }
 
 /// The `sentinel_username` and `sentinel_password` of a query, still percent-encoded.
@@ -251,6 +278,29 @@ mod tests {
         };
         assert_eq!(open.sentinels[0].redis_settings().password(), None);
         assert_eq!(open.node.redis_settings().password(), None);
+    }
+
+    #[test]
+    fn a_sentinel_without_a_port_is_on_sentinels_port() {
+        let Target::Sentinel(target) =
+            Target::parse("redis+sentinel://s1,s2:5000,[::1]/m").unwrap_or_else(|e| panic!("{e}"))
+        else {
+            panic!("a sentinel target");
+        };
+        let addrs: Vec<String> = target.sentinels.iter().map(addr).collect();
+        assert_eq!(addrs, ["s1:26379", "s2:5000", "::1:26379"]);
+    }
+
+    #[test]
+    fn errors_do_not_repeat_passwords() {
+        for url in [
+            "redis+sentinel://user:hunter2@h:26379",
+            "redis+sentinel://h:26379/?sentinel_password=hunter2",
+            "redis+cluster://:hunter2@",
+        ] {
+            let error = Target::parse(url).expect_err(url).to_string();
+            assert!(!error.contains("hunter2"), "{error}");
+        }
     }
 
     #[test]

@@ -78,11 +78,9 @@ pub async fn expect_acknowledged(subscribers: &mut [(String, WsClient)], publish
             .map(|(_, s)| s.clone())
             .collect()
     };
-    for (user, client) in subscribers {
-        let (mine, maybe) = (
-            of(&published.acknowledged, user),
-            of(&published.refused, user),
-        );
+    let mut received = Vec::new();
+    for (user, client) in subscribers.iter_mut() {
+        let mine = of(&published.acknowledged, user);
         let mut got: Vec<String> = Vec::new();
         while got.iter().filter(|s| mine.contains(s)).count() < mine.len() {
             let (_, data) = client.next_data().await;
@@ -94,7 +92,16 @@ pub async fn expect_acknowledged(subscribers: &mut [(String, WsClient)], publish
                     .to_owned(),
             );
         }
-        client.expect_silence(Duration::from_millis(200)).await;
+        received.push(got);
+    }
+    // Long enough for a late copy (a catch-up after a probe) to show.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for ((user, client), got) in subscribers.iter_mut().zip(received) {
+        let (mine, maybe) = (
+            of(&published.acknowledged, user),
+            of(&published.refused, user),
+        );
+        client.expect_silence(Duration::from_millis(50)).await;
         let in_order: Vec<&String> = got.iter().filter(|s| mine.contains(s)).collect();
         assert_eq!(in_order, mine.iter().collect::<Vec<_>>(), "{user}: {got:?}");
         assert!(

@@ -90,7 +90,8 @@ pub fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Polls `ready` (a blocking check, run off the test's runtime) for up to 20 s.
+/// Polls `ready` (a blocking check: keep it short, it runs on the test's runtime) every 50 ms
+/// for up to 20 s.
 pub async fn wait_until(ready: impl Fn() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {

@@ -179,7 +179,7 @@ fn sentinel(dir: &Path, port: u16, master: u16) -> Child {
         "port {port}\nbind 127.0.0.1\ndir {dir}\n\
          sentinel monitor {MASTER} 127.0.0.1 {master} 2\n\
          sentinel down-after-milliseconds {MASTER} 1000\n\
-         sentinel failover-timeout {MASTER} 10000\n",
+         sentinel failover-timeout {MASTER} 3000\n",
         dir = dir.display()
     );
     std::fs::write(&config, text).unwrap();
