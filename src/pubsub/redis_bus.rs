@@ -13,11 +13,12 @@
 //! offsets are published in order; the publish is acknowledged only when the script returned.
 //! A topic whose meta is gone (first use, expiry, a flush) starts again at offset 1 with a new
 //! epoch. So does a topic last written under another **replication history** (meta field `h`,
-//! the server's `master_replid`): a replica promoted by a failover (Sentinel's or a cluster's)
-//! starts a history of its own, and may lack the last writes its old master acknowledged, so
-//! its next offsets could repeat ones nodes already delivered; a new epoch tells everyone the
-//! offsets start over. The same streams serve `statusHistory`, resume and replay (one read
-//! script).
+//! the server's `master_replid`): a replica promoted by a failover (Sentinel's or a cluster's),
+//! or a server restarted from its files, may lack the last writes nodes already delivered, and
+//! its next offsets would repeat theirs. That new epoch keeps the stream and records where it
+//! forked (`f`, the newest offset kept): entries up to it are the same in both epochs, so a node
+//! catches up from there, and the offsets after it start over under the new name. The same
+//! streams serve `statusHistory`, resume and replay (one read script).
 //!
 //! **Nothing lost.** Pub/sub drops what a disconnected node misses, so when the link comes back
 //! (redis-rs reconnects and resubscribes by itself) or an offset skips, the node reads the topic's
@@ -71,12 +72,18 @@ for i = 1, n, 2 do
   local s, m = KEYS[i], KEYS[i + 1]
   local kept = redis.call('HMGET', m, 'e', 'h')
   local epoch = kept[1]
-  if not epoch or kept[2] ~= history then
+  if not epoch then
     epoch = ARGV[5]
     redis.call('DEL', s)
-    redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0, 'h', history)
-  elseif redis.call('EXISTS', s) == 0 then
-    redis.call('HSET', m, 'b', 0)
+    redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0, 'h', history, 'f', 0)
+  else
+    if kept[2] ~= history then
+      epoch = ARGV[5]
+      redis.call('HSET', m, 'e', epoch, 'h', history, 'f', redis.call('HGET', m, 's'))
+    end
+    if redis.call('EXISTS', s) == 0 then
+      redis.call('HSET', m, 'b', 0)
+    end
   end
   local offset = redis.call('HINCRBY', m, 's', 1)
   redis.call('XADD', s, offset .. '-0', 'e', ARGV[1])
@@ -98,20 +105,23 @@ end
 return false
 ";
 
-/// Reads one topic's stream as of one instant: `{epoch, newest offset, entries}`. A topic
-/// without meta, or last written under another replication history, gets its new epoch now
-/// (the one its next publish will use).
+/// Reads one topic's stream as of one instant: `{epoch, newest offset, entries, fork}`. A topic
+/// without meta gets its epoch now (the one its next publish will use); one last written under
+/// another replication history a new epoch forked at its newest offset, as a publish would.
 /// KEYS: stream, meta; ARGV: the epoch to start, lifetime (ms), `after` / `last` / `none`, the
 /// offset or the count, the most entries.
 const READ: &str = r"
 local s, m = KEYS[1], KEYS[2]
 local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
-local kept = redis.call('HMGET', m, 'e', 'h')
-local epoch = kept[1]
-if not epoch or kept[2] ~= history then
-  epoch = ARGV[1]
+local kept = redis.call('HMGET', m, 'e', 'h', 'f')
+local epoch, fork = kept[1], kept[3]
+if not epoch then
+  epoch, fork = ARGV[1], 0
   redis.call('DEL', s)
-  redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0, 'h', history)
+  redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0, 'h', history, 'f', 0)
+elseif kept[2] ~= history then
+  epoch, fork = ARGV[1], redis.call('HGET', m, 's')
+  redis.call('HSET', m, 'e', epoch, 'h', history, 'f', fork)
 end
 redis.call('PEXPIRE', m, ARGV[2])
 local top = redis.call('HGET', m, 's')
@@ -121,7 +131,7 @@ if ARGV[3] == 'after' then
 elseif ARGV[3] == 'last' then
   entries = redis.call('XREVRANGE', s, '+', '-', 'COUNT', ARGV[4])
 end
-return {epoch, top, entries}
+return {epoch, top, entries, tonumber(fork) or 0}
 ";
 
 /// What this node knows of one topic it listens to.
@@ -139,6 +149,8 @@ struct Topic {
     /// Events may have been missed (the link dropped or the inbox overflowed): read the stream
     /// before delivering anything newer.
     gap: bool,
+    /// The epoch delivered before the current one: its late events are stale.
+    retired: Option<Arc<str>>,
 }
 
 /// State shared by the bus, its inbox task and its sweeper.
@@ -211,7 +223,7 @@ impl Shared {
             .arg(arg)
             .arg(max);
         let mut commands = self.link.commands.clone();
-        let (epoch, top, reply): (String, u64, StreamRangeReply) = invocation
+        let (epoch, top, reply, fork): (String, u64, StreamRangeReply, u64) = invocation
             .invoke_async(&mut commands)
             .await
             .map_err(unavailable)?;
@@ -231,6 +243,7 @@ impl Shared {
         let read = StreamRead {
             epoch: Arc::from(epoch),
             top,
+            fork,
             entries,
         };
         Ok(read.expire(self.lifetime).select(from, max))
@@ -463,6 +476,7 @@ impl Bus for RedisBus {
                 delivered: None,
                 floor: None,
                 gap: false,
+                retired: None,
             });
             state.listeners += 1;
             state.ready.clone()

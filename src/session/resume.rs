@@ -162,6 +162,7 @@ pub fn start(opening: &Opening, read: StreamRead, filter: Option<&Filter>) -> St
         epoch,
         top,
         mut entries,
+        ..
     } = read;
     let (was_recovering, recovered) = match &opening.ask {
         Some(Ask::Resume {
@@ -262,6 +263,7 @@ mod tests {
         StreamRead {
             epoch: Arc::from(epoch),
             top,
+            fork: 0,
             entries: kept
                 .map(|offset| Entry {
                     offset,

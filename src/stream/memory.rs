@@ -144,6 +144,7 @@ impl MemoryStreams {
         let read = StreamRead {
             epoch: stream.epoch.clone(),
             top: stream.top,
+            fork: 0,
             entries: stream.entries.iter().map(|k| k.entry.clone()).collect(),
         };
         read.select(from, max)

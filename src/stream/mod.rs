@@ -41,6 +41,10 @@ pub struct Entry {
 pub struct StreamRead {
     pub epoch: Arc<str>,
     pub top: u64,
+    /// Where this epoch forked from the one before: entries up to this offset are the same in
+    /// both (a Redis failover or restart starts a new epoch over the history it kept). 0 when
+    /// the epoch began with an empty stream.
+    pub fork: u64,
     pub entries: Vec<Entry>,
 }
 

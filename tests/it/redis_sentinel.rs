@@ -71,6 +71,13 @@ async fn a_planned_failover_moves_the_node_to_the_new_master_losing_nothing() {
     assert_ne!(new, old, "Sentinel promoted the replica");
     assert!(redis.calls(new, "evalsha") > 0, "the nodes publish on it");
     expect_acknowledged(&mut subscribers, &published).await;
+    // The new epoch kept what the replica had: the history still begins before the failover.
+    let history = support::cluster::history_at(nodes[0].addr, &users[0]).await;
+    assert_eq!(
+        history.first().map(String::as_str),
+        Some("user-0-1"),
+        "{history:?}"
+    );
 }
 
 /// With lookups a minute apart and the old master still taking writes, only Sentinel's

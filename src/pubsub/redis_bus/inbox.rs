@@ -253,35 +253,44 @@ fn parse_message(payload: &str) -> Option<(Position, &str)> {
     Some((position, event))
 }
 
-/// Whether `position` comes after an offset this node has not seen: of the same epoch, or the
-/// first ones of a new epoch (the stream started over, after a loss or a failover).
+/// Whether `position` comes after an offset this node has not seen: of the same epoch, or of
+/// a new one (which may have forked from the old before what was delivered here, or begun
+/// empty): the catch-up reads the stream to know. An epoch this node already left is no gap:
+/// its events are dropped.
 fn skips(shared: &Shared, topic: &str, position: &Position) -> bool {
     shared.topics().get(topic).is_some_and(|state| {
         state.delivered.as_ref().is_some_and(|done| {
-            let next = if done.epoch == position.epoch {
-                done.offset + 1
+            if done.epoch == position.epoch {
+                position.offset > done.offset + 1
             } else {
-                1
-            };
-            position.offset > next
+                state.retired.as_ref() != Some(&position.epoch)
+            }
         })
     })
 }
 
 /// Whether an event at `position` is new to this node's subscribers of `topic`: newer than
 /// what they already got, and somebody here still listens. A new epoch starts over: its offsets
-/// are not comparable with the old one's. An accepted position becomes the delivered one.
+/// are not comparable with the old one's, which is retired (a late event of it, from a node that
+/// had not moved yet or a connection being replaced, is stale). An accepted position becomes the
+/// delivered one.
 fn accept(shared: &Shared, topic: &str, position: &Position) -> bool {
     let mut topics = shared.topics();
     match topics.get_mut(topic) {
         Some(state) if state.listeners > 0 => {
             // Only what was delivered counts: an event published after this node subscribed
             // but before it read the floor is new to its subscribers.
+            let stale = state.retired.as_ref() == Some(&position.epoch);
             let seen = state.delivered.as_ref();
-            if seen.is_some_and(|s| s.epoch == position.epoch && position.offset <= s.offset) {
+            if stale
+                || seen.is_some_and(|s| s.epoch == position.epoch && position.offset <= s.offset)
+            {
                 shared.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 false
             } else {
+                if let Some(old) = seen.filter(|s| s.epoch != position.epoch) {
+                    state.retired = Some(old.epoch.clone());
+                }
                 state.delivered = Some(position.clone());
                 true
             }
@@ -365,10 +374,11 @@ async fn catch_up(shared: &Arc<Shared>, topic: &str) {
             .await
         {
             Ok(page) if page.epoch != cursor.epoch => {
-                // The stream was lost and started again: everything in it is new here.
+                // A new epoch: what it kept up to its fork is what this node saw before (a
+                // stream that was lost and began again forks at 0: all of it is new here).
                 cursor = Position {
                     epoch: page.epoch,
-                    offset: 0,
+                    offset: cursor.offset.min(page.fork),
                 };
                 continue;
             }
