@@ -16,8 +16,9 @@
 //! the server's `master_replid`): a replica promoted by a failover (Sentinel's or a cluster's),
 //! or a server restarted from its files, may lack the last writes nodes already delivered, and
 //! its next offsets would repeat theirs. That new epoch keeps the stream and records where it
-//! forked (`f`, the newest offset kept): entries up to it are the same in both epochs, so a node
-//! catches up from there, and the offsets after it start over under the new name. The same
+//! forked (`f`, the newest offset kept) and from which epoch (`p`): entries up to it are the
+//! same in both, so a node catches up from there and a client resumes from a position up to it,
+//! and the offsets after it start over under the new name. The same
 //! streams serve `statusHistory`, resume and replay (one read script).
 //!
 //! **Nothing lost.** Pub/sub drops what a disconnected node misses, so when the link comes back
@@ -78,8 +79,8 @@ for i = 1, n, 2 do
     redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0, 'h', history, 'f', 0)
   else
     if kept[2] ~= history then
+      redis.call('HSET', m, 'e', ARGV[5], 'p', epoch, 'h', history, 'f', redis.call('HGET', m, 's'))
       epoch = ARGV[5]
-      redis.call('HSET', m, 'e', epoch, 'h', history, 'f', redis.call('HGET', m, 's'))
     end
     if redis.call('EXISTS', s) == 0 then
       redis.call('HSET', m, 'b', 0)
@@ -105,7 +106,8 @@ end
 return false
 ";
 
-/// Reads one topic's stream as of one instant: `{epoch, newest offset, entries, fork}`. A topic
+/// Reads one topic's stream as of one instant: `{epoch, newest offset, entries, fork, the
+/// epoch forked from}`. A topic
 /// without meta gets its epoch now (the one its next publish will use); one last written under
 /// another replication history a new epoch forked at its newest offset, as a publish would.
 /// KEYS: stream, meta; ARGV: the epoch to start, lifetime (ms), `after` / `last` / `none`, the
@@ -113,15 +115,15 @@ return false
 const READ: &str = r"
 local s, m = KEYS[1], KEYS[2]
 local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
-local kept = redis.call('HMGET', m, 'e', 'h', 'f')
-local epoch, fork = kept[1], kept[3]
+local kept = redis.call('HMGET', m, 'e', 'h', 'f', 'p')
+local epoch, fork, previous = kept[1], kept[3], kept[4]
 if not epoch then
-  epoch, fork = ARGV[1], 0
+  epoch, fork, previous = ARGV[1], 0, false
   redis.call('DEL', s)
   redis.call('HSET', m, 'e', epoch, 's', 0, 'b', 0, 'h', history, 'f', 0)
 elseif kept[2] ~= history then
-  epoch, fork = ARGV[1], redis.call('HGET', m, 's')
-  redis.call('HSET', m, 'e', epoch, 'h', history, 'f', fork)
+  epoch, fork, previous = ARGV[1], redis.call('HGET', m, 's'), epoch
+  redis.call('HSET', m, 'e', epoch, 'p', previous, 'h', history, 'f', fork)
 end
 redis.call('PEXPIRE', m, ARGV[2])
 local top = redis.call('HGET', m, 's')
@@ -131,7 +133,7 @@ if ARGV[3] == 'after' then
 elseif ARGV[3] == 'last' then
   entries = redis.call('XREVRANGE', s, '+', '-', 'COUNT', ARGV[4])
 end
-return {epoch, top, entries, tonumber(fork) or 0}
+return {epoch, top, entries, tonumber(fork) or 0, previous}
 ";
 
 /// What this node knows of one topic it listens to.
@@ -223,7 +225,8 @@ impl Shared {
             .arg(arg)
             .arg(max);
         let mut commands = self.link.commands.clone();
-        let (epoch, top, reply, fork): (String, u64, StreamRangeReply, u64) = invocation
+        type Reply = (String, u64, StreamRangeReply, u64, Option<String>);
+        let (epoch, top, reply, fork, previous): Reply = invocation
             .invoke_async(&mut commands)
             .await
             .map_err(unavailable)?;
@@ -244,6 +247,7 @@ impl Shared {
             epoch: Arc::from(epoch),
             top,
             fork,
+            previous: previous.map(Arc::from),
             entries,
         };
         Ok(read.expire(self.lifetime).select(from, max))

@@ -161,15 +161,20 @@ pub fn start(opening: &Opening, read: StreamRead, filter: Option<&Filter>) -> St
     let StreamRead {
         epoch,
         top,
+        fork,
+        previous,
         mut entries,
-        ..
     } = read;
     let (was_recovering, recovered) = match &opening.ask {
         Some(Ask::Resume {
             epoch: asked,
             offset,
         }) => {
-            let same_epoch = asked.as_deref().is_none_or(|asked| *asked == *epoch);
+            // A position of the epoch this one forked from, up to the fork, names the same
+            // event here (the history a Redis failover or restart kept).
+            let same_epoch = asked.as_deref().is_none_or(|asked| {
+                *asked == *epoch || (previous.as_deref() == Some(asked) && *offset <= fork)
+            });
             let covered = *offset == top
                 || entries
                     .first()
@@ -264,6 +269,7 @@ mod tests {
             epoch: Arc::from(epoch),
             top,
             fork: 0,
+            previous: None,
             entries: kept
                 .map(|offset| Entry {
                     offset,
@@ -364,6 +370,27 @@ mod tests {
             assert_eq!(offsets(&start), [5, 6, 7, 8, 9]);
             assert_eq!(start.summary["offset"], 4);
         }
+    }
+
+    #[test]
+    fn a_position_of_the_epoch_forked_from_is_recovered_up_to_the_fork() {
+        // E forked from OLD at 6 (a Redis failover or restart): 1..=6 are the same in both.
+        let forked = || StreamRead {
+            fork: 6,
+            previous: Some(Arc::from("OLD")),
+            ..read("E", 9, 3..=9)
+        };
+        let start_at = |epoch, offset| start(&resume(epoch, offset), forked(), None);
+        let at_four = start_at("OLD", 4);
+        assert_eq!(at_four.summary["recovered"], true);
+        assert_eq!(offsets(&at_four), [5, 6, 7, 8, 9]);
+        assert_eq!(at_four.summary["epoch"], "E");
+        // Past the fork, OLD's offsets named events E does not have.
+        let past = start_at("OLD", 7);
+        assert_eq!(past.summary["recovered"], false);
+        assert_eq!(offsets(&past), [3, 4, 5, 6, 7, 8, 9]);
+        // Another epoch altogether is not recovered either.
+        assert_eq!(start_at("OTHER", 4).summary["recovered"], false);
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl MemoryStreams {
             epoch: stream.epoch.clone(),
             top: stream.top,
             fork: 0,
+            previous: None,
             entries: stream.entries.iter().map(|k| k.entry.clone()).collect(),
         };
         read.select(from, max)

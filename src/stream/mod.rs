@@ -45,6 +45,9 @@ pub struct StreamRead {
     /// both (a Redis failover or restart starts a new epoch over the history it kept). 0 when
     /// the epoch began with an empty stream.
     pub fork: u64,
+    /// The epoch this one forked from, if it did: a position of it up to `fork` names the same
+    /// event in this one.
+    pub previous: Option<Arc<str>>,
     pub entries: Vec<Entry>,
 }
 

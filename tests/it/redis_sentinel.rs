@@ -53,7 +53,7 @@ async fn a_planned_failover_moves_the_node_to_the_new_master_losing_nothing() {
     let deadline = Instant::now() + Duration::from_secs(30);
     for round in 1.. {
         if round == 4 {
-            redis.failover();
+            redis.failover().await;
         }
         let all_taken = publish_round(&nodes, &users, round, &mut published).await;
         // The old master keeps running, as a replica: writes sent there would be refused or
@@ -94,7 +94,7 @@ async fn nodes_move_when_sentinel_announces_the_failover_not_at_their_next_looku
     }
     let users: Vec<String> = (0..4).map(|i| format!("user-{i}")).collect();
     let old = redis.master();
-    redis.failover();
+    redis.failover().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while redis.master() == old {
         assert!(Instant::now() < deadline, "Sentinel promoted the replica");

@@ -166,6 +166,44 @@ async fn resume_on_another_node_of_a_cluster_gets_exactly_what_was_missed() {
     }
 }
 
+/// A Redis restarted from its files starts a new replication history, so the topic a new epoch
+/// (it may lack the last writes before the restart); the history it kept is forked, and a
+/// position from before the restart, up to the fork, still resumes.
+#[tokio::test]
+async fn a_position_from_before_a_redis_restart_still_resumes() {
+    let mut redis = RedisServer::start_persistent().await;
+    let prefix = format!("restart{}", uuid::Uuid::new_v4().simple());
+    let server = node(&redis.url(), &prefix, "n1", &[]).await;
+    let user = "restarted";
+    let mut first = WsClient::ready(&server, Proto::TransportWs).await;
+    subscribe_with(&mut first, "s", user, json!({"replay": {"last": 0}})).await;
+    let before = summary(&mut first, "s").await["epoch"].clone();
+    for status in ["loading_agents", "validating"] {
+        publish(server.addr, user, status).await;
+    }
+    redis.save();
+    redis.restart().await;
+    // The node reconnects by itself; a publish meanwhile is refused and retried.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while publish_at(server.addr, user, "j", "synthesizing").await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "publishing again");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for proto in Proto::EVERY {
+        let mut client = WsClient::ready(&server, proto).await;
+        let asked = json!({"epoch": before, "offset": 1});
+        subscribe_with(&mut client, "s", user, json!({"resume": asked})).await;
+        let state = summary(&mut client, "s").await;
+        assert_eq!(state["recovered"], true, "{state}");
+        assert_ne!(state["epoch"], before, "a new epoch: {state}");
+        assert_eq!(next_status(&mut client).await, ("validating".to_owned(), 2));
+        assert_eq!(
+            next_status(&mut client).await,
+            ("synthesizing".to_owned(), 3)
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_lost_position_is_not_recovered_and_gets_what_is_kept() {
     let server = TestServer::with_args(&["--history-per-topic", "3"]).await;

@@ -9,14 +9,39 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// Where a persistent server keeps its RDB file across restarts (gone with the server).
+    dir: Option<std::path::PathBuf>,
 }
 
 impl RedisServer {
     pub async fn start() -> Self {
         let port = free_port();
-        let mut server = Self { port, child: None };
+        let mut server = Self {
+            port,
+            child: None,
+            dir: None,
+        };
         server.restart().await;
         server
+    }
+
+    /// A server that loads, when it starts again, what [`RedisServer::save`] last wrote.
+    pub async fn start_persistent() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("sb-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = Self {
+            port,
+            child: None,
+            dir: Some(dir),
+        };
+        server.restart().await;
+        server
+    }
+
+    /// Writes the data set to the RDB file (`SAVE`).
+    pub fn save(&self) {
+        assert_eq!(cli(self.port, &["SAVE"]).trim(), "OK");
     }
 
     pub fn url(&self) -> String {
@@ -35,9 +60,19 @@ impl RedisServer {
     /// test's runtime (the nodes under test run on it meanwhile).
     pub async fn restart(&mut self) {
         self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &self.port.to_string()]).args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        if let Some(dir) = &self.dir {
+            command.arg("--dir").arg(dir);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -57,6 +92,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

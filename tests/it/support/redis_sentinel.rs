@@ -86,11 +86,22 @@ impl RedisSentinel {
     }
 
     /// Asks a sentinel for a planned failover: a replica is promoted and the old master, still
-    /// running, becomes its replica.
-    pub fn failover(&self) {
+    /// running, becomes its replica. Asks again while the sentinel has no replica it trusts yet
+    /// (`NOGOODSLAVE`: its own link to a replica it just learnt of is not up yet).
+    pub async fn failover(&self) {
         let sentinel = self.live(&self.sentinels);
-        let answer = cli(sentinel, &["SENTINEL", "FAILOVER", MASTER]);
-        assert_eq!(answer.trim(), "OK", "SENTINEL FAILOVER: {answer}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let answer = cli(sentinel, &["SENTINEL", "FAILOVER", MASTER]);
+            if answer.trim() == "OK" {
+                return;
+            }
+            assert!(
+                answer.starts_with("NOGOODSLAVE") && std::time::Instant::now() < deadline,
+                "SENTINEL FAILOVER: {answer}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Whether the server on `port` is a replica now (`ROLE`).
