@@ -14,11 +14,15 @@ trap 'redis-cli -p $port shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"
 revs=("$@")
 [ ${#revs[@]} -eq 0 ] && revs=(WORKTREE)
 
-script_of() { # rev -> the PUBLISH script's source
-  local source
-  if [ "$1" = WORKTREE ]; then source=$(cat src/pubsub/redis_bus.rs)
-  else source=$(git show "$1:src/pubsub/redis_bus.rs"); fi
-  awk '/^const PUBLISH: &str = r"$/ {on=1; next} on && /^";$/ {exit} on {print}' <<<"$source"
+script_of() { # rev -> the PUBLISH script's source (in scripts.rs since 2026-12-01, before in
+  # redis_bus.rs)
+  local file source
+  for file in src/pubsub/redis_bus/scripts.rs src/pubsub/redis_bus.rs; do
+    if [ "$1" = WORKTREE ]; then source=$(cat "$file" 2>/dev/null || true)
+    else source=$(git show "$1:$file" 2>/dev/null || true); fi
+    grep -q 'const PUBLISH: &str = r"$' <<<"$source" && break
+  done
+  awk '/const PUBLISH: &str = r"$/ {on=1; next} on && /^";$/ {exit} on {print}' <<<"$source"
 }
 
 event=$(printf '{"userId":"u","jobId":"j","status":"%0280d"}' 0)
