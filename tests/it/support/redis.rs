@@ -140,3 +140,15 @@ pub async fn wait_until(ready: impl Fn() -> bool, what: &str) {
     }
     panic!("timed out waiting until {what}");
 }
+
+/// How many times the server on `port` ran `command` (its `INFO commandstats`; a script's own
+/// calls included).
+pub fn calls(port: u16, command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:calls=");
+    cli(port, &["INFO", "commandstats"])
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}

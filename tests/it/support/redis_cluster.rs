@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use super::redis::{cli, free_port, wait_until};
+use super::redis::{calls, cli, free_port, wait_until};
 
 pub struct RedisCluster {
     /// Every node's port, masters first (in the order `--cluster create` was given them).
@@ -148,13 +148,7 @@ impl RedisCluster {
 
     /// How many times a node ran `command` (its `INFO commandstats`, scripts' calls included).
     pub fn calls(&self, port: u16, command: &str) -> u64 {
-        let prefix = format!("cmdstat_{command}:calls=");
-        cli(port, &["INFO", "commandstats"])
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
+        calls(port, command)
     }
 
     /// Kills a node (SIGKILL, as in a crash).

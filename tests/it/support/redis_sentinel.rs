@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::redis::{cli, free_port, wait_until};
+use super::redis::{calls, cli, free_port, wait_until};
 
 /// The master's name in the sentinels' configuration.
 pub const MASTER: &str = "jobs";
@@ -124,13 +124,7 @@ impl RedisSentinel {
 
     /// How many times a server ran `command` (its `INFO commandstats`).
     pub fn calls(&self, port: u16, command: &str) -> u64 {
-        let prefix = format!("cmdstat_{command}:calls=");
-        cli(port, &["INFO", "commandstats"])
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
+        calls(port, command)
     }
 
     fn live(&self, among: &[u16]) -> u16 {
