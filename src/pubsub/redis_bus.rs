@@ -70,8 +70,6 @@ struct Topic {
     /// Events may have been missed (the link dropped or the inbox overflowed): read the stream
     /// before delivering anything newer.
     gap: bool,
-    /// The epoch delivered before the current one: its late events are stale.
-    retired: Option<Arc<str>>,
 }
 
 /// State shared by the bus, its inbox task and its sweeper.
@@ -294,30 +292,47 @@ impl RedisBus {
 
 impl RedisBus {
     /// On a cluster, the event an earlier attempt published under `key` to any of `topics`
-    /// (each keeps its own copy of the key, in its slot), read from all at once. A copy that
-    /// cannot be read counts as absent: the publish script on that shard would fail too, and
-    /// each script still checks its own copy.
-    async fn first_event(&self, topics: &[String], key: &str) -> Option<Arc<Event>> {
+    /// (each keeps its own copy of the key, in its slot), read from all at once, and how long
+    /// that copy has left (ms): new copies expire with it, so that no retry finds one topic's
+    /// copy gone and another's still there. A copy that cannot be read fails the publish before
+    /// anything is written: a shard that is down would refuse its topic anyway, and guessing
+    /// could send two topics two different events.
+    async fn first_event(
+        &self,
+        topics: &[String],
+        key: &str,
+    ) -> Result<Option<(Arc<Event>, u64)>, BusError> {
         let keys = &self.shared.keys;
-        let copies = futures_util::future::join_all(topics.iter().map(|topic| {
+        let copies = futures_util::future::try_join_all(topics.iter().map(|topic| {
             let mut commands = self.shared.link.commands.clone();
             let copy = keys.idempotency(key, Some(topic));
-            async move { commands.get::<_, Option<String>>(copy).await }
+            async move {
+                redis::pipe()
+                    .get(&copy)
+                    .pttl(&copy)
+                    .query_async::<(Option<String>, i64)>(&mut commands)
+                    .await
+            }
         }))
-        .await;
-        copies
-            .into_iter()
-            .find_map(|copy| Event::from_json(&copy.ok()??))
-            .map(Arc::new)
+        .await
+        .map_err(unavailable)?;
+        Ok(copies.into_iter().find_map(|(json, left)| {
+            let event = Event::from_json(&json?)?;
+            Some((
+                Arc::new(event),
+                u64::try_from(left).ok().filter(|&ms| ms > 0)?,
+            ))
+        }))
     }
 
-    /// Runs [`scripts::PUBLISH`] for `topics` (all in one slot on a cluster), with the idempotency key
-    /// if given; returns the event first published under that key when this is a repeat.
+    /// Runs [`scripts::PUBLISH`] for `topics` (all in one slot on a cluster), with the
+    /// idempotency key and how long to keep it (ms) if given; returns the event first published
+    /// under that key when this is a repeat.
     async fn run_publish(
         &self,
         event: &Event,
         topics: &[String],
-        idempotency: Option<&str>,
+        idempotency: Option<(&str, u64)>,
     ) -> Result<Option<Arc<Event>>, BusError> {
         let shared = &self.shared;
         let cluster = shared.link.is_cluster();
@@ -326,13 +341,13 @@ impl RedisBus {
             let (stream, meta) = shared.script_keys(topic);
             invocation.key(stream).key(meta);
         }
-        if let Some(key) = idempotency {
+        if let Some((key, _)) = idempotency {
             // On a cluster the key lives in its topic's slot, so the check and the publish stay
             // one script.
             let slot = topics.first().filter(|_| cluster).map(String::as_str);
             invocation.key(shared.keys.idempotency(key, slot));
         }
-        let remember = idempotency.map_or(0, |_| self.idempotency.ttl.as_millis() as u64);
+        let remember = idempotency.map_or(0, |(_, ttl)| ttl);
         invocation
             .arg(event.to_json())
             .arg(self.limits.per_topic)
@@ -372,17 +387,26 @@ impl Bus for RedisBus {
             vec![&topics[..]]
         };
         // A retry sends the topics that missed the first attempt its event, not a second one
-        // with another id and time.
-        let event = match idempotency {
-            Some(key) if split => self.first_event(&topics, key).await.unwrap_or(event),
-            _ => event,
+        // with another id and time, and keeps their copies of the key as long as the first.
+        let ttl = self.idempotency.ttl.as_millis() as u64;
+        let (event, key) = match idempotency {
+            Some(key) if split => match self.first_event(&topics, key).await? {
+                Some((first, left)) => (first, Some((key, left))),
+                None => (event, Some((key, ttl))),
+            },
+            Some(key) => (event, Some((key, ttl))),
+            None => (event, None),
         };
-        let answers = futures_util::future::try_join_all(
+        // Every script runs to its end even when one fails, so each topic either has the
+        // event or not, and a retry completes exactly the rest.
+        let answers = futures_util::future::join_all(
             groups
                 .iter()
-                .map(|topics| self.run_publish(&event, topics, idempotency)),
+                .map(|topics| self.run_publish(&event, topics, key)),
         )
-        .await?;
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(answers.into_iter().flatten().next().unwrap_or(event))
     }
 
@@ -399,7 +423,6 @@ impl Bus for RedisBus {
                 delivered: None,
                 floor: None,
                 gap: false,
-                retired: None,
             });
             state.listeners += 1;
             state.ready.clone()

@@ -190,17 +190,25 @@ async fn a_retry_after_one_shard_failed_sends_the_first_event_to_exactly_the_top
     all.barrier().await;
     one.barrier().await;
 
-    // The sensor's shard is down: the reading reaches one topic, and the publisher hears 503.
+    // The sensor's shard is down: the publish is refused before anything is written.
     redis.kill(shard);
+    let (code, body) = record(&server, &sensor, "k-0").await;
+    assert_eq!(code, 503, "{body}");
+    all.expect_silence(Duration::from_millis(300)).await;
+    redis.restart(shard).await;
+
+    // The sensor's shard refuses scripts (an ACL: a failure after the keys were read): the
+    // reading reaches one topic, and the publisher hears 503.
+    redis.cli(shard, &["ACL", "SETUSER", "default", "-evalsha", "-eval"]);
     let (code, body) = record(&server, &sensor, "k-1").await;
     assert_eq!(code, 503, "{body}");
     let (_, first) = all.next_data().await;
     let first = first["onReading"].clone();
     assert_eq!(first["sensor"], sensor.as_str());
+    redis.cli(shard, &["ACL", "SETUSER", "default", "+evalsha", "+eval"]);
 
-    // Back (empty), and the retry with the same key: the sensor's topic gets the first
-    // reading, the other topic nothing more, and the publisher the first answer.
-    redis.restart(shard).await;
+    // The retry with the same key: the sensor's topic gets the first reading, the other topic
+    // nothing more, and the publisher the first answer.
     let (code, body) = record(&server, &sensor, "k-1").await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["data"]["record"]["id"], first["id"], "{body}");

@@ -80,6 +80,10 @@ async fn on_push(
             }
             if has_gap(shared, topic) {
                 catch_up(shared, topic).await;
+                if has_gap(shared, topic) {
+                    // The read failed; its retry reads this event too, in order.
+                    return;
+                }
             }
             deliver(shared, topic, position, event);
         }
@@ -253,44 +257,44 @@ fn parse_message(payload: &str) -> Option<(Position, &str)> {
     Some((position, event))
 }
 
-/// Whether `position` comes after an offset this node has not seen: of the same epoch, or of
-/// a new one (which may have forked from the old before what was delivered here, or begun
-/// empty): the catch-up reads the stream to know. An epoch this node already left is no gap:
-/// its events are dropped.
+/// Whether events this node has not seen may come before `position`: it skips an offset of
+/// the epoch this node is in, or is of another epoch (a new one, which may have forked from the
+/// old before what was delivered here, or begun empty; or a late one of an epoch this node
+/// left). The catch-up reads the stream to know, and is the only one to change epochs.
 fn skips(shared: &Shared, topic: &str, position: &Position) -> bool {
     shared.topics().get(topic).is_some_and(|state| {
-        state.delivered.as_ref().is_some_and(|done| {
-            if done.epoch == position.epoch {
-                position.offset > done.offset + 1
-            } else {
-                state.retired.as_ref() != Some(&position.epoch)
-            }
-        })
+        match state.delivered.as_ref().or(state.floor.as_ref()) {
+            Some(known) if known.epoch == position.epoch => state
+                .delivered
+                .as_ref()
+                .is_some_and(|done| position.offset > done.offset + 1),
+            Some(_) => true,
+            None => false,
+        }
     })
 }
 
 /// Whether an event at `position` is new to this node's subscribers of `topic`: newer than
-/// what they already got, and somebody here still listens. A new epoch starts over: its offsets
-/// are not comparable with the old one's, which is retired (a late event of it, from a node that
-/// had not moved yet or a connection being replaced, is stale). An accepted position becomes the
-/// delivered one.
-fn accept(shared: &Shared, topic: &str, position: &Position) -> bool {
+/// what they already got, and somebody here still listens. Only a caught-up event (read from the
+/// stream, so of its current epoch) may move the topic to another epoch; a live one of another
+/// epoch is stale by then (the catch-up it caused read past it). An accepted position becomes
+/// the delivered one.
+fn accept(shared: &Shared, topic: &str, position: &Position, caught_up: bool) -> bool {
     let mut topics = shared.topics();
     match topics.get_mut(topic) {
         Some(state) if state.listeners > 0 => {
             // Only what was delivered counts: an event published after this node subscribed
             // but before it read the floor is new to its subscribers.
-            let stale = state.retired.as_ref() == Some(&position.epoch);
-            let seen = state.delivered.as_ref();
-            if stale
-                || seen.is_some_and(|s| s.epoch == position.epoch && position.offset <= s.offset)
-            {
+            let known = state.delivered.as_ref().or(state.floor.as_ref());
+            let elsewhere = known.is_some_and(|k| k.epoch != position.epoch) && !caught_up;
+            let seen = state
+                .delivered
+                .as_ref()
+                .is_some_and(|s| s.epoch == position.epoch && position.offset <= s.offset);
+            if seen || elsewhere {
                 shared.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 false
             } else {
-                if let Some(old) = seen.filter(|s| s.epoch != position.epoch) {
-                    state.retired = Some(old.epoch.clone());
-                }
                 state.delivered = Some(position.clone());
                 true
             }
@@ -304,7 +308,7 @@ fn accept(shared: &Shared, topic: &str, position: &Position) -> bool {
 
 /// Hands a live event (its JSON as published) to this node's subscribers of `topic`, if new.
 fn deliver(shared: &Shared, topic: &str, position: Position, json: &str) {
-    if !accept(shared, topic, &position) {
+    if !accept(shared, topic, &position, false) {
         return;
     }
     let Some(event) = Event::from_json(json) else {
@@ -318,7 +322,7 @@ fn deliver(shared: &Shared, topic: &str, position: Position, json: &str) {
 
 /// Hands a caught-up event to this node's subscribers of `topic`, if new. Returns whether it was.
 fn deliver_caught_up(shared: &Shared, topic: &str, position: Position, event: Arc<Event>) -> bool {
-    if !accept(shared, topic, &position) {
+    if !accept(shared, topic, &position, true) {
         return false;
     }
     shared.stats.caught_up.fetch_add(1, Ordering::Relaxed);
@@ -374,11 +378,17 @@ async fn catch_up(shared: &Arc<Shared>, topic: &str) {
             .await
         {
             Ok(page) if page.epoch != cursor.epoch => {
-                // A new epoch: what it kept up to its fork is what this node saw before (a
-                // stream that was lost and began again forks at 0: all of it is new here).
+                // A new epoch: what it kept up to its fork is what this node saw of the epoch it
+                // forked from. Forked from another (two changes since), or begun again empty,
+                // all of it is new here.
+                let fork = if page.previous.as_deref() == Some(&*cursor.epoch) {
+                    page.fork
+                } else {
+                    0
+                };
                 cursor = Position {
                     epoch: page.epoch,
-                    offset: cursor.offset.min(page.fork),
+                    offset: cursor.offset.min(fork),
                 };
                 continue;
             }

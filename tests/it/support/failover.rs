@@ -22,7 +22,9 @@ pub async fn nodes_and_subscribers(
     let prefix = prefix();
     let mut nodes = Vec::new();
     for i in 1..=count {
-        nodes.push(node(url, &prefix, &format!("n{i}"), &["--store", "memory"]).await);
+        // Every status of a long failover kept, for the history checks.
+        let extra = ["--store", "memory", "--history-per-topic", "1000"];
+        nodes.push(node(url, &prefix, &format!("n{i}"), &extra).await);
     }
     let mut subscribers = Vec::new();
     for (n, server) in nodes.iter().enumerate() {
