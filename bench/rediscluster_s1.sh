@@ -16,10 +16,22 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A cluster node's port: its bus port, 10,000 higher, must be a free port too (the ephemeral
+# range reaches past 55,535).
+node_port() {
+  python3 -c '
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if p > 55535: continue
+    try:
+        b = socket.socket(); b.bind(("127.0.0.1", p + 10000)); b.close(); print(p); break
+    except OSError: pass'
+}
 
 redis_ports=()
 for _ in $(seq "$shards"); do
-  p=$(port)
+  p=$(node_port)
   redis_ports+=("$p")
   if [ "$shards" -gt 1 ]; then
     redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \

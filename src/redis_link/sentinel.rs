@@ -3,12 +3,12 @@
 //! redis-rs asks Sentinel once and its connections keep the address they were given, so after
 //! a failover they would keep knocking at the old master (dead, or a read-only replica now).
 //! Here a watcher keeps asking: every `--redis-sentinel-lookup`, at once when a command failed,
-//! and at once when a sentinel announces a failover (`+switch-master`, heard on one sentinel at a
-//! time), so every node moves within milliseconds of the announcement rather than each at its own
-//! next lookup. When the sentinels name another server and that server says it is a master
-//! (`ROLE`), the command connection is replaced, and every subscriber connection moves too: it subscribes again on
-//! the new master to what it held on the old one, then tells its reader the link dropped, so
-//! the bus catches its topics up from their streams.
+//! and at once when a sentinel announces a failover (`+switch-master`, heard on one sentinel at
+//! a time), so every node moves within milliseconds of the announcement rather than each at
+//! its own next lookup. When the sentinels name another server and that server says it is a
+//! master (`ROLE`), the command connection is replaced, and every subscriber connection moves
+//! too: it subscribes again on the new master to what it held on the old one, then tells its
+//! reader the link dropped, so the bus catches its topics up from their streams.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock, Weak};

@@ -34,7 +34,7 @@ impl RedisCluster {
         let dir = std::env::temp_dir().join(format!("sb-cluster-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let count = masters * (1 + replicas);
-        let ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..count).map(|_| free_node_port()).collect();
         let children = ports
             .iter()
             .map(|&port| Some(spawn(&dir, port, partial)))
@@ -204,6 +204,17 @@ impl Drop for RedisCluster {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A free port for a cluster node whose bus port (10,000 higher, which Redis requires to be a
+/// port too) is free as well: the ephemeral range reaches past 55,535.
+fn free_node_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 55_535 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
     }
 }
 
