@@ -153,10 +153,15 @@ mod redis {
     #[tokio::test]
     async fn redis_store_expiry() {
         let redis = RedisServer::start().await;
+        expiry_on(&redis.url()).await;
+    }
+
+    /// The expiry suite with two nodes' stores on the Redis at `url`.
+    async fn expiry_on(url: &str) {
         let ttl = Duration::from_millis(600);
         expiry_suite(
-            store(&redis.url(), "node-1", ttl).await,
-            store(&redis.url(), "node-2", ttl).await,
+            store(url, "node-1", ttl).await,
+            store(url, "node-2", ttl).await,
             ttl,
         )
         .await;
@@ -168,13 +173,7 @@ mod redis {
     async fn redis_cluster_store() {
         let redis = RedisCluster::start(3, 0).await;
         records_suite(store(&redis.url(), "node-1", Duration::from_secs(30)).await).await;
-        let ttl = Duration::from_millis(600);
-        expiry_suite(
-            store(&redis.url(), "node-1", ttl).await,
-            store(&redis.url(), "node-2", ttl).await,
-            ttl,
-        )
-        .await;
+        expiry_on(&redis.url()).await;
     }
 
     /// The records suite through Sentinel: the same commands, sent to the master it names.
