@@ -37,13 +37,11 @@ impl ConnectionLike for Commands {
         match self {
             Self::Server(connection) => connection.req_packed_command(cmd),
             Self::Cluster(connection) => connection.req_packed_command(cmd),
-            Self::Sentinel(master) => Box::pin(async move {
-                let result = master.commands().req_packed_command(cmd).await;
-                if result.is_err() {
-                    master.suspect();
-                }
-                result
-            }),
+            Self::Sentinel(master) => {
+                Box::pin(
+                    async move { master.noted(master.commands().req_packed_command(cmd).await) },
+                )
+            }
         }
     }
 
@@ -57,14 +55,8 @@ impl ConnectionLike for Commands {
             Self::Server(connection) => connection.req_packed_commands(pipeline, offset, count),
             Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
             Self::Sentinel(master) => Box::pin(async move {
-                let result = master
-                    .commands()
-                    .req_packed_commands(pipeline, offset, count)
-                    .await;
-                if result.is_err() {
-                    master.suspect();
-                }
-                result
+                let mut commands = master.commands();
+                master.noted(commands.req_packed_commands(pipeline, offset, count).await)
             }),
         }
     }

@@ -112,12 +112,13 @@ impl RedisLink {
         push: impl redis::aio::AsyncPushSender,
     ) -> Result<Subscriber, RedisLinkError> {
         Ok(match &self.origin {
-            Origin::Server(info) => {
-                let config = server_config(self.timeout)
-                    .set_push_sender(push)
-                    .set_automatic_resubscription();
-                Subscriber::Server(ConnectionManager::new_with_config(server(info)?, config).await?)
-            }
+            Origin::Server(info) => Subscriber::Server(
+                ConnectionManager::new_with_config(
+                    server(info)?,
+                    subscriber_config(self.timeout, push),
+                )
+                .await?,
+            ),
             Origin::Cluster(seeds) => Subscriber::Cluster(
                 cluster(seeds, self.timeout)
                     .push_sender(push)
@@ -191,6 +192,17 @@ pub(super) fn server_config(timeout: Duration) -> ConnectionManagerConfig {
         .set_number_of_retries(2)
         .set_min_delay(Duration::from_millis(50))
         .set_max_delay(Duration::from_millis(500))
+}
+
+/// A pub/sub connection's: its pushes go to `push`, and it subscribes again by itself after a
+/// reconnect.
+pub(super) fn subscriber_config(
+    timeout: Duration,
+    push: impl redis::aio::AsyncPushSender,
+) -> ConnectionManagerConfig {
+    server_config(timeout)
+        .set_push_sender(push)
+        .set_automatic_resubscription()
 }
 
 fn cluster(seeds: &[redis::ConnectionInfo], timeout: Duration) -> ClusterClientBuilder {

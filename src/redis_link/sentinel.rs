@@ -22,7 +22,7 @@ use redis::{
 use tokio::sync::{Notify, watch};
 
 use super::target::SentinelTarget;
-use super::{RedisLinkError, server, server_config};
+use super::{RedisLinkError, server, server_config, subscriber_config};
 
 /// The shortest time between two lookups, so a burst of failing commands asks once.
 const LOOKUP_GAP: Duration = Duration::from_millis(100);
@@ -36,18 +36,14 @@ const SWITCH_MASTER: &str = "+switch-master";
 
 /// The master of a Sentinel-watched group, as last named by the sentinels.
 pub struct SentinelMaster {
-    current: RwLock<Master>,
-    /// The master's address, for subscribers to follow.
+    /// The command connection to the current master.
+    commands: RwLock<ConnectionManager>,
+    /// Where the current master is; subscribers follow it, and its sender's drop ends the
+    /// watcher and the announcement listener.
     moved: watch::Sender<ConnectionInfo>,
     /// Wakes the watcher to ask the sentinels now.
     suspect: Arc<Notify>,
     timeout: Duration,
-}
-
-/// One master: where it is and the command connection to it.
-struct Master {
-    info: ConnectionInfo,
-    commands: ConnectionManager,
 }
 
 impl SentinelMaster {
@@ -64,10 +60,7 @@ impl SentinelMaster {
         let commands = connect_master(&info, timeout).await?;
         let suspect = Arc::new(Notify::new());
         let master = Arc::new(Self {
-            current: RwLock::new(Master {
-                info: info.clone(),
-                commands,
-            }),
+            commands: RwLock::new(commands),
             moved: watch::channel(info).0,
             suspect: suspect.clone(),
             timeout,
@@ -78,32 +71,36 @@ impl SentinelMaster {
             master.moved.subscribe(),
             timeout,
         ));
-        tokio::spawn(watch(Arc::downgrade(&master), suspect, sentinels, lookup));
+        tokio::spawn(watch(
+            Arc::downgrade(&master),
+            master.moved.subscribe(),
+            suspect,
+            sentinels,
+            lookup,
+        ));
         Ok(master)
     }
 
     /// The command connection to the current master.
     pub fn commands(&self) -> ConnectionManager {
-        self.current
+        self.commands
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .commands
             .clone()
     }
 
-    /// A command failed: the master may have changed, ask the sentinels now.
-    pub fn suspect(&self) {
-        self.suspect.notify_one();
+    /// Passes on a command's `result`; a failure may mean the master changed, so the sentinels
+    /// are asked now.
+    pub fn noted<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if result.is_err() {
+            self.suspect.notify_one();
+        }
+        result
     }
 
     /// The database commands go to (as the URL said).
     pub fn db(&self) -> i64 {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .info
-            .redis_settings()
-            .db()
+        self.moved.borrow().redis_settings().db()
     }
 
     /// A pub/sub connection to the current master that follows it to the next one.
@@ -138,22 +135,13 @@ impl SentinelMaster {
                 return;
             }
         };
-        let current = self
-            .current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .info
-            .addr()
-            .clone();
+        let current = self.moved.borrow().addr().clone();
         if *info.addr() == current {
             return;
         }
         match connect_master(&info, self.timeout).await {
             Ok(commands) => {
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Master {
-                    info: info.clone(),
-                    commands,
-                };
+                *self.commands.write().unwrap_or_else(|p| p.into_inner()) = commands;
                 tracing::warn!(
                     from = %current,
                     to = %info.addr(),
@@ -166,10 +154,11 @@ impl SentinelMaster {
     }
 }
 
-/// The watcher: asks the sentinels when woken or every `lookup`, until the master is dropped.
-/// It keeps only a weak reference between lookups.
+/// The watcher: asks the sentinels when woken or every `lookup`, until the master is dropped
+/// (`alive`'s sender with it). It keeps only a weak reference between lookups.
 async fn watch(
     master: Weak<SentinelMaster>,
+    mut alive: watch::Receiver<ConnectionInfo>,
     suspect: Arc<Notify>,
     mut sentinels: Sentinels,
     lookup: Duration,
@@ -178,6 +167,7 @@ async fn watch(
         tokio::select! {
             _ = suspect.notified() => {}
             _ = tokio::time::sleep(lookup) => {}
+            _ = closed(&mut alive) => return,
         }
         let Some(master) = master.upgrade() else {
             return;
@@ -411,8 +401,6 @@ async fn connect_subscriber(
     push: &Arc<dyn AsyncPushSender>,
 ) -> Result<ConnectionManager, RedisLinkError> {
     let push = push.clone();
-    let config = server_config(timeout)
-        .set_push_sender(move |info: PushInfo| push.send(info))
-        .set_automatic_resubscription();
+    let config = subscriber_config(timeout, move |info: PushInfo| push.send(info));
     Ok(ConnectionManager::new_with_config(server(info)?, config).await?)
 }

@@ -132,11 +132,15 @@ fn sentinel_target(url: &str, scheme: &str, rest: &str) -> Result<SentinelTarget
         return Err(usage());
     }
     // The sentinels' own credentials come from the query; the rest of it is the master's.
-    let is_sentinel_auth = |pair: &&str| {
-        pair.starts_with("sentinel_username=") || pair.starts_with("sentinel_password=")
-    };
-    let pairs = query.split('&').filter(|pair| !pair.is_empty());
-    let sentinel_credentials = match query_credentials(query) {
+    let (mut sentinel_user, mut sentinel_password, mut node_query) = (None, None, Vec::new());
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sentinel_username", user)) => sentinel_user = Some(user),
+            Some(("sentinel_password", password)) => sentinel_password = Some(password),
+            _ => node_query.push(pair),
+        }
+    }
+    let sentinel_credentials = match (sentinel_user, sentinel_password) {
         (None, None) => String::new(),
         (user, password) => format!(
             "{}{}@",
@@ -156,7 +160,6 @@ fn sentinel_target(url: &str, scheme: &str, rest: &str) -> Result<SentinelTarget
             resp3(&format!("{scheme}{sentinel_credentials}{host}{port}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let node_query: Vec<&str> = pairs.filter(|pair| !is_sentinel_auth(pair)).collect();
     let node_query = if node_query.is_empty() {
         String::new()
     } else {
@@ -177,28 +180,10 @@ fn sentinel_target(url: &str, scheme: &str, rest: &str) -> Result<SentinelTarget
 /// `url` without its credentials and query (which may hold a password), for an error message.
 fn redacted(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let rest = match rest.split_once('/') {
-        Some((authority, path)) => match authority.rsplit_once('@') {
-            Some((_, hosts)) => format!("***@{hosts}/{path}"),
-            None => format!("{authority}/{path}"),
-        },
-        None => match rest.rsplit_once('@') {
-            Some((_, hosts)) => format!("***@{hosts}"),
-            None => rest.to_owned(),
-        },
-    };
-    format!("{scheme}://{rest}")
-}
-
-/// The `sentinel_username` and `sentinel_password` of a query, still percent-encoded.
-fn query_credentials(query: &str) -> (Option<&str>, Option<&str>) {
-    let value = |name: &str| {
-        query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
-    };
-    (value("sentinel_username"), value("sentinel_password"))
+    let (credentials, hosts, tail) = split_hosts(rest);
+    let path = tail.split(['?', '#']).next().unwrap_or_default();
+    let hidden = if credentials.is_empty() { "" } else { "***@" };
+    format!("{scheme}://{hidden}{}{path}", hosts.join(","))
 }
 
 fn resp3(url: &str) -> Result<ConnectionInfo, RedisLinkError> {
