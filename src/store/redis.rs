@@ -53,8 +53,8 @@ impl RedisStore {
         self.link.key("user", user)
     }
 
-    fn ttl_ms(&self) -> u64 {
-        self.ttl.as_millis() as u64
+    fn ttl_ms(&self) -> i64 {
+        self.ttl.as_millis() as i64
     }
 
     async fn load(&self, id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
@@ -77,16 +77,16 @@ impl RedisStore {
         let ttl = self.ttl_ms();
         // The record first: a heartbeat that finds an id in the node's set without its record
         // drops the id (on a cluster the two live on different shards).
-        self.run(vec![set_px(&self.conn_key(id), &json, ttl)])
+        self.run(vec![Cmd::pset_ex(self.conn_key(id), &json, ttl as u64)])
             .await?;
         let node = self.link.key("node", &record.node_id);
-        let mut commands = vec![sadd(&node, id), pexpire(&node, ttl)];
+        let mut commands = vec![Cmd::sadd(&node, id), Cmd::pexpire(&node, ttl)];
         for user in after.difference(before) {
             let key = self.user_key(user);
-            commands.extend([sadd(&key, id), pexpire(&key, ttl)]);
+            commands.extend([Cmd::sadd(&key, id), Cmd::pexpire(&key, ttl)]);
         }
         for user in before.difference(&after) {
-            commands.push(srem(&self.user_key(user), [id.as_str()]));
+            commands.push(Cmd::srem(self.user_key(user), id));
         }
         self.run(commands).await
     }
@@ -173,11 +173,11 @@ impl ConnectionStore for RedisStore {
             return Ok(());
         };
         let mut commands = vec![
-            redis::cmd("DEL").arg(self.conn_key(connection_id)).clone(),
-            srem(&self.link.key("node", &record.node_id), [connection_id]),
+            Cmd::del(self.conn_key(connection_id)),
+            Cmd::srem(self.link.key("node", &record.node_id), connection_id),
         ];
         for user in record.users() {
-            commands.push(srem(&self.user_key(&user), [connection_id]));
+            commands.push(Cmd::srem(self.user_key(&user), connection_id));
         }
         self.run(commands).await
     }
@@ -227,46 +227,24 @@ impl ConnectionStore for RedisStore {
             for ((id, key), json) in page.iter().zip(&keys).zip(found) {
                 match json {
                     Some(json) => {
-                        commands.push(pexpire(key, ttl));
+                        commands.push(Cmd::pexpire(key, ttl));
                         users.extend(decode(id, &json).map(|r| r.users()).unwrap_or_default());
                     }
                     None => gone.push(id.as_str()),
                 }
             }
-            commands.extend(users.iter().map(|user| pexpire(&self.user_key(user), ttl)));
+            commands.extend(
+                users
+                    .iter()
+                    .map(|user| Cmd::pexpire(self.user_key(user), ttl)),
+            );
             if !gone.is_empty() {
-                commands.push(srem(&node, gone));
+                commands.push(Cmd::srem(&node, gone));
             }
             self.run(commands).await?;
         }
-        self.run(vec![pexpire(&node, ttl)]).await
+        self.run(vec![Cmd::pexpire(&node, ttl)]).await
     }
-}
-
-fn set_px(key: &str, value: &str, ttl_ms: u64) -> Cmd {
-    redis::cmd("SET")
-        .arg(key)
-        .arg(value)
-        .arg("PX")
-        .arg(ttl_ms)
-        .clone()
-}
-
-fn sadd(key: &str, member: &str) -> Cmd {
-    redis::cmd("SADD").arg(key).arg(member).clone()
-}
-
-fn srem<'a>(key: &str, members: impl IntoIterator<Item = &'a str>) -> Cmd {
-    let mut command = redis::cmd("SREM");
-    command.arg(key);
-    for member in members {
-        command.arg(member);
-    }
-    command
-}
-
-fn pexpire(key: &str, ttl_ms: u64) -> Cmd {
-    redis::cmd("PEXPIRE").arg(key).arg(ttl_ms).clone()
 }
 
 fn unavailable(error: redis::RedisError) -> StoreError {
