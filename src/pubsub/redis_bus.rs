@@ -18,8 +18,8 @@
 //! its next offsets would repeat theirs. That new epoch keeps the stream and records where it
 //! forked (`f`, the newest offset kept) and from which epoch (`p`): entries up to it are the
 //! same in both, so a node catches up from there and a client resumes from a position up to it,
-//! and the offsets after it start over under the new name. The same
-//! streams serve `statusHistory`, resume and replay (one read script).
+//! and the offsets after it start over under the new name. The same streams serve
+//! `statusHistory`, resume and replay (one read script).
 //!
 //! **Nothing lost.** Pub/sub drops what a disconnected node misses, so when the link comes back
 //! (redis-rs reconnects and resubscribes by itself) or an offset skips, the node reads the topic's
