@@ -10,6 +10,7 @@ use serde_json::json;
 use support::cluster::node;
 use support::failover::{
     Published, expect_acknowledged, nodes_and_subscribers, prefix, publish_round,
+    publish_through_a_crash,
 };
 use support::redis_cluster::RedisCluster;
 use support::{Proto, TestServer, WsClient};
@@ -82,23 +83,7 @@ async fn a_master_killed_mid_stream_fails_publishes_for_a_while_and_loses_no_ack
     let key = topic_key(&nodes[0], &users[0]);
     let victim = redis.owner(&key);
 
-    let mut published = Published::default();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    for round in 1.. {
-        if round == 4 {
-            redis.kill(victim);
-        }
-        let all_taken = publish_round(&nodes, &users, round, &mut published).await;
-        // Done once the failover refused something and a whole round went through again.
-        if !published.refused.is_empty() && all_taken {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "publishes did not resume by themselves within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let published = publish_through_a_crash(&nodes, &users, || redis.kill(victim)).await;
     assert_ne!(redis.owner(&key), victim, "the replica took over");
     expect_acknowledged(&mut subscribers, &published).await;
 }

@@ -5,7 +5,9 @@ use crate::support;
 
 use std::time::{Duration, Instant};
 
-use support::failover::{Published, expect_acknowledged, nodes_and_subscribers, publish_round};
+use support::failover::{
+    Published, expect_acknowledged, nodes_and_subscribers, publish_round, publish_through_a_crash,
+};
 use support::redis_sentinel::RedisSentinel;
 
 #[tokio::test]
@@ -14,24 +16,7 @@ async fn a_crashed_master_is_replaced_and_publishes_resume_with_no_acknowledged_
     let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
     let (nodes, mut subscribers) = nodes_and_subscribers(&redis.url(), 2, &users).await;
     let old = redis.master();
-
-    let mut published = Published::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for round in 1.. {
-        if round == 4 {
-            redis.kill(old);
-        }
-        let all_taken = publish_round(&nodes, &users, round, &mut published).await;
-        // Done once the crash refused something and a whole round went through again.
-        if !published.refused.is_empty() && all_taken {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "publishes did not resume by themselves within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let published = publish_through_a_crash(&nodes, &users, || redis.kill(old)).await;
     let new = redis.master();
     assert_ne!(new, old, "Sentinel promoted the replica");
     assert!(redis.calls(new, "evalsha") > 0, "the nodes publish on it");

@@ -38,6 +38,34 @@ pub async fn nodes_and_subscribers(
     (nodes, subscribers)
 }
 
+/// Publishes rounds through `nodes`, calling `crash` before the fourth, until the crash
+/// refused something and a whole round went through again (within 30 s: publishes resume by
+/// themselves).
+pub async fn publish_through_a_crash(
+    nodes: &[TestServer],
+    users: &[String],
+    crash: impl FnOnce(),
+) -> Published {
+    let mut published = Published::default();
+    let mut crash = Some(crash);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for round in 1.. {
+        if round == 4 {
+            crash.take().expect("crashed once")();
+        }
+        let all_taken = publish_round(nodes, users, round, &mut published).await;
+        if !published.refused.is_empty() && all_taken {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "publishes did not resume by themselves within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    published
+}
+
 /// What the publishers were told, in order: (user, status) per publish.
 #[derive(Default)]
 pub struct Published {
