@@ -58,7 +58,18 @@ pub struct Exported {
 impl Exported {
     /// The open-connections gauge of one protocol.
     pub fn connections(&self, protocol: Protocol) -> &Gauge {
-        &self.connections[protocol_index(protocol)]
+        match protocol {
+            Protocol::AppSyncEvents => &self.events_connections,
+            graphql => &self.connections[protocol_index(graphql)],
+        }
+    }
+
+    /// The deliveries counter of one protocol's subscribers.
+    pub fn deliveries_of(&self, protocol: Protocol) -> &Counter {
+        match protocol {
+            Protocol::AppSyncEvents => &self.events_deliveries,
+            _ => &self.deliveries,
+        }
     }
 
     /// Counts a failed authentication under the mode the credentials were checked as (`none`
@@ -75,7 +86,7 @@ fn protocol_index(protocol: Protocol) -> usize {
     match protocol {
         Protocol::GraphqlTransportWs => 0,
         Protocol::SubscriptionsTransportWs => 1,
-        Protocol::AppSync => 2,
+        Protocol::AppSync | Protocol::AppSyncEvents => 2,
     }
 }
 

@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("transport_ws_frame", transport_ws_frame),
     ("legacy_ws_frame", legacy_ws_frame),
     ("appsync_frame", appsync_frame),
+    ("appsync_events_frame", appsync_events_frame),
     ("appsync_auth", appsync_auth),
     ("sigv4_authorization", sigv4_authorization),
     ("jwt_header", jwt_header),
@@ -48,11 +49,12 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("stream_extensions", stream_extensions),
 ];
 
-/// The three protocols, for replies every protocol must be able to render.
-const PROTOCOLS: [Protocol; 3] = [
+/// The four protocols, for replies every protocol must be able to render.
+const PROTOCOLS: [Protocol; 4] = [
     Protocol::GraphqlTransportWs,
     Protocol::SubscriptionsTransportWs,
     Protocol::AppSync,
+    Protocol::AppSyncEvents,
 ];
 
 /// A graphql-transport-ws client frame.
@@ -70,6 +72,11 @@ pub fn appsync_frame(data: &[u8]) {
     frame(Protocol::AppSync, data);
 }
 
+/// An AppSync Events client frame (`subscribe`, `publish`, with resume and replay).
+pub fn appsync_events_frame(data: &[u8]) {
+    frame(Protocol::AppSyncEvents, data);
+}
+
 /// Decodes one text frame as the session does, then renders the replies the session would send
 /// for it: an invalid frame's error (whose reason quotes the input), or for a valid one the
 /// acknowledgements, errors and credentials that follow.
@@ -83,6 +90,7 @@ fn frame(protocol: Protocol, data: &[u8]) {
                 reason: error.reason,
                 id: error.id,
                 kind: error.kind,
+                of: error.of,
             };
             check_encoded(protocol.encode(Reply::Fault(fault)));
         }
@@ -116,6 +124,7 @@ fn frame(protocol: Protocol, data: &[u8]) {
                 Reply::Data {
                     id: &id,
                     body: r#"{"data":{"onStatusUpdate":null}}"#,
+                    at: None,
                 },
                 Reply::OperationError {
                     id: &id,
@@ -128,6 +137,37 @@ fn frame(protocol: Protocol, data: &[u8]) {
             ] {
                 check_encoded(protocol.encode(reply));
             }
+        }
+        Ok(ClientMessage::SubscribeChannel {
+            id,
+            authorization,
+            opening,
+            ..
+        }) => {
+            if let Some(credentials) = authorization.as_ref().and_then(Credentials::from_json) {
+                inspect(&credentials);
+            }
+            let _ = switchboard::session::resume::Opening::from_extensions(opening.as_ref());
+            for reply in [
+                Reply::Subscribed {
+                    id: &id,
+                    stream: None,
+                },
+                Reply::Fault(Fault::DuplicateId(id.clone())),
+                Reply::Fault(Fault::UnknownId(id.clone())),
+            ] {
+                check_encoded(protocol.encode(reply));
+            }
+        }
+        Ok(ClientMessage::Publish { id, events, .. }) => {
+            let mut outcome = switchboard::events::Outcome::default();
+            for (index, event) in events.iter().enumerate() {
+                outcome.failed(&id, index, 400, &event.to_string());
+            }
+            check_encoded(protocol.encode(Reply::Published {
+                id: &id,
+                outcome: &outcome,
+            }));
         }
         Ok(ClientMessage::Stop { id }) => check_encoded(protocol.encode(Reply::Stopped(&id))),
         Ok(ClientMessage::Ping { payload }) => {

@@ -45,6 +45,7 @@ fuzz_tests!(
     transport_ws_frame,
     legacy_ws_frame,
     appsync_frame,
+    appsync_events_frame,
     appsync_auth,
     sigv4_authorization,
     jwt_header,
@@ -64,6 +65,7 @@ fn seeds_reach_past_the_first_parser() {
         ("transport_ws_frame", Protocol::GraphqlTransportWs),
         ("legacy_ws_frame", Protocol::SubscriptionsTransportWs),
         ("appsync_frame", Protocol::AppSync),
+        ("appsync_events_frame", Protocol::AppSyncEvents),
     ] {
         let decoded = driver::load_corpus(name)
             .unwrap()

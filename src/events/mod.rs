@@ -1,11 +1,14 @@
 //! AppSync Events: channel pub/sub beside the GraphQL API, on the same node, bus, index and
-//! auth. This module holds what is the Events API's own: its channels ([`channel`]) and its
-//! WebSocket protocol, `aws-appsync-event-ws` ([`codec`]). The connection actor is
-//! `session::events`, `POST /event` is `http::events`.
+//! auth. This module holds the Events API's own vocabulary: its channels ([`channel`]) and what
+//! a publish answers ([`Outcome`]). Its WebSocket codec is `protocol::appsync_events`, beside
+//! the GraphQL ones, served by the one session actor (`session::channels` holds its own
+//! commands); `POST /event` is `http::events`.
 
 pub mod bridge;
 pub mod channel;
-pub mod codec;
+mod outcome;
+
+pub use outcome::Outcome;
 
 /// The events of one publish, as AppSync allows.
 pub const MAX_EVENTS_PER_PUBLISH: usize = 5;

@@ -25,7 +25,7 @@ use crate::operation::ErrorType;
 use crate::pubsub::publish_events;
 
 /// The Events WebSocket subprotocol.
-pub const SUBPROTOCOL: &str = "aws-appsync-event-ws";
+pub use crate::protocol::appsync_events::SUBPROTOCOL;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +181,6 @@ pub async fn upgrade(
     let peer = super::websocket::admit(&app, remote, &headers, credentials);
     let sessions = app.sessions.clone();
     ws.on_upgrade(move |socket| {
-        sessions.track_future(crate::session::events::run(app, socket, peer))
+        sessions.track_future(crate::session::run(app, socket, crate::protocol::Protocol::AppSyncEvents, peer))
     })
 }

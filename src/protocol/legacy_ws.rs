@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::{ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload};
+use super::{ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload, with_position};
 use crate::operation::{GraphqlError, GraphqlRequest};
 
 #[derive(Deserialize)]
@@ -78,7 +78,11 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             id,
             stream: Some(stream),
         } => Encoded::frame(with_payload("data", id, &super::stream_summary(stream))),
-        Reply::Data { id, body } => Encoded::frame(with_payload("data", id, body)),
+        Reply::Data { id, body, at } => {
+            Encoded::frame(with_payload("data", id, &with_position(body, at)))
+        }
+        // AppSync Events' own replies; no GraphQL client publishes over its socket.
+        Reply::Published { .. } | Reply::PublishRefused { .. } => Encoded::default(),
         Reply::OperationError { id, errors } => {
             let errors = Json::Array(errors.iter().map(GraphqlError::to_standard_json).collect());
             Encoded::frame(with_payload("error", id, &errors.to_string()))
@@ -100,6 +104,7 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             Fault::NotAcknowledged { id } => {
                 error_message(Some(&id), "send connection_init before start")
             }
+            Fault::UnknownId(_) => Encoded::default(),
             Fault::DuplicateId(id) => {
                 error_message(Some(&id), "an operation with this id is already active")
             }
@@ -138,6 +143,7 @@ mod tests {
             reason: err.reason,
             id: err.id,
             kind: err.kind,
+            of: err.of,
         }));
         assert!(close.is_none(), "legacy keeps the connection");
         let axum::extract::ws::Message::Text(text) = &frames[0] else {

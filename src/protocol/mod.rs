@@ -5,12 +5,14 @@
 //! "error" and how it rejects bad input (an error message, or a close code).
 
 mod appsync;
+pub mod appsync_events;
 mod legacy_ws;
 mod transport_ws;
 
 use axum::extract::ws::{CloseFrame, Message};
 use serde_json::Value as Json;
 
+use crate::events::Outcome;
 use crate::operation::{GraphqlError, GraphqlRequest};
 
 /// The protocol a connection speaks, chosen at the upgrade from its subprotocol.
@@ -23,6 +25,8 @@ pub enum Protocol {
     /// AWS AppSync's real-time protocol (also subprotocol `graphql-ws`, told apart by path or by
     /// its auth object, see `http::websocket`).
     AppSync,
+    /// AppSync Events (`aws-appsync-event-ws` on `/event/realtime`): channels, not GraphQL.
+    AppSyncEvents,
 }
 
 /// A client message, whatever the protocol.
@@ -39,6 +43,24 @@ pub enum ClientMessage {
         /// The exact `payload.data` string of an AppSync `start`: what an IAM signature covers.
         data: Option<String>,
     },
+    /// AppSync Events: a subscription to a channel (`/ns/a`, `/ns/*`).
+    SubscribeChannel {
+        id: String,
+        channel: String,
+        /// Credentials for this message alone.
+        authorization: Option<Json>,
+        /// `{"resume": …}` or `{"replay": …}`, read as a GraphQL subscription's `extensions`.
+        opening: Option<Json>,
+    },
+    /// AppSync Events: a publish over the socket.
+    Publish {
+        id: String,
+        channel: String,
+        /// Each a JSON value as a string.
+        events: Vec<Json>,
+        authorization: Option<Json>,
+    },
+    /// The end of a subscription (`stop`, `complete`, Events' `unsubscribe`).
     Stop {
         id: String,
     },
@@ -56,6 +78,9 @@ pub struct DecodeError {
     pub reason: String,
     pub id: Option<String>,
     pub kind: Malformation,
+    /// The protocol's message type the frame named, when it named a known one: AppSync Events
+    /// answers a bad `subscribe` with `subscribe_error`, a bad `publish` with `publish_error`.
+    pub of: Option<&'static str>,
 }
 
 /// What was wrong with an undecodable frame; AppSync answers an unknown type differently from a
@@ -87,10 +112,13 @@ pub enum Reply<'a> {
         id: &'a str,
         stream: Option<&'a Json>,
     },
-    /// One event; `body` is a rendered GraphQL response, `{"data":{...}}`.
+    /// One event; `body` is a rendered GraphQL response, `{"data":{...}}` (for AppSync Events,
+    /// the event's JSON as a JSON string). `at` is its place in the stream, for a subscription
+    /// that is told positions.
     Data {
         id: &'a str,
         body: &'a str,
+        at: Option<At<'a>>,
     },
     /// An operation failed before it started; nothing more will come for `id`.
     OperationError {
@@ -101,6 +129,16 @@ pub enum Reply<'a> {
     Stopped(&'a str),
     /// The server ended the subscription (an invalidation): every protocol says `complete`.
     Ended(&'a str),
+    /// What became of each event of an AppSync Events publish over the socket.
+    Published {
+        id: &'a str,
+        outcome: &'a Outcome,
+    },
+    /// An AppSync Events publish refused as a whole.
+    PublishRefused {
+        id: &'a str,
+        errors: &'a [GraphqlError],
+    },
     /// The connection-level failures, each of which the protocol reports its own way.
     Fault(Fault),
 }
@@ -113,6 +151,8 @@ pub enum Fault {
         reason: String,
         id: Option<String>,
         kind: Malformation,
+        /// The message type it named (see [`DecodeError::of`]).
+        of: Option<&'static str>,
     },
     /// The credentials at the upgrade could not be read (a bad AppSync auth object).
     BadHandshake(String),
@@ -128,12 +168,28 @@ pub enum Fault {
     NotAcknowledged { id: String },
     /// A subscription id already active on this connection (for protocols that refuse that).
     DuplicateId(String),
+    /// A stop for an id that is not active (only AppSync Events answers it).
+    UnknownId(String),
     /// A second `connection_init`.
     TooManyInits,
     /// No `connection_init` within the connection-init timeout.
     InitTimeout,
     /// A WebSocket-level end, the same in every protocol.
     Closing(Closing),
+}
+
+/// Where a delivered event sits in its topic's stream, as the wire tells it.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    pub epoch: &'a str,
+    pub offset: u64,
+}
+
+impl At<'_> {
+    /// `{"epoch":…,"offset":…}`.
+    pub fn to_json(self) -> Json {
+        serde_json::json!({"epoch": self.epoch, "offset": self.offset})
+    }
 }
 
 /// Endings that are about the WebSocket, not the GraphQL protocol on it: every protocol closes
@@ -216,6 +272,7 @@ impl Protocol {
         match self {
             Self::GraphqlTransportWs => "graphql-transport-ws",
             Self::SubscriptionsTransportWs | Self::AppSync => "graphql-ws",
+            Self::AppSyncEvents => appsync_events::SUBPROTOCOL,
         }
     }
 
@@ -225,6 +282,7 @@ impl Protocol {
             Self::GraphqlTransportWs => "graphql-transport-ws",
             Self::SubscriptionsTransportWs => "subscriptions-transport-ws",
             Self::AppSync => "appsync",
+            Self::AppSyncEvents => "appsync-events",
         }
     }
 
@@ -239,7 +297,7 @@ impl Protocol {
     /// How often the server sends this protocol's keep-alive.
     pub fn keepalive(self, settings: &crate::config::Settings) -> std::time::Duration {
         match self {
-            Self::GraphqlTransportWs | Self::AppSync => settings.keepalive,
+            Self::GraphqlTransportWs | Self::AppSync | Self::AppSyncEvents => settings.keepalive,
             Self::SubscriptionsTransportWs => settings.legacy_keepalive,
         }
     }
@@ -257,11 +315,19 @@ impl Protocol {
         matches!(self, Self::AppSync)
     }
 
+    /// Whether the connection is authenticated by its upgrade's credentials as it opens, and may
+    /// subscribe without a `connection_init` (AppSync Events: Swift and Kotlin send none).
+    /// Such a connection has no `connection_init` deadline.
+    pub fn authenticates_at_upgrade(self) -> bool {
+        matches!(self, Self::AppSyncEvents)
+    }
+
     pub fn decode(self, text: &str) -> Result<ClientMessage, DecodeError> {
         match self {
             Self::GraphqlTransportWs => transport_ws::decode(text),
             Self::SubscriptionsTransportWs => legacy_ws::decode(text),
             Self::AppSync => appsync::decode(text),
+            Self::AppSyncEvents => appsync_events::decode(text),
         }
     }
 
@@ -270,6 +336,7 @@ impl Protocol {
             Self::GraphqlTransportWs => transport_ws::encode(reply),
             Self::SubscriptionsTransportWs => legacy_ws::encode(reply),
             Self::AppSync => appsync::encode(reply),
+            Self::AppSyncEvents => appsync_events::encode(reply),
         }
     }
 }
@@ -280,6 +347,7 @@ fn parse_envelope(text: &str) -> Result<(Json, Option<String>), DecodeError> {
         reason: format!("message is not valid JSON: {e}"),
         id: None,
         kind: Malformation::NotJson,
+        of: None,
     })?;
     let id = value.get("id").and_then(Json::as_str).map(str::to_owned);
     if !value.is_object() {
@@ -287,6 +355,7 @@ fn parse_envelope(text: &str) -> Result<(Json, Option<String>), DecodeError> {
             reason: "message must be a JSON object".to_owned(),
             id,
             kind: Malformation::NotJson,
+            of: None,
         });
     }
     Ok((value, id))
@@ -297,23 +366,24 @@ fn parse_envelope(text: &str) -> Result<(Json, Option<String>), DecodeError> {
 /// fields.
 fn decode_as<T: serde::de::DeserializeOwned>(
     text: &str,
-    known_types: &[&str],
+    known_types: &[&'static str],
 ) -> Result<(T, Option<String>), DecodeError> {
     let (value, id) = parse_envelope(text)?;
-    let known = value
+    let of = value
         .get("type")
         .and_then(Json::as_str)
-        .is_some_and(|t| known_types.contains(&t));
+        .and_then(|t| known_types.iter().copied().find(|known| *known == t));
     match serde_json::from_value(value) {
         Ok(message) => Ok((message, id)),
         Err(e) => Err(DecodeError {
             reason: format!("invalid message: {e}"),
             id,
-            kind: if known {
+            kind: if of.is_some() {
                 Malformation::BadFields
             } else {
                 Malformation::UnknownType
             },
+            of,
         }),
     }
 }
@@ -338,6 +408,16 @@ pub fn stream_summary(stream: &Json) -> String {
     serde_json::json!({"data": null, "extensions": {"stream": stream}}).to_string()
 }
 
+/// A rendered GraphQL response (`{"data":…}`) with the event's position, when it has one,
+/// added as `extensions.stream`.
+fn with_position<'a>(body: &'a str, at: Option<At<'_>>) -> std::borrow::Cow<'a, str> {
+    let Some(at) = at else {
+        return body.into();
+    };
+    let open = body.strip_suffix('}').unwrap_or(body);
+    format!("{open},\"extensions\":{{\"stream\":{}}}}}", at.to_json()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +435,21 @@ mod tests {
         assert_eq!(Protocol::from_offered(["mqtt"]), None);
         let long = "é".repeat(100);
         assert!(close_frame(4400, &long).reason.len() <= 123);
+    }
+
+    #[test]
+    fn positions_are_added_to_the_rendered_body() {
+        let at = At {
+            epoch: "E",
+            offset: 7,
+        };
+        let body = with_position(r#"{"data":{"a":1}}"#, Some(at));
+        let json: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"data": {"a": 1}, "extensions": {"stream": {"epoch": "E", "offset": 7}}})
+        );
+        assert_eq!(with_position("{}", None), "{}");
     }
 
     #[test]

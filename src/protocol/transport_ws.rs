@@ -5,7 +5,7 @@ use axum::extract::ws::Message;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::{ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload};
+use super::{ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload, with_position};
 use crate::operation::{GraphqlError, GraphqlRequest};
 
 #[derive(Deserialize)]
@@ -73,7 +73,11 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             id,
             stream: Some(stream),
         } => Encoded::frame(with_payload("next", id, &super::stream_summary(stream))),
-        Reply::Data { id, body } => Encoded::frame(with_payload("next", id, body)),
+        Reply::Data { id, body, at } => {
+            Encoded::frame(with_payload("next", id, &with_position(body, at)))
+        }
+        // AppSync Events' own replies; no GraphQL client publishes over its socket.
+        Reply::Published { .. } | Reply::PublishRefused { .. } => Encoded::default(),
         Reply::OperationError { id, errors } => {
             Encoded::frame(with_payload("error", id, &errors_json(errors)))
         }
@@ -85,6 +89,7 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             Fault::Forbidden(reason) => Encoded::close(4403, &reason),
             Fault::TooManyRequests(reason) => Encoded::close(4429, &reason),
             Fault::NotAcknowledged { .. } => Encoded::close(4401, "Unauthorized"),
+            Fault::UnknownId(_) => Encoded::default(),
             Fault::DuplicateId(id) => {
                 Encoded::close(4409, &format!("Subscriber for {id} already exists"))
             }
@@ -140,6 +145,7 @@ mod tests {
                 reason: "x".into(),
                 id: None,
                 kind: crate::protocol::Malformation::BadFields,
+                of: None,
             }),
             4400
         );

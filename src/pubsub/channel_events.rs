@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::bus::{Bus, BusError};
 use crate::event::Event;
-use crate::events::codec::Outcome;
+use crate::events::Outcome;
 
 /// Publishes `events` to the checked channel `path`, each on its own.
 pub async fn publish_events(

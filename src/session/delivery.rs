@@ -8,7 +8,7 @@ use super::resume::{self, Verdict};
 use super::{Flow, Session};
 use crate::app::App;
 use crate::operation::{ErrorType, GraphqlError};
-use crate::protocol::{Encoded, Protocol, Reply};
+use crate::protocol::{At, Encoded, Protocol, Reply};
 use crate::pubsub::{Delivery, Mail, SubscriberId};
 use crate::stream::Position;
 
@@ -48,7 +48,7 @@ impl Session {
             })
             .await;
         let exported = &self.app.metrics.exported;
-        exported.deliveries.increment(count);
+        exported.deliveries_of(self.protocol).increment(count);
         // One latency sample per batch: the oldest delivery in it, when it reached the socket.
         if let Some(published_at) = published_at {
             let latency = (chrono::Utc::now() - published_at)
@@ -120,8 +120,8 @@ impl Session {
     }
 }
 
-/// Frames one event for subscription `id`: `body` as rendered, with `position` added when the
-/// subscription asked for positions. A payload over `--max-payload-bytes` is not sent: the
+/// Frames one event for subscription `id`: `body` as rendered, with `position` when the
+/// subscription is told positions. A payload over `--max-payload-bytes` is not sent: the
 /// subscriber gets an error instead and the subscription must end (returns false), so the
 /// client knows rather than silently missing a status.
 pub(super) fn frame_event(
@@ -132,14 +132,6 @@ pub(super) fn frame_event(
     position: Option<&Position>,
     frames: &mut Vec<Message>,
 ) -> bool {
-    let positioned;
-    let body = match position {
-        Some(position) => {
-            positioned = resume::with_position(body, position);
-            &positioned
-        }
-        None => body,
-    };
     let limit = app.settings.max_payload_bytes;
     if body.len() > limit {
         app.metrics.exported.oversized_payloads.increment(1);
@@ -157,6 +149,10 @@ pub(super) fn frame_event(
         frames.extend(protocol.encode(reply).frames);
         return false;
     }
-    frames.extend(protocol.encode(Reply::Data { id, body }).frames);
+    let at = position.map(|position| At {
+        epoch: &position.epoch,
+        offset: position.offset,
+    });
+    frames.extend(protocol.encode(Reply::Data { id, body, at }).frames);
     true
 }

@@ -1,10 +1,14 @@
-//! The session actor: one task per WebSocket connection, whatever its protocol.
+//! The session actor: one task per WebSocket connection, whatever its protocol (the three GraphQL
+//! ones and AppSync Events).
 //!
 //! It owns the socket and the connection's state: whether it is acknowledged, its subscriptions,
 //! its bounded mailbox of deliveries, its keep-alive and init timers. It speaks only
 //! protocol-neutral [`ClientMessage`]s and [`Reply`]s; the connection's [`Protocol`] turns them
-//! into frames. Every way out of the loop runs the same clean-up: subscriptions leave the index and
-//! the record leaves the store.
+//! into frames. So every invariant (the init deadline, keep-alives, batching, the slow-consumer
+//! close, the shutdown drain, close codes, duplicate ids, resume, the lifetime) holds for every
+//! protocol alike. What only AppSync Events has (channels, publishing over the socket,
+//! per-message authorization) is [`channels`]. Every way out of the loop runs the same clean-up:
+//! subscriptions leave the index and the record leaves the store.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,7 +24,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
-use crate::auth::{CredentialsError, Identity};
+use crate::auth::{Credentials, CredentialsError, Identity};
 use crate::limits::ConnectionSlot;
 
 use crate::app::App;
@@ -30,8 +34,8 @@ use crate::pubsub::{Inbox, Mailbox, Registration, SubscriberId};
 /// How long a closing write (the close frame) may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+mod channels;
 mod delivery;
-pub mod events;
 mod gate;
 pub mod resume;
 mod subscribing;
@@ -108,8 +112,12 @@ pub struct Session {
     mailbox: Arc<Mailbox>,
     inbox: Inbox,
     acknowledged: bool,
-    /// Who the connection is, once `connection_init` was accepted.
+    /// Who the connection is, once `connection_init` was accepted (AppSync Events: once the
+    /// upgrade's credentials were; `None` without any).
     identity: Option<Identity>,
+    /// AppSync Events over a Lambda authorizer only: the upgrade's credentials, since the
+    /// authorizer judges each subscribe and publish by its channel (see [`channels`]).
+    lambda_credentials: Option<Credentials>,
     /// Subscriptions by the client's id for them; boxed, so the map's spare slots stay small.
     active: HashMap<String, Box<Active>>,
     /// The client's id for each subscription the index knows.
@@ -182,6 +190,7 @@ pub fn run(
         inbox,
         acknowledged: false,
         identity: None,
+        lambda_credentials: None,
         active: HashMap::new(),
         client_ids: HashMap::new(),
         seen_since_touch: false,
@@ -200,7 +209,9 @@ pub fn run(
         tracing::info!(remote = %session.peer.remote, "connection opened");
         if let Some(refusal) = session.peer.refusal.take() {
             Box::pin(session.emit(Reply::Fault(refusal))).await;
-        } else {
+        } else if !session.protocol.authenticates_at_upgrade()
+            || Box::pin(session.open_channels()).await == Flow::Continue
+        {
             session.serve(stream).await;
         }
         Box::pin(session.close()).await;
@@ -229,9 +240,14 @@ impl Session {
             .checked_add(settings.max_connection_lifetime)
             .unwrap_or_else(|| opened + Duration::from_secs(100 * 365 * 24 * 3600));
         // One timer for both deadlines (each timer is a hundred bytes in every idle session):
-        // `connection_init`'s until the client is acknowledged, then the end of its life.
-        let deadline =
-            tokio::time::sleep_until(end_of_life.min(opened + settings.connection_init_timeout));
+        // `connection_init`'s until the client is acknowledged, then the end of its life. A
+        // protocol authenticated at the upgrade has no `connection_init` to wait for.
+        let init_by = if self.protocol.authenticates_at_upgrade() {
+            end_of_life
+        } else {
+            opened + settings.connection_init_timeout
+        };
+        let deadline = tokio::time::sleep_until(end_of_life.min(init_by));
         tokio::pin!(deadline);
         let every = self.protocol.keepalive(settings);
         let mut keepalive = tokio::time::interval_at(opened + every, every);
@@ -375,6 +391,7 @@ impl Session {
                     reason: "binary frames are not supported; send JSON text".to_owned(),
                     id: None,
                     kind: Malformation::NotJson,
+                    of: None,
                 })
                 .await
             }
@@ -410,6 +427,7 @@ impl Session {
                         reason: error.reason,
                         id: error.id,
                         kind: error.kind,
+                        of: error.of,
                     })
                     .await;
             }
@@ -422,6 +440,24 @@ impl Session {
                 authorization,
                 data,
             } => self.subscribe(id, request, authorization, data).await,
+            ClientMessage::SubscribeChannel {
+                id,
+                channel,
+                authorization,
+                opening,
+            } => {
+                self.subscribe_channel(id, &channel, authorization.as_ref(), opening.as_ref())
+                    .await
+            }
+            ClientMessage::Publish {
+                id,
+                channel,
+                events,
+                authorization,
+            } => {
+                self.publish(&id, &channel, &events, authorization.as_ref())
+                    .await
+            }
             ClientMessage::Stop { id } => self.stop(&id).await,
             ClientMessage::Ping { payload } => self.emit(Reply::Pong(payload.as_ref())).await,
             ClientMessage::Pong => Flow::Continue,
@@ -440,6 +476,11 @@ impl Session {
                 return self.emit(self.ack()).await;
             }
             return self.emit(Reply::Fault(Fault::TooManyInits)).await;
+        }
+        if self.protocol.authenticates_at_upgrade() {
+            // Authenticated as it opened: `connection_init` only starts the keep-alives.
+            self.acknowledged = true;
+            return self.emit(self.ack()).await;
         }
         let identity = match self.authenticate_connection(payload.as_ref()).await {
             Ok(identity) => identity,

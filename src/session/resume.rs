@@ -243,14 +243,6 @@ impl Watermark {
     }
 }
 
-/// A rendered response (`{"data":…}`) with the event's position added as
-/// `extensions.stream`.
-pub fn with_position(body: &str, position: &Position) -> String {
-    let stream = json!({"epoch": &*position.epoch, "offset": position.offset});
-    let open = body.strip_suffix('}').unwrap_or(body);
-    format!("{open},\"extensions\":{{\"stream\":{stream}}}}}")
-}
-
 /// The error that ends a subscription whose stream lost events.
 pub fn reset_error() -> GraphqlError {
     GraphqlError::new(
@@ -405,21 +397,5 @@ mod tests {
         assert_eq!(mark.judge(&at("E", 6)), Verdict::Duplicate);
         assert_eq!(mark.judge(&at("E", 8)), Verdict::Reset);
         assert_eq!(mark.judge(&at("F", 7)), Verdict::Reset);
-    }
-
-    #[test]
-    fn positions_are_added_to_the_rendered_body() {
-        let body = with_position(
-            r#"{"data":{"a":1}}"#,
-            &Position {
-                epoch: Arc::from("E"),
-                offset: 7,
-            },
-        );
-        let json: Json = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            json,
-            json!({"data": {"a": 1}, "extensions": {"stream": {"epoch": "E", "offset": 7}}})
-        );
     }
 }

@@ -2,16 +2,35 @@
 //! (live before the client hears back), listening on the bus, the connection record; and the
 //! reverse, whatever ends it.
 
+use std::sync::Arc;
+
 use super::delivery::frame_event;
 use super::resume::{self, Opening};
 use super::{Active, Flow, Session};
+use crate::filter::Filter;
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
+use crate::projection::Projection;
 use crate::protocol::{Fault, Reply};
 use crate::pubsub::Registration;
 use crate::rules::Context;
 use crate::store::SubscriptionRecord;
 use crate::stream::Position;
 use crate::subscription;
+
+/// A subscription filed in the index, to be made live by [`Session::start`].
+pub(super) struct Starting {
+    /// The client's id for it.
+    pub id: String,
+    /// The subscription field (a channel's path for AppSync Events).
+    pub field: String,
+    pub registration: Registration,
+    /// How what the stream kept is rendered for it.
+    pub projection: Projection,
+    pub enhanced: Option<Arc<Filter>>,
+    pub record: SubscriptionRecord,
+    pub invalidation: Option<Filter>,
+    pub opening: Opening,
+}
 
 impl Session {
     pub(super) async fn subscribe(
@@ -33,19 +52,9 @@ impl Session {
                 return self.refuse(&id, &[error]).await;
             }
         };
-        if self.active.contains_key(&id) {
-            if !self.protocol.replaces_duplicate_ids() {
-                return self.emit(Reply::Fault(Fault::DuplicateId(id))).await;
-            }
-            self.forget(&id).await;
-        }
         let max = self.app.settings.max_subscriptions_per_connection;
-        if self.active.len() >= max {
-            let errors = [GraphqlError::new(
-                Some(ErrorType::MaxSubscriptionsReachedError),
-                format!("Max number of {max} subscriptions reached"),
-            )];
-            return self.refuse(&id, &errors).await;
+        if let Some(refused) = self.make_room(&id, max).await {
+            return refused;
         }
         let opening = match Opening::from_extensions(request.extensions.as_ref()) {
             Ok(opening) => opening,
@@ -96,31 +105,6 @@ impl Session {
             prepared.enhanced.clone(),
             self.mailbox.clone(),
         );
-        // On a cluster, live also means this node hears the topic from Redis.
-        if let Err(error) = self.app.bus.listen(registration.key()).await {
-            tracing::warn!(%error, "cannot listen to a topic");
-            return self.start_failed(&id, &registration, false, "bus").await;
-        }
-        let replay_latest = self.app.settings.replay_latest.contains(&prepared.field);
-        let opening = opening.or_latest(replay_latest);
-        // Every later publish now reaches the mailbox; what the stream kept before is read now.
-        let start = if opening.ask.is_some() || opening.positioned {
-            let max = self.app.settings.replay_max;
-            match self
-                .app
-                .bus
-                .read(registration.key(), opening.read_from(max), max)
-                .await
-            {
-                Ok(read) => Some(resume::start(&opening, read, prepared.enhanced.as_deref())),
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read a topic's stream");
-                    return self.start_failed(&id, &registration, true, "stream").await;
-                }
-            }
-        } else {
-            None
-        };
         let user_arg = &self.app.settings.user_arg;
         let record = SubscriptionRecord {
             id: id.clone(),
@@ -132,28 +116,76 @@ impl Session {
                 .and_then(|(_, value)| crate::schema::access::user_of(value)),
             arguments: prepared.filter_json(),
         };
+        let replay_latest = self.app.settings.replay_latest.contains(&prepared.field);
+        self.start(Starting {
+            id,
+            field: prepared.field,
+            registration,
+            projection: prepared.projection,
+            enhanced: prepared.enhanced,
+            record,
+            invalidation,
+            opening: opening.or_latest(replay_latest),
+        })
+        .await
+    }
+
+    /// Makes a subscription filed in the index live, whatever its protocol: the bus listens to
+    /// its topic, its stream is read for a resume or replay (every later publish already reaches
+    /// the mailbox), its record is written, and only then is it acknowledged, with what the
+    /// stream kept, in one flush, before the session reads its mailbox again.
+    pub(super) async fn start(&mut self, starting: Starting) -> Flow {
+        let Starting {
+            id,
+            field,
+            registration,
+            projection,
+            enhanced,
+            record,
+            invalidation,
+            opening,
+        } = starting;
+        // On a cluster, live also means this node hears the topic from Redis.
+        if let Err(error) = self.app.bus.listen(registration.key()).await {
+            tracing::warn!(%error, "cannot listen to a topic");
+            return self.start_failed(&id, &registration, false, "bus").await;
+        }
+        let start = if opening.ask.is_some() || opening.positioned {
+            let max = self.app.settings.replay_max;
+            match self
+                .app
+                .bus
+                .read(registration.key(), opening.read_from(max), max)
+                .await
+            {
+                Ok(read) => Some(resume::start(&opening, read, enhanced.as_deref())),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read a topic's stream");
+                    return self.start_failed(&id, &registration, true, "stream").await;
+                }
+            }
+        } else {
+            None
+        };
         if let Err(error) = self.app.store.subscribe(&self.id, record).await {
             self.app.store_failed(error);
         }
         if let Some(filter) = invalidation {
-            self.app.invalidations.watch(
-                &prepared.field,
-                registration.id,
-                filter,
-                self.mailbox.clone(),
-            );
+            self.app
+                .invalidations
+                .watch(&field, registration.id, filter, self.mailbox.clone());
         }
         self.client_ids.insert(registration.id, id.clone());
         self.app.metrics.exported.subscriptions.increment(1);
-        tracing::info!(id = %id, field = %prepared.field, "subscription started");
+        tracing::info!(id = %id, field = %field, "subscription started");
         let Some(start) = start else {
             self.active.insert(
                 id.clone(),
                 Box::new(Active {
                     registration,
-                    field: prepared.field.clone(),
+                    field,
                     watermark: None,
-                    positioned: false,
+                    positioned: opening.positioned,
                 }),
             );
             return self
@@ -167,20 +199,19 @@ impl Session {
             id.clone(),
             Box::new(Active {
                 registration,
-                field: prepared.field.clone(),
+                field,
                 watermark: Some(start.watermark),
                 positioned: opening.positioned,
             }),
         );
-        // The acknowledgement (with the stream's state), then what the stream kept, in one
-        // flush, before the session reads its mailbox again.
+        // The acknowledgement (with the stream's state), then what the stream kept.
         let summary = opening.positioned.then_some(&start.summary);
         let mut encoded = self.protocol.encode(Reply::Subscribed {
             id: &id,
             stream: summary,
         });
         for entry in &start.entries {
-            let body = prepared.projection.render(&entry.event.payload);
+            let body = projection.render(&entry.event.payload);
             let position = Position {
                 epoch: start.epoch.clone(),
                 offset: entry.offset,
@@ -202,8 +233,29 @@ impl Session {
         self.write(encoded).await
     }
 
+    /// Room for a new subscription `id`, or the refusal already answered: a live `id` is
+    /// refused (graphql-transport-ws, AppSync Events) or replaced, as its protocol does, and a
+    /// connection holds at most `max` subscriptions.
+    pub(super) async fn make_room(&mut self, id: &str, max: usize) -> Option<Flow> {
+        if self.active.contains_key(id) {
+            if !self.protocol.replaces_duplicate_ids() {
+                let duplicate = Fault::DuplicateId(id.to_owned());
+                return Some(self.emit(Reply::Fault(duplicate)).await);
+            }
+            self.forget(id).await;
+        }
+        if self.active.len() >= max {
+            let errors = [GraphqlError::new(
+                Some(ErrorType::MaxSubscriptionsReachedError),
+                format!("Max number of {max} subscriptions reached"),
+            )];
+            return Some(self.refuse(id, &errors).await);
+        }
+        None
+    }
+
     /// Refuses a subscription that has not started: an operation error in the protocol's shape.
-    async fn refuse(&mut self, id: &str, errors: &[GraphqlError]) -> Flow {
+    pub(super) async fn refuse(&mut self, id: &str, errors: &[GraphqlError]) -> Flow {
         self.emit(Reply::OperationError { id, errors }).await
     }
 
@@ -231,8 +283,8 @@ impl Session {
 
     pub(super) async fn stop(&mut self, id: &str) -> Flow {
         if !self.forget(id).await {
-            // Stopping what is not running is harmless; there is nothing to answer.
-            return Flow::Continue;
+            // Stopping what is not running is harmless; only AppSync Events answers it.
+            return self.emit(Reply::Fault(Fault::UnknownId(id.to_owned()))).await;
         }
         self.emit(Reply::Stopped(id)).await
     }

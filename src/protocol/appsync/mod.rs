@@ -18,6 +18,7 @@ use serde_json::{Value as Json, json};
 
 use super::{
     ClientMessage, DecodeError, Encoded, Fault, Malformation, Reply, decode_as, with_payload,
+    with_position,
 };
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 
@@ -71,6 +72,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
                 reason: format!("payload.data is not a GraphQL request: {e}"),
                 id: Some(id.clone()),
                 kind: Malformation::BadFields,
+                of: Some("start"),
             })?;
             let extensions = payload.extensions;
             let authorization = extensions.as_ref().and_then(|e| e.authorization.clone());
@@ -168,7 +170,11 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             json!({"type": "start_ack", "id": id, "payload": {"extensions": {"stream": stream}}})
                 .to_string(),
         ),
-        Reply::Data { id, body } => Encoded::frame(with_payload("data", id, body)),
+        Reply::Data { id, body, at } => {
+            Encoded::frame(with_payload("data", id, &with_position(body, at)))
+        }
+        // AppSync Events' own replies; no GraphQL client publishes over its socket.
+        Reply::Published { .. } | Reply::PublishRefused { .. } => Encoded::default(),
         Reply::OperationError { id, errors } => Encoded::frame(with_payload(
             "error",
             id,
@@ -178,7 +184,9 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             Encoded::frame(json!({"type": "complete", "id": id}).to_string())
         }
         Reply::Fault(fault) => match fault {
-            Fault::InvalidMessage { reason, id, kind } => match (kind, id) {
+            Fault::InvalidMessage {
+                reason, id, kind, ..
+            } => match (kind, id) {
                 (Malformation::BadFields, Some(id)) => {
                     subscription_error(&id, ErrorType::BadRequestException, &reason)
                 }
@@ -206,6 +214,7 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
             ),
             // AppSync replaces a subscription whose id is reused, and acknowledges a repeated
             // `connection_init`; the session never reports these for this protocol.
+            Fault::UnknownId(_) => Encoded::default(),
             Fault::DuplicateId(id) => subscription_error(
                 &id,
                 ErrorType::DuplicatedOperationError,
@@ -269,6 +278,7 @@ mod tests {
             reason: unknown.reason,
             id: unknown.id,
             kind: unknown.kind,
+            of: unknown.of,
         })))[0];
         assert!(frame.get("id").is_none(), "{frame}");
         assert_eq!(
