@@ -181,6 +181,11 @@ pub async fn upgrade(
     let peer = super::websocket::admit(&app, remote, &headers, credentials);
     let sessions = app.sessions.clone();
     ws.on_upgrade(move |socket| {
-        sessions.track_future(crate::session::run(app, socket, crate::protocol::Protocol::AppSyncEvents, peer))
+        sessions.track_future(crate::session::run(
+            app,
+            socket,
+            crate::protocol::Protocol::AppSyncEvents,
+            peer,
+        ))
     })
 }

@@ -378,7 +378,10 @@ mod tests {
         let ClientMessage::SubscribeChannel { opening, .. } = decode(resumed).unwrap() else {
             panic!("a subscribe");
         };
-        assert_eq!(opening, Some(json!({"resume": {"epoch": "E", "offset": 3}})));
+        assert_eq!(
+            opening,
+            Some(json!({"resume": {"epoch": "E", "offset": 3}}))
+        );
     }
 
     #[test]
@@ -397,7 +400,10 @@ mod tests {
         assert_eq!(no_channel["id"], "s2");
         assert_eq!(no_channel["errors"][0]["errorType"], "BadRequestException");
         let no_events = answer(r#"{"type":"publish","id":"p","channel":"/d/a"}"#);
-        assert_eq!((&no_events["type"], &no_events["id"]), (&json!("publish_error"), &json!("p")));
+        assert_eq!(
+            (&no_events["type"], &no_events["id"]),
+            (&json!("publish_error"), &json!("p"))
+        );
         for unroutable in ["nope", r#"{"type":"start","id":"x"}"#, "[1]"] {
             assert_eq!(answer(unroutable)["type"], "error", "{unroutable}");
         }

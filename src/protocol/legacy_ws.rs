@@ -6,7 +6,9 @@
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::{ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload, with_position};
+use super::{
+    ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload, with_position,
+};
 use crate::operation::{GraphqlError, GraphqlRequest};
 
 #[derive(Deserialize)]

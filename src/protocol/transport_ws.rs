@@ -5,7 +5,9 @@ use axum::extract::ws::Message;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::{ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload, with_position};
+use super::{
+    ClientMessage, DecodeError, Encoded, Fault, Reply, decode_as, with_payload, with_position,
+};
 use crate::operation::{GraphqlError, GraphqlRequest};
 
 #[derive(Deserialize)]

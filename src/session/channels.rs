@@ -40,10 +40,15 @@ impl Session {
     /// writes the connection's record; bad credentials end the connection with
     /// `connection_error`.
     pub(super) async fn open_channels(&mut self) -> Flow {
-        let credentials = match std::mem::replace(&mut self.peer.credentials, Ok(Credentials::default())) {
-            Ok(credentials) => credentials,
-            Err(error) => return self.emit(Reply::Fault(Fault::BadHandshake(error.to_string()))).await,
-        };
+        let credentials =
+            match std::mem::replace(&mut self.peer.credentials, Ok(Credentials::default())) {
+                Ok(credentials) => credentials,
+                Err(error) => {
+                    return self
+                        .emit(Reply::Fault(Fault::BadHandshake(error.to_string())))
+                        .await;
+                }
+            };
         if !credentials.is_empty() {
             let connect = signed_body(None, None);
             let identity = match self
@@ -129,8 +134,12 @@ impl Session {
 
     /// Parses a channel as the node's namespaces allow (`wildcard` for a subscribe).
     fn channel(&self, written: &str, wildcard: bool) -> Result<Channel, GraphqlError> {
-        Channel::parse(written, wildcard, &self.app.settings.events.event_namespaces)
-            .map_err(|e| error(ErrorType::BadRequestException, e.to_string()))
+        Channel::parse(
+            written,
+            wildcard,
+            &self.app.settings.events.event_namespaces,
+        )
+        .map_err(|e| error(ErrorType::BadRequestException, e.to_string()))
     }
 
     pub(super) async fn subscribe_channel(

@@ -284,7 +284,9 @@ impl Session {
     pub(super) async fn stop(&mut self, id: &str) -> Flow {
         if !self.forget(id).await {
             // Stopping what is not running is harmless; only AppSync Events answers it.
-            return self.emit(Reply::Fault(Fault::UnknownId(id.to_owned()))).await;
+            return self
+                .emit(Reply::Fault(Fault::UnknownId(id.to_owned())))
+                .await;
         }
         self.emit(Reply::Stopped(id)).await
     }

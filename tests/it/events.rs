@@ -64,7 +64,10 @@ async fn the_shapes_swift_and_kotlin_rely_on() {
     let mut client = events_socket(server.addr, KEY).await;
     // No connection_init: subscribe at once, on the upgrade's credentials.
     let answer = subscribe(&mut client, "s1", "/default/jobs").await;
-    assert_eq!((&answer["type"], &answer["id"]), (&json!("subscribe_success"), &json!("s1")));
+    assert_eq!(
+        (&answer["type"], &answer["id"]),
+        (&json!("subscribe_success"), &json!("s1"))
+    );
     // The stream's state rides along (AWS's clients ignore what they do not know).
     assert_eq!(answer["stream"]["recovered"], false, "{answer}");
     assert!(answer["stream"]["epoch"].is_string(), "{answer}");
@@ -248,7 +251,11 @@ async fn bad_input_gets_its_answer_and_the_server_keeps_serving() {
     );
     let duplicate = subscribe(&mut client, "s1", "/default/b").await;
     assert_eq!(
-        (&duplicate["type"], &duplicate["id"], &duplicate["errors"][0]["errorType"]),
+        (
+            &duplicate["type"],
+            &duplicate["id"],
+            &duplicate["errors"][0]["errorType"]
+        ),
         (
             &json!("subscribe_error"),
             &json!("s1"),

@@ -40,6 +40,7 @@ mod redis_tls;
 mod resume;
 mod schema_check;
 mod secrets_in_logs;
+mod session_invariants;
 mod shutdown;
 mod slow_consumer;
 mod store_suite;

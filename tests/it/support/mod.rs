@@ -507,6 +507,19 @@ impl WsClient {
         }
     }
 
+    /// Sends any WebSocket message (a binary frame, say).
+    pub async fn send_message(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap();
+    }
+
+    /// The next message of any kind (a close included), within the usual wait.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.ws.next()).await {
+            Ok(Some(Ok(message))) => Some(message),
+            _ => None,
+        }
+    }
+
     /// The next frame of any kind, or `None` once the connection has ended (closed or broken).
     pub async fn try_next(&mut self) -> Option<Message> {
         match self.ws.next().await {
