@@ -19,6 +19,7 @@ mod custom_schema;
 mod enhanced_filters;
 mod events;
 mod events_auth;
+mod events_resume;
 mod every_root_field;
 mod fanout;
 mod health;
