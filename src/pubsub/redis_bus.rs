@@ -267,26 +267,28 @@ impl RedisBus {
         })
     }
 
-    /// Subscribes to `topic`'s channel and notes where its stream stands.
+    /// Notes where `topic`'s stream stands, then subscribes to its channel. The position is
+    /// read first and the topic marked with a gap, so Redis's confirmation of the SUBSCRIBE
+    /// catches the topic up from there (`inbox`): what was published between the subscribe
+    /// message's receipt and the confirmation, which under load takes a while, is delivered
+    /// from the stream rather than lost.
     async fn subscribe(&self, topic: &str) -> Result<(), BusError> {
         let shared = &self.shared;
-        let channel = shared.channel(topic);
-        {
-            let _order = shared.membership.lock().await;
-            shared
-                .subscriber
-                .listen(&channel)
-                .await
-                .map_err(unavailable)?;
-        }
         let now = shared.read(topic, ReadFrom::Nothing, 0).await?;
         if let Some(state) = shared.topics().get_mut(topic) {
             state.floor = Some(Position {
                 epoch: now.epoch,
                 offset: now.top,
             });
+            state.gap = true;
         }
-        Ok(())
+        let channel = shared.channel(topic);
+        let _order = shared.membership.lock().await;
+        shared
+            .subscriber
+            .listen(&channel)
+            .await
+            .map_err(unavailable)
     }
 }
 

@@ -195,12 +195,16 @@ impl Session {
                 })
                 .await;
         };
+        // A subscription that read nothing of its stream (told positions only) has nothing for
+        // a watermark to drop: what was published since it was filed is in its mailbox, or on
+        // its way there (a Redis catch-up), at offsets up to the read's own.
+        let watermark = opening.ask.is_some().then_some(start.watermark);
         self.active.insert(
             id.clone(),
             Box::new(Active {
                 registration,
                 field,
-                watermark: Some(start.watermark),
+                watermark,
                 positioned: opening.positioned,
             }),
         );

@@ -278,3 +278,98 @@ async fn events_text_that_is_not_utf8_closes_with_1007() {
         .map(|w| u16::from_be_bytes([w[2], w[3]]));
     assert_eq!(close, Some(1007));
 }
+
+/// Over Redis, a subscription is live from the moment its subscribe message is read, not from
+/// Redis's confirmation of the SUBSCRIBE: publishers start the instant each subscribe message
+/// is written (no wait for any ack), hundreds at once on all four protocols, and every
+/// acknowledged status arrives exactly once, in order.
+#[tokio::test]
+async fn over_redis_publishing_right_after_the_subscribe_loses_nothing() {
+    use support::cluster::node;
+    const PER_WIRE: usize = 60;
+    const STATUSES: usize = 5;
+    let redis = support::redis::RedisServer::start().await;
+    let prefix = format!("receipt{}", uuid::Uuid::new_v4().simple());
+    let server = node(
+        &redis.url(),
+        &prefix,
+        "receipt",
+        &["--max-http-connections-per-address", "10000"],
+    )
+    .await;
+    let addr = server.addr;
+    // Connected (and for the GraphQL protocols acknowledged) first; then, per connection, the
+    // subscribe is written and its publisher starts at once.
+    let mut connections = Vec::new();
+    for wire in WIRES {
+        for n in 0..PER_WIRE {
+            let client = match wire {
+                Wire::Graphql(proto) => WsClient::ready_at(addr, proto).await,
+                Wire::Events => events_socket(addr, KEY).await,
+            };
+            connections.push((wire, format!("rcpt{}x{n}", connections.len()), client));
+        }
+    }
+    let mut tasks = Vec::new();
+    for (wire, user, mut client) in connections {
+        match wire {
+            Wire::Graphql(_) => client.subscribe_user("s", &user).await,
+            Wire::Events => {
+                let channel = format!("/default/{user}");
+                client
+                    .send(json!({"type": "subscribe", "id": "s", "channel": channel}))
+                    .await;
+            }
+        }
+        let publisher = {
+            let user = user.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for n in 0..STATUSES {
+                    let code = wire.publish(addr, &user, n, "").await;
+                    assert_eq!(code, 200, "{wire:?} {user}");
+                    acknowledged.push(format!("s{n}"));
+                }
+                acknowledged
+            })
+        };
+        tasks.push(tokio::spawn(async move {
+            let acknowledged = publisher.await.unwrap();
+            let mut received = Vec::new();
+            while received.len() < acknowledged.len() {
+                let message = match client.next_message().await {
+                    Some(Message::Text(text)) => serde_json::from_str::<Json>(&text).unwrap(),
+                    Some(_) => continue,
+                    None => panic!("{wire:?} {user}: got only {received:?} of {acknowledged:?}"),
+                };
+                let status = match message["type"].as_str() {
+                    Some("next" | "data") if wire == Wire::Events => {
+                        let event: Json =
+                            serde_json::from_str(message["event"].as_str().unwrap()).unwrap();
+                        event["status"].as_str().unwrap().to_owned()
+                    }
+                    Some("next" | "data") => message["payload"]["data"]["onStatusUpdate"]["status"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                    _ => continue,
+                };
+                received.push(status);
+            }
+            client.expect_silence(Duration::from_millis(200)).await;
+            (wire, user, acknowledged, received)
+        }));
+    }
+    for task in tasks {
+        let (wire, user, acknowledged, received) =
+            tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("every subscriber gets its statuses")
+                .unwrap();
+        assert_eq!(acknowledged.len(), STATUSES, "{wire:?} {user}");
+        assert_eq!(
+            received, acknowledged,
+            "{wire:?} {user}: once each, in order"
+        );
+    }
+}
