@@ -15,7 +15,6 @@
 //! `error` without id; a subscription the server ends (its stream lost events, an oversized
 //! event) a `subscribe_error` with its id, as a subscription that did not start.
 
-use axum::extract::ws::Message;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
@@ -229,18 +228,10 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
         // the first `ka` right after, as the service sends it.
         Reply::Ack {
             connection_timeout_ms,
-        } => Encoded {
-            frames: vec![
-                Message::Text(
-                    json!({"type": "connection_ack", "connectionTimeoutMs": connection_timeout_ms,
-                        "payload": {"connectionTimeoutMs": connection_timeout_ms}})
-                    .to_string()
-                    .into(),
-                ),
-                Message::Text(r#"{"type":"ka"}"#.into()),
-            ],
-            close: None,
-        },
+        } => super::ack_then_keep_alive(
+            json!({"type": "connection_ack", "connectionTimeoutMs": connection_timeout_ms,
+                "payload": {"connectionTimeoutMs": connection_timeout_ms}}),
+        ),
         Reply::KeepAlive => Encoded::frame(r#"{"type":"ka"}"#.to_owned()),
         Reply::Pong(_) => Encoded::default(),
         Reply::Subscribed { id, stream } => Encoded::frame(
@@ -319,6 +310,7 @@ fn published(id: &str, outcome: &Outcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::extract::ws::Message;
 
     fn frame(encoded: Encoded) -> Json {
         match &encoded.frames[..] {

@@ -402,6 +402,18 @@ fn with_payload(kind: &str, id: &str, body: &str) -> String {
     text
 }
 
+/// `connection_ack`, then at once the first `ka`, as AppSync (GraphQL and Events) sends them:
+/// clients arm their keep-alive timers on it.
+fn ack_then_keep_alive(ack: Json) -> Encoded {
+    Encoded {
+        frames: vec![
+            Message::Text(ack.to_string().into()),
+            Message::Text(r#"{"type":"ka"}"#.into()),
+        ],
+        close: None,
+    }
+}
+
 /// The response that tells a graphql-ws or legacy client the state of its subscription's
 /// stream before any event: `{"data":null,"extensions":{"stream":{…}}}`.
 pub fn stream_summary(stream: &Json) -> String {

@@ -12,7 +12,6 @@
 
 mod wording;
 
-use axum::extract::ws::Message;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
@@ -146,17 +145,9 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
         // AppSync sends its first `ka` right after the ack; clients arm their timers on it.
         Reply::Ack {
             connection_timeout_ms,
-        } => Encoded {
-            frames: vec![
-                Message::Text(
-                    json!({"type": "connection_ack", "payload": {"connectionTimeoutMs": connection_timeout_ms}})
-                        .to_string()
-                        .into(),
-                ),
-                Message::Text(r#"{"type":"ka"}"#.into()),
-            ],
-            close: None,
-        },
+        } => super::ack_then_keep_alive(
+            json!({"type": "connection_ack", "payload": {"connectionTimeoutMs": connection_timeout_ms}}),
+        ),
         Reply::KeepAlive => Encoded::frame(r#"{"type":"ka"}"#.to_owned()),
         Reply::Pong(_) => Encoded::default(),
         Reply::Subscribed { id, stream: None } => {
@@ -198,10 +189,18 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
                     "unknown not supported through the realtime channel",
                 ),
             },
-            Fault::Unauthorized(reason) => connection_error(ErrorType::UnauthorizedException, &reason, 401),
-            Fault::BadHandshake(reason) => connection_error(ErrorType::BadRequestException, &reason, 400),
-            Fault::Forbidden(reason) => connection_error(ErrorType::UnauthorizedException, &reason, 403),
-            Fault::TooManyRequests(reason) => connection_error(ErrorType::LimitExceededError, &reason, 429),
+            Fault::Unauthorized(reason) => {
+                connection_error(ErrorType::UnauthorizedException, &reason, 401)
+            }
+            Fault::BadHandshake(reason) => {
+                connection_error(ErrorType::BadRequestException, &reason, 400)
+            }
+            Fault::Forbidden(reason) => {
+                connection_error(ErrorType::UnauthorizedException, &reason, 403)
+            }
+            Fault::TooManyRequests(reason) => {
+                connection_error(ErrorType::LimitExceededError, &reason, 429)
+            }
             Fault::NoSubprotocol => connection_error(
                 ErrorType::BadRequestException,
                 "NoProtocolError: offer the graphql-ws subprotocol",
@@ -234,6 +233,7 @@ pub fn encode(reply: Reply<'_>) -> Encoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::extract::ws::Message;
 
     fn frames(encoded: Encoded) -> Vec<Json> {
         encoded
