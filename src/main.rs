@@ -131,13 +131,14 @@ struct SubscribeArgs {
     #[arg(long, required_unless_present = "channel")]
     user_id: Option<String>,
     /// Print the AppSync Events of this channel (`/default/jobs/*`) instead, one JSON line each.
-    #[arg(long, conflicts_with_all = ["user_id", "resume"])]
+    #[arg(long, conflicts_with = "user_id")]
     channel: Option<String>,
     /// Exit after this many statuses.
     #[arg(long)]
     count: Option<usize>,
-    /// Print each status with its position (`{"epoch","offset","status"}`); with a position
-    /// (`EPOCH:OFFSET`, as printed), first every kept status after it.
+    /// Print each status with its position (`{"epoch","offset","status"}`; for `--channel`,
+    /// `{"epoch","offset","event"}`); with a position (`EPOCH:OFFSET`, as printed), first every
+    /// kept one after it.
     #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "EPOCH:OFFSET", value_parser = client::ResumeFrom::parse)]
     resume: Option<client::ResumeFrom>,
 }
@@ -190,7 +191,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     &endpoint,
                     channel,
                     args.count,
-                    || eprintln!("subscribed to {channel}"),
+                    args.resume.clone(),
+                    |stream| {
+                        eprintln!("subscribed to {channel}");
+                        if args.resume.is_some() {
+                            eprintln!(
+                                "stream {}:{}, recovered: {}",
+                                stream["epoch"].as_str().unwrap_or_default(),
+                                stream["offset"],
+                                stream["recovered"]
+                            );
+                        }
+                    },
                     |event| println!("{event}"),
                 );
                 return tokio::select! {

@@ -45,13 +45,15 @@ pub async fn publish(
     })
 }
 
-/// Subscribes to `channel`, calls `on_subscribed` once the server confirms it, then `on_event`
-/// with each event (parsed), until `count` have arrived (or forever).
+/// Subscribes to `channel`, calls `on_subscribed` once the server confirms it (with the
+/// stream's state), then `on_event` with each event (parsed; with `resume`, as
+/// `{"epoch","offset","event"}`), until `count` have arrived (or forever).
 pub async fn subscribe(
     endpoint: &Endpoint,
     channel: &str,
     count: Option<usize>,
-    on_subscribed: impl FnOnce(),
+    resume: Option<super::ResumeFrom>,
+    on_subscribed: impl FnOnce(&Json),
     mut on_event: impl FnMut(Json),
 ) -> Result<(), ClientError> {
     let url = with_path(&websocket_url(&endpoint.url)?, "/event/realtime")?;
@@ -62,7 +64,12 @@ pub async fn subscribe(
         &[("x-api-key", &endpoint.api_key)],
     )
     .await?;
-    let subscribe = json!({"type": "subscribe", "id": "1", "channel": channel});
+    let mut subscribe = json!({"type": "subscribe", "id": "1", "channel": channel});
+    if let (Some(resume), Some(fields)) = (&resume, subscribe.as_object_mut())
+        && let Json::Object(asked) = resume.extensions()
+    {
+        fields.extend(asked);
+    }
     ws.send(Message::text(subscribe.to_string())).await?;
     let mut on_subscribed = Some(on_subscribed);
     let mut received = 0;
@@ -73,13 +80,18 @@ pub async fn subscribe(
         match message["type"].as_str() {
             Some("subscribe_success") => {
                 if let Some(subscribed) = on_subscribed.take() {
-                    subscribed();
+                    subscribed(&message["stream"]);
                 }
             }
             Some("data") => {
                 received += 1;
                 let event = message["event"].as_str().unwrap_or("null");
-                on_event(serde_json::from_str(event).unwrap_or(Json::Null));
+                let event = serde_json::from_str(event).unwrap_or(Json::Null);
+                on_event(match &resume {
+                    Some(_) => json!({"epoch": message["stream"]["epoch"],
+                        "offset": message["stream"]["offset"], "event": event}),
+                    None => event,
+                });
             }
             Some("subscribe_error" | "connection_error" | "error") => {
                 return Err(ClientError::Graphql(message["errors"].to_string()));

@@ -148,7 +148,8 @@ impl ResumeFrom {
         })
     }
 
-    fn extensions(&self) -> Json {
+    /// What a subscribe asks of the stream: GraphQL's `extensions`, Events' top-level fields.
+    pub(crate) fn extensions(&self) -> Json {
         match self {
             Self::Now => json!({"replay": {"last": 0}}),
             Self::After { epoch, offset } => {

@@ -376,3 +376,86 @@ async fn publish_and_subscribe_speak_appsync_events_with_channel() {
 fn json_value(text: &str) -> Json {
     serde_json::from_str(text).unwrap()
 }
+
+#[tokio::test]
+async fn subscribe_channel_resume_prints_positions_and_starts_from_one() {
+    let server = TestServer::start().await;
+    let url = server.http_url();
+    let channel = "/default/jobs/j1";
+    let publish = |step: &'static str| {
+        let url = url.clone();
+        async move {
+            let event = format!(r#"{{"step":"{step}"}}"#);
+            let args = [
+                "publish",
+                "--url",
+                &url,
+                "--api-key",
+                KEY,
+                "--channel",
+                channel,
+            ];
+            run_cli(&[&args[..], &["--event", &event]].concat()).await;
+        }
+    };
+    for step in ["loading_agents", "validating", "synthesizing"] {
+        publish(step).await;
+    }
+    let subscribe = [
+        "subscribe",
+        "--url",
+        &url,
+        "--api-key",
+        KEY,
+        "--channel",
+        channel,
+    ];
+    let mut live = switchboard()
+        .args(subscribe)
+        .args(["--count", "1", "--resume"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(live.stderr.take().unwrap()).lines();
+    let stream = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+            .await
+            .expect("the subscriber says where the stream stands")
+            .unwrap()
+            .expect("more output");
+        if let Some(stream) = line.strip_prefix("stream ") {
+            break stream.to_owned();
+        }
+    };
+    assert!(stream.ends_with(":3, recovered: false"), "{stream}");
+    publish("complete").await;
+    let output = tokio::time::timeout(Duration::from_secs(10), live.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let line: Json = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (&line["offset"], &line["event"]["step"]),
+        (&4.into(), &"complete".into())
+    );
+    let epoch = line["epoch"].as_str().unwrap();
+
+    let from = format!("{epoch}:1");
+    let (lines, said) =
+        run_cli(&[&subscribe[..], &["--count", "3", "--resume", &from]].concat()).await;
+    assert!(said.contains("recovered: true"), "{said}");
+    let got: Vec<(u64, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["offset"].as_u64().unwrap(),
+                l["event"]["step"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [(2, "validating"), (3, "synthesizing"), (4, "complete")]
+    );
+}
