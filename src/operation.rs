@@ -79,6 +79,9 @@ pub enum ErrorType {
     NotFoundException,
     PayloadTooLargeError,
     PayloadTooLargeException,
+    /// The bus took a publish but never said whether it published it (Switchboard's own type):
+    /// retry with the same `Idempotency-Key` to publish it at most once.
+    PublishOutcomeUnknown,
     RequestTimeoutException,
     ServiceUnavailable,
     /// A resumed or replayed subscription's stream lost events (Switchboard's own type).
@@ -94,7 +97,7 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
-    const ALL: [Self; 17] = [
+    const ALL: [Self; 18] = [
         Self::BadRequestException,
         Self::DuplicatedOperationError,
         Self::InternalFailure,
@@ -104,6 +107,7 @@ impl ErrorType {
         Self::NotFoundException,
         Self::PayloadTooLargeError,
         Self::PayloadTooLargeException,
+        Self::PublishOutcomeUnknown,
         Self::RequestTimeoutException,
         Self::ServiceUnavailable,
         Self::StreamReset,
@@ -126,6 +130,7 @@ impl ErrorType {
             Self::NotFoundException => "NotFoundException",
             Self::PayloadTooLargeError => "PayloadTooLargeError",
             Self::PayloadTooLargeException => "PayloadTooLargeException",
+            Self::PublishOutcomeUnknown => "PublishOutcomeUnknown",
             Self::RequestTimeoutException => "RequestTimeoutException",
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::StreamReset => "StreamReset",

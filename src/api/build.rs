@@ -209,9 +209,14 @@ pub fn typed_error(error_type: ErrorType, message: impl Into<String>) -> async_g
 /// so the HTTP layer answers 503 by its type, not by reading the message.
 fn publish_error(error: PublishError) -> async_graphql::Error {
     tracing::warn!(%error, "publish failed");
+    let error_type = error.error_type();
     async_graphql::Error::new_with_source(error)
-        .extend_with(|_, e| e.set("errorType", ErrorType::ServiceUnavailable.as_str()))
+        .extend_with(move |_, e| e.set("errorType", error_type.as_str()))
 }
+
+/// A publish the fast path tried and failed, handed to the executor so that it answers with
+/// this error rather than publishing a second time.
+pub(super) struct FailedPublish(pub PublishError);
 
 fn broker<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Arc<Broker>> {
     ctx.data::<Arc<Broker>>()
@@ -224,6 +229,9 @@ fn mutation_field(def: &FieldDef, plan: Arc<MutationPlan>) -> Field {
         Field::new(&def.name, type_ref(&def.ty), move |ctx| {
             let plan = plan.clone();
             FieldFuture::new(async move {
+                if let Some(FailedPublish(error)) = ctx.data_opt::<FailedPublish>() {
+                    return Err(publish_error(error.clone()));
+                }
                 let event = publish_pass_through(
                     broker(&ctx)?,
                     &plan,

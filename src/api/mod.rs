@@ -83,15 +83,24 @@ impl Api {
         document: Option<Arc<ExecutableDocument>>,
         idempotency: Option<IdempotencyKey>,
     ) -> Answer {
+        let mut failed = None;
         if let Some(plan) = self.fast.get(request)
             && let Some(args) = plan.arguments(&self.model, request.variables.as_ref())
-            // A failed publish is retried once by the executor, which then answers.
-            && let Some(Ok(body)) = plan.run(&self.broker, &args, idempotency.as_ref()).await
         {
-            return Answer::Fast(body);
+            match plan.run(&self.broker, &args, idempotency.as_ref()).await {
+                Some(Ok(body)) => return Answer::Fast(body),
+                // Never a second attempt (Redis may yet run the first): the executor answers
+                // with this error, in its own shape.
+                Some(Err(error)) => failed = Some(build::FailedPublish(error)),
+                None => {}
+            }
         }
         let learn = document.clone().filter(|_| !self.fast.knows(request));
-        let response = self.execute(request, document, idempotency).await;
+        let mut gql = self.request(request, document, idempotency);
+        if let Some(failed) = failed {
+            gql = gql.data(failed);
+        }
+        let response = self.schema.execute(gql).await;
         if let Some(document) = learn
             && response.errors.is_empty()
         {
@@ -108,6 +117,18 @@ impl Api {
         document: Option<Arc<ExecutableDocument>>,
         idempotency: Option<IdempotencyKey>,
     ) -> async_graphql::Response {
+        self.schema
+            .execute(self.request(request, document, idempotency))
+            .await
+    }
+
+    /// The executor's request for an operation with its already parsed document.
+    fn request(
+        &self,
+        request: &crate::operation::GraphqlRequest,
+        document: Option<Arc<ExecutableDocument>>,
+        idempotency: Option<IdempotencyKey>,
+    ) -> async_graphql::Request {
         let mut gql =
             async_graphql::Request::new(request.query.clone()).variables(request.variables());
         if let Some(key) = idempotency {
@@ -119,6 +140,6 @@ impl Api {
         if let Some(document) = document {
             gql.set_parsed_query(Arc::unwrap_or_clone(document));
         }
-        self.schema.execute(gql).await
+        gql
     }
 }

@@ -16,6 +16,15 @@ pub fn appsync_error(status: StatusCode, error_type: ErrorType, message: &str) -
     (status, Json(body)).into_response()
 }
 
+/// The status a failed publish (or history read) is answered with, by its type: 503 when
+/// nothing was published, so a retry is safe; 504 when the bus never said.
+pub fn bus_status(error_type: ErrorType) -> StatusCode {
+    match error_type {
+        ErrorType::PublishOutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 /// 429 for an address locked out after too many failed authentications; `Retry-After` says
 /// when the lockout ends (whole seconds, rounded up).
 pub fn locked_out(remaining: Duration) -> Response {

@@ -133,8 +133,8 @@ pub async fn publish(
     {
         Ok(outcome) => (StatusCode::OK, axum::Json(outcome.body())).into_response(),
         Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorType::ServiceUnavailable,
+            super::errors::bus_status(e.error_type()),
+            e.error_type(),
             &e.to_string(),
         ),
     }

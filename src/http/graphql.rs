@@ -142,10 +142,10 @@ fn idempotency_key(
 /// history that could not be read) is not a success: 503, so the publisher retries; which errors
 /// are that is decided by their type ([`PublishError`] as the source), not their text.
 fn respond(response: &async_graphql::Response) -> Response {
-    let unavailable = response
+    let failed_publish = response
         .errors
         .iter()
-        .any(|error| error.source::<PublishError>().is_some());
+        .find_map(|error| error.source::<PublishError>());
     let mut body = match serde_json::to_value(response) {
         Ok(body) => body,
         Err(error) => {
@@ -162,11 +162,7 @@ fn respond(response: &async_graphql::Response) -> Response {
             lift_error_type(error);
         }
     }
-    let status = if unavailable {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
+    let status = failed_publish.map_or(StatusCode::OK, |e| errors::bus_status(e.error_type()));
     (status, Json(body)).into_response()
 }
 
@@ -229,6 +225,12 @@ mod tests {
         .into_server_error(async_graphql::Pos::default());
         let response = async_graphql::Response::from_errors(vec![failed]);
         assert_eq!(respond(&response).status(), StatusCode::SERVICE_UNAVAILABLE);
+        let unknown = async_graphql::Error::new_with_source(PublishError::Bus(
+            BusError::OutcomeUnknown("the link dropped".to_owned()),
+        ))
+        .into_server_error(async_graphql::Pos::default());
+        let response = async_graphql::Response::from_errors(vec![unknown]);
+        assert_eq!(respond(&response).status(), StatusCode::GATEWAY_TIMEOUT);
         // The same words without the type are an ordinary error.
         let worded = async_graphql::ServerError::new("ServiceUnavailable", None);
         let response = async_graphql::Response::from_errors(vec![worded]);

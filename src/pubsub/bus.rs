@@ -22,13 +22,31 @@ use super::invalidation::Invalidations;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
 use crate::event::Event;
+use crate::operation::ErrorType;
 use crate::stream::{MemoryStreams, ReadFrom, StreamRead};
 
-#[derive(Debug, thiserror::Error)]
+/// Why the bus did not publish, or cannot say whether it did. The two are kept apart so that
+/// "unavailable" can be a promise: nothing was published.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {
-    /// The bus cannot take the event now; the publisher must be told and may retry.
-    #[error("the event bus is unavailable: {0}")]
+    /// Not published (refused, or not taken in time); the publisher may simply retry.
+    #[error("the event bus is unavailable, nothing was published: {0}")]
     Unavailable(String),
+    /// Sent, but the link dropped before the bus answered: it may or may not be published.
+    #[error(
+        "the event bus did not say whether it published the event ({0}); retry with the same Idempotency-Key to publish it at most once"
+    )]
+    OutcomeUnknown(String),
+}
+
+impl BusError {
+    /// The AppSync `errorType` a caller is answered with.
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Self::Unavailable(_) => ErrorType::ServiceUnavailable,
+            Self::OutcomeUnknown(_) => ErrorType::PublishOutcomeUnknown,
+        }
+    }
 }
 
 /// What the bus did, for tests and metrics.

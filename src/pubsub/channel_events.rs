@@ -11,7 +11,9 @@ use super::bus::{Bus, BusError};
 use crate::event::Event;
 use crate::events::Outcome;
 
-/// Publishes `events` to the checked channel `path`, each on its own.
+/// Publishes `events` to the checked channel `path`, each on its own. A bus failure before
+/// any event was published fails the whole publish; after one was, the outcome says which
+/// events were published and which were not (or may have been), by index.
 pub async fn publish_events(
     bus: &dyn Bus,
     path: &str,
@@ -48,9 +50,31 @@ pub async fn publish_events(
         }
         let event = Event::on_channel(path, text.clone());
         let identifier = event.id.to_string();
-        bus.publish(Arc::new(event), None).await?;
-        published.increment(1);
-        outcome.succeeded(&identifier, index);
+        match bus.publish(Arc::new(event), None).await {
+            Ok(_) => {
+                published.increment(1);
+                outcome.succeeded(&identifier, index);
+            }
+            Err(error) if outcome.successful.is_empty() => return Err(error),
+            Err(error) => {
+                let code = match error {
+                    BusError::Unavailable(_) => 503,
+                    BusError::OutcomeUnknown(_) => 504,
+                };
+                outcome.failed(&identifier, index, code, &error.to_string());
+                // The bus is failing: the rest are not tried, and said so.
+                for later in index + 1..events.len() {
+                    let unsent = uuid::Uuid::new_v4().to_string();
+                    outcome.failed(
+                        &unsent,
+                        later,
+                        503,
+                        "Not published: an earlier event failed.",
+                    );
+                }
+                break;
+            }
+        }
     }
     Ok(outcome)
 }

@@ -44,10 +44,19 @@ pub struct IdempotencyKey {
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
     #[error(transparent)]
     Bus(#[from] BusError),
+}
+
+impl PublishError {
+    /// The AppSync `errorType` a caller is answered with.
+    pub fn error_type(&self) -> crate::operation::ErrorType {
+        match self {
+            Self::Bus(bus) => bus.error_type(),
+        }
+    }
 }
 
 /// Where a mutation result goes: onto the bus, which writes it to its topics' streams and

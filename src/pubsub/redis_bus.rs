@@ -55,6 +55,9 @@ use crate::redis_link::{RedisLink, RedisLinkError, Subscriber};
 
 use crate::stream::{Entry, Position, ReadFrom, StreamLimits, StreamRead, new_epoch};
 
+/// How often Redis's clock is measured again (see [`crate::redis_link::RedisClock`]).
+const CLOCK_EVERY: Duration = Duration::from_secs(10);
+
 /// What this node knows of one topic it listens to.
 struct Topic {
     /// Subscribers of the topic on this node; at zero the sweeper unsubscribes.
@@ -256,7 +259,8 @@ impl RedisBus {
         });
         tokio::spawn(inbox::run(shared.clone(), rx, shutdown.clone()));
         tokio::spawn(inbox::relisten(shared.clone(), shutdown.clone()));
-        tokio::spawn(sweep(shared.clone(), shutdown));
+        tokio::spawn(sweep(shared.clone(), shutdown.clone()));
+        tokio::spawn(shared.link.clone().follow_clock(CLOCK_EVERY, shutdown));
         Ok(Self {
             shared,
             publish: Script::new(scripts::PUBLISH),
@@ -335,6 +339,7 @@ impl RedisBus {
         event: &Event,
         topics: &[String],
         idempotency: Option<(&str, u64)>,
+        deadline_us: u64,
     ) -> Result<Option<Arc<Event>>, BusError> {
         let shared = &self.shared;
         let cluster = shared.link.is_cluster();
@@ -357,22 +362,29 @@ impl RedisBus {
             .arg(self.limits.max_age.as_millis() as u64)
             .arg(&*new_epoch())
             .arg(remember)
-            .arg(if cluster { "SPUBLISH" } else { "PUBLISH" });
+            .arg(if cluster { "SPUBLISH" } else { "PUBLISH" })
+            .arg(deadline_us);
         let mut commands = shared.link.commands.clone();
-        let first: Option<String> = invocation
+        let answer: redis::Value = invocation
             .invoke_async(&mut commands)
             .await
-            .map_err(unavailable)?;
+            .map_err(publish_failure)?;
+        if let redis::Value::Int(_) = answer {
+            return Err(BusError::Unavailable(
+                "Redis ran the publish after its deadline, so it published nothing".to_owned(),
+            ));
+        }
+        let first: Option<String> = redis::FromRedisValue::from_redis_value(answer)
+            .map_err(|e| BusError::OutcomeUnknown(format!("Redis's answer did not parse: {e}")))?;
         Ok(first.as_deref().and_then(Event::from_json).map(Arc::new))
     }
-}
 
-#[async_trait]
-impl Bus for RedisBus {
-    async fn publish(
+    /// [`Bus::publish`] within a deadline the scripts check against Redis's clock.
+    async fn publish_by(
         &self,
         event: Arc<Event>,
         idempotency: Option<&str>,
+        deadline_us: u64,
     ) -> Result<Arc<Event>, BusError> {
         let topics = self.topics.topics(&event);
         if topics.is_empty() && idempotency.is_none() {
@@ -404,12 +416,33 @@ impl Bus for RedisBus {
         let answers = futures_util::future::join_all(
             groups
                 .iter()
-                .map(|topics| self.run_publish(&event, topics, key)),
+                .map(|topics| self.run_publish(&event, topics, key, deadline_us)),
         )
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
         Ok(answers.into_iter().flatten().next().unwrap_or(event))
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    /// Answered within `--redis-timeout`, truthfully: a publish not answered by then is past
+    /// its scripts' deadline, so Redis, should it run them later, publishes nothing.
+    async fn publish(
+        &self,
+        event: Arc<Event>,
+        idempotency: Option<&str>,
+    ) -> Result<Arc<Event>, BusError> {
+        let timeout = self.shared.link.timeout();
+        let deadline_us = self.shared.link.clock().deadline_us(timeout);
+        tokio::time::timeout(timeout, self.publish_by(event, idempotency, deadline_us))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BusError::Unavailable(format!(
+                    "Redis did not answer within {timeout:?}"
+                )))
+            })
     }
 
     async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError> {
@@ -519,9 +552,42 @@ fn unavailable(error: redis::RedisError) -> BusError {
     BusError::Unavailable(error.to_string())
 }
 
+/// What a failed publish script says of its outcome. A timeout is past the script's deadline,
+/// a refused connection sent nothing and an error reply ran nothing: not published. A link lost
+/// with the command on it leaves Redis's answer unknown.
+fn publish_failure(error: redis::RedisError) -> BusError {
+    if error.is_io_error() && !error.is_timeout() && !error.is_connection_refusal() {
+        BusError::OutcomeUnknown(error.to_string())
+    } else {
+        unavailable(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_link_lost_mid_publish_leaves_the_outcome_unknown() {
+        use std::io::{Error, ErrorKind};
+        let failure = |kind| publish_failure(redis::RedisError::from(Error::new(kind, "x")));
+        assert!(matches!(
+            failure(ErrorKind::TimedOut),
+            BusError::Unavailable(_)
+        ));
+        assert!(matches!(
+            failure(ErrorKind::ConnectionRefused),
+            BusError::Unavailable(_)
+        ));
+        assert!(matches!(
+            failure(ErrorKind::ConnectionReset),
+            BusError::OutcomeUnknown(_)
+        ));
+        assert!(matches!(
+            failure(ErrorKind::BrokenPipe),
+            BusError::OutcomeUnknown(_)
+        ));
+    }
 
     #[test]
     fn offsets_are_read_from_entry_ids() {

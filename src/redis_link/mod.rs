@@ -6,6 +6,7 @@
 //! a slot); commands issued while it is gone fail within `--redis-timeout`, so a caller is told
 //! rather than kept waiting.
 
+mod clock;
 mod commands;
 mod sentinel;
 mod subscriber;
@@ -18,6 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::{Client, RedisResult};
 
+pub use clock::RedisClock;
 pub use commands::Commands;
 pub use sentinel::{SentinelMaster, SentinelSubscriber};
 pub use subscriber::Subscriber;
@@ -53,6 +55,8 @@ pub struct RedisLink {
     pub commands: Commands,
     prefix: String,
     timeout: Duration,
+    /// Redis's clock, for deadlines a script checks against `TIME`.
+    clock: Arc<RedisClock>,
 }
 
 impl RedisLink {
@@ -91,12 +95,43 @@ impl RedisLink {
                 (Origin::Sentinel(master.clone()), Commands::Sentinel(master))
             }
         };
+        let clock = Arc::new(RedisClock::default());
+        clock.measure(&mut commands.clone()).await?;
         Ok(Self {
             origin,
             commands,
             prefix: prefix.to_owned(),
             timeout,
+            clock,
         })
+    }
+
+    /// How long a command may take (`--redis-timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Redis's clock as this node reads it.
+    pub fn clock(&self) -> &RedisClock {
+        &self.clock
+    }
+
+    /// Measures Redis's clock again every `every` until `shutdown` (a failed measurement keeps
+    /// the last offset).
+    pub async fn follow_clock(
+        self,
+        every: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(error) = self.clock.measure(&mut self.commands.clone()).await {
+                tracing::debug!(%error, "measuring Redis's clock failed");
+            }
+        }
     }
 
     /// Whether Redis is a cluster: topics' channels are sharded and a script's keys share a

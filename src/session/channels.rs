@@ -240,7 +240,7 @@ impl Session {
                 .await
             }
             Err(bus) => {
-                let refusal = error(ErrorType::ServiceUnavailable, bus.to_string());
+                let refusal = error(bus.error_type(), bus.to_string());
                 self.refuse_publish(id, refusal).await
             }
         }

@@ -36,6 +36,7 @@ mod readme;
 mod records;
 mod redis_cluster;
 mod redis_sentinel;
+mod redis_stall;
 mod redis_streams;
 mod redis_tls;
 mod resume;

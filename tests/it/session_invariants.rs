@@ -15,12 +15,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// One of the four protocols, as a test drives it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Wire {
+pub(crate) enum Wire {
     Graphql(Proto),
     Events,
 }
 
-const WIRES: [Wire; 4] = [
+pub(crate) const WIRES: [Wire; 4] = [
     Wire::Graphql(Proto::TransportWs),
     Wire::Graphql(Proto::Legacy),
     Wire::Graphql(Proto::AppSync),
@@ -30,7 +30,7 @@ const WIRES: [Wire; 4] = [
 impl Wire {
     /// A connection subscribed (as `id`) to what `user` is sent: `onStatusUpdate(userId)`, or
     /// the Events channel `/default/<user>`.
-    async fn subscribed(self, addr: SocketAddr, id: &str, user: &str) -> WsClient {
+    pub(crate) async fn subscribed(self, addr: SocketAddr, id: &str, user: &str) -> WsClient {
         match self {
             Wire::Graphql(proto) => {
                 let mut client = WsClient::ready_at(addr, proto).await;
@@ -63,8 +63,36 @@ impl Wire {
         }
     }
 
+    /// The status a delivery carries; `None` for any other message.
+    pub(crate) fn status_of(self, message: &Json) -> Option<String> {
+        if !matches!(message["type"].as_str(), Some("next" | "data")) {
+            return None;
+        }
+        let status = match self {
+            Wire::Events => {
+                let event: Json = serde_json::from_str(message["event"].as_str()?).ok()?;
+                event["status"].as_str()?.to_owned()
+            }
+            Wire::Graphql(_) => message["payload"]["data"]["onStatusUpdate"]["status"]
+                .as_str()?
+                .to_owned(),
+        };
+        Some(status)
+    }
+
     /// Publishes status `n` for `user` with `padding` beside it; the HTTP status.
     async fn publish(self, addr: SocketAddr, user: &str, n: usize, padding: &str) -> u16 {
+        self.publish_answer(addr, user, n, padding).await.0
+    }
+
+    /// Publishes status `n` for `user` with `padding` beside it; the HTTP status and body.
+    pub(crate) async fn publish_answer(
+        self,
+        addr: SocketAddr,
+        user: &str,
+        n: usize,
+        padding: &str,
+    ) -> (u16, Json) {
         let status = format!("s{n}");
         match self {
             Wire::Graphql(_) => post_at(
@@ -72,8 +100,7 @@ impl Wire {
                 "mutation P($i: StatusInput!) { publishStatus(input: $i) { status } }",
                 json!({"i": {"userId": user, "jobId": "j", "status": status, "message": padding}}),
             )
-            .await
-            .0,
+            .await,
             Wire::Events => {
                 let event = json!({"status": status, "message": padding}).to_string();
                 crate::events::post_event(
@@ -81,7 +108,6 @@ impl Wire {
                     json!({"channel": format!("/default/{user}"), "events": [event]}),
                 )
                 .await
-                .0
             }
         }
     }
@@ -342,19 +368,9 @@ async fn over_redis_publishing_right_after_the_subscribe_loses_nothing() {
                     Some(_) => continue,
                     None => panic!("{wire:?} {user}: got only {received:?} of {acknowledged:?}"),
                 };
-                let status = match message["type"].as_str() {
-                    Some("next" | "data") if wire == Wire::Events => {
-                        let event: Json =
-                            serde_json::from_str(message["event"].as_str().unwrap()).unwrap();
-                        event["status"].as_str().unwrap().to_owned()
-                    }
-                    Some("next" | "data") => message["payload"]["data"]["onStatusUpdate"]["status"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned(),
-                    _ => continue,
-                };
-                received.push(status);
+                if let Some(status) = wire.status_of(&message) {
+                    received.push(status);
+                }
             }
             client.expect_silence(Duration::from_millis(200)).await;
             (wire, user, acknowledged, received)

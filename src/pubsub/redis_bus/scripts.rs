@@ -6,9 +6,15 @@
 /// KEYS: (stream, meta) per topic, then the idempotency key's result when there is one; ARGV:
 /// event, entries kept, bytes kept, lifetime (ms), the epoch a topic without meta starts, how
 /// long the idempotency key is kept (ms; 0: no key), the publish command (`PUBLISH`, or
-/// `SPUBLISH` on a cluster, where every key and the channel share one slot). Returns the event
-/// first published with the key (and writes nothing), or nil.
+/// `SPUBLISH` on a cluster, where every key and the channel share one slot), the deadline in
+/// Redis's microseconds (0: none). Returns the event first published with the key (and writes
+/// nothing), nil, or -1 when run after its deadline (and writes nothing).
 pub(super) const PUBLISH: &str = r"
+local deadline = tonumber(ARGV[8])
+if deadline > 0 then
+  local now = redis.call('TIME')
+  if tonumber(now[1]) * 1000000 + tonumber(now[2]) > deadline then return -1 end
+end
 local history = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
 local n = #KEYS
 local remember = tonumber(ARGV[6])

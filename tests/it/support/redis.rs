@@ -48,6 +48,26 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Pauses the server (SIGSTOP): connections stay open and commands queue unanswered, as in
+    /// a stall (a long fork, a swapped-out host), until [`RedisServer::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused server run again (SIGCONT); it then runs every command queued meanwhile.
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status = Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Kills the server (SIGKILL: nothing is flushed, as in a crash).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
