@@ -214,6 +214,15 @@ impl Report {
                 churn.ack_p99_us,
                 churn.ack_max_us,
             );
+            let _ = writeln!(
+                out,
+                "churn: subscribe-to-ack µs p50 {} p99 {}; subscribe-to-live µs p50 {} p99 {} max {}",
+                churn.subscribe_ack_p50_us,
+                churn.subscribe_ack_p99_us,
+                churn.subscribe_live_p50_us,
+                churn.subscribe_live_p99_us,
+                churn.subscribe_live_max_us,
+            );
             if let Some(why) = &churn.first_failure {
                 let _ = writeln!(out, "first churn failure: {why}");
             }

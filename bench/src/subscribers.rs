@@ -175,6 +175,18 @@ pub async fn connect(
     index: usize,
     user: u32,
 ) -> Result<Ws, ConnectError> {
+    let mut ws = handshake(plan, urls, index).await?;
+    send_subscribe(plan, &mut ws, index, user).await?;
+    confirmed(plan, &mut ws).await?;
+    Ok(ws)
+}
+
+/// TCP from the connection's source address, the upgrade and `connection_init`, acknowledged.
+pub async fn handshake(
+    plan: &FleetPlan,
+    urls: &[String],
+    index: usize,
+) -> Result<Ws, ConnectError> {
     let (endpoint, url) = (plan.endpoint(index), node_for(urls, index));
     let server = endpoint.addr;
     let socket = TcpSocket::new_v4()?;
@@ -195,12 +207,26 @@ pub async fn connect(
 
     send(&mut ws, &plan.protocol.init(endpoint)).await?;
     expect(&mut ws, |m| matches!(m, ServerMessage::ConnectionAck)).await?;
-    for message in plan.protocol.subscribe(user, endpoint) {
-        send(&mut ws, &message).await?;
-    }
-    let protocol = plan.protocol;
-    expect(&mut ws, |m| protocol.confirms(m)).await?;
     Ok(ws)
+}
+
+/// Writes the subscription of `user` (and the protocol's liveness probe after it).
+pub async fn send_subscribe(
+    plan: &FleetPlan,
+    ws: &mut Ws,
+    index: usize,
+    user: u32,
+) -> Result<(), ConnectError> {
+    for message in plan.protocol.subscribe(user, plan.endpoint(index)) {
+        send(ws, &message).await?;
+    }
+    Ok(())
+}
+
+/// Reads until the protocol's proof that the subscription is live.
+pub async fn confirmed(plan: &FleetPlan, ws: &mut Ws) -> Result<(), ConnectError> {
+    let protocol = plan.protocol;
+    expect(ws, |m| protocol.confirms(m)).await
 }
 
 /// Sets IP_BIND_ADDRESS_NO_PORT so binding to a source address leaves the port to `connect`,

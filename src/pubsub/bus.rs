@@ -6,7 +6,8 @@
 //! [`LocalBus`], which keeps the streams in memory and hands each event straight to the local
 //! index. The Redis bus (several nodes) implements the same trait with one script per publish:
 //! `publish` returns only once Redis has the event, so a publisher is never told "done" for a
-//! status that was lost, and `listen` returns only once this node will receive the topic's events.
+//! status that was lost, and `listen` returns once this node will receive every event of the topic
+//! published from then on.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,8 +88,10 @@ pub trait Bus: Send + Sync {
     /// at most `max`.
     async fn read(&self, topic: &str, from: ReadFrom, max: usize) -> Result<StreamRead, BusError>;
 
-    /// Makes sure events of `topic` reach this node's index; returns once they will. Every
-    /// successful call is paired with one [`Bus::forget`].
+    /// Makes sure events of `topic` reach this node's index; returns once every event
+    /// published from then on will (on Redis: live, or from the topic's stream once Redis
+    /// confirmed the SUBSCRIBE, which it does not wait for). Every successful call is paired
+    /// with one [`Bus::forget`].
     async fn listen(&self, topic: &str) -> Result<(), BusError>;
 
     /// One subscriber of `topic` on this node is gone.

@@ -62,7 +62,8 @@ const CLOCK_EVERY: Duration = Duration::from_secs(10);
 struct Topic {
     /// Subscribers of the topic on this node; at zero the sweeper unsubscribes.
     listeners: usize,
-    /// Resolved once Redis confirmed the SUBSCRIBE; shared by concurrent first subscribers.
+    /// Resolved once the topic's position is read (the SUBSCRIBE follows); shared by
+    /// concurrent first subscribers.
     ready: Arc<OnceCell<()>>,
     /// The newest position delivered here: older or equal offsets of its epoch are duplicates,
     /// a skipped offset is a gap, and catch-up reads from it.
@@ -92,9 +93,10 @@ struct Shared {
     sweep: Notify,
     /// Woken when the link is back, to catch up topics marked with a gap.
     link_back: Notify,
-    /// Channels to subscribe to again (cluster only), by channel, with their topic (none for
-    /// the control channel); worked through by one task (`inbox::relisten`), woken by
-    /// `relisten_wake`. A set, so a channel asked for twice is subscribed once.
+    /// Channels to subscribe to (a new topic's, or again after a shard dropped it), by
+    /// channel, with their topic (none for the control channel); worked through in batches by
+    /// one task (`inbox::relisten`), woken by `relisten_wake`. A set, so a channel asked for
+    /// twice is subscribed once.
     relisten: Mutex<HashMap<String, Option<String>>>,
     relisten_wake: Notify,
     /// Set by the push sender when it had to drop a message (inbox full).
@@ -234,7 +236,7 @@ impl RedisBus {
         };
         let subscriber = link.subscriber(push).await?;
         let control = link.key("ctl", &settings.node_id);
-        subscriber.listen(&control).await?;
+        subscriber.listen(std::slice::from_ref(&control)).await?;
         let invalidation = link.key("inv", "all");
         subscriber.broadcast(&invalidation).await?;
         let shared = Arc::new(Shared {
@@ -271,11 +273,12 @@ impl RedisBus {
         })
     }
 
-    /// Notes where `topic`'s stream stands, then subscribes to its channel. The position is
-    /// read first and the topic marked with a gap, so Redis's confirmation of the SUBSCRIBE
-    /// catches the topic up from there (`inbox`): what was published between the subscribe
-    /// message's receipt and the confirmation, which under load takes a while, is delivered
-    /// from the stream rather than lost.
+    /// Notes where `topic`'s stream stands and asks for its channel's SUBSCRIBE, without
+    /// waiting for it. The topic is marked with a gap at that position, so Redis's confirmation
+    /// catches it up from there (`inbox`): what is published from now until the confirmation,
+    /// which under load takes a while, is delivered from the stream. So the subscription is
+    /// live from here, one read after its subscribe message was received, and SUBSCRIBEs go out
+    /// in batches (`inbox::relisten`), retried until Redis takes them.
     async fn subscribe(&self, topic: &str) -> Result<(), BusError> {
         let shared = &self.shared;
         let now = shared.read(topic, ReadFrom::Nothing, 0).await?;
@@ -286,13 +289,8 @@ impl RedisBus {
             });
             state.gap = true;
         }
-        let channel = shared.channel(topic);
-        let _order = shared.membership.lock().await;
-        shared
-            .subscriber
-            .listen(&channel)
-            .await
-            .map_err(unavailable)
+        inbox::ask_relisten(shared, [(shared.channel(topic), Some(topic.to_owned()))]);
+        Ok(())
     }
 }
 

@@ -313,11 +313,11 @@ impl SentinelSubscriber {
             .clone()
     }
 
-    pub async fn subscribe(&self, channel: &str) -> RedisResult<()> {
+    pub async fn subscribe(&self, channels: &[String]) -> RedisResult<()> {
         let _order = self.order.lock().await;
-        let result = self.connection().subscribe(channel).await;
+        let result = self.connection().subscribe(channels).await;
         if result.is_ok() {
-            self.channels().insert(channel.to_owned());
+            self.channels().extend(channels.iter().cloned());
         }
         result
     }

@@ -26,12 +26,21 @@ pub enum Subscriber {
 }
 
 impl Subscriber {
-    /// Subscribes to a topic's channel (or this node's control channel, addressed the same way).
-    pub async fn listen(&self, channel: &str) -> RedisResult<()> {
+    /// Subscribes to topics' channels (or this node's control channel, addressed the same way):
+    /// one command on one server; on a cluster each at its own shard, all at once (the first
+    /// error is returned).
+    pub async fn listen(&self, channels: &[String]) -> RedisResult<()> {
         match self.clone() {
-            Self::Server(mut connection) => connection.subscribe(channel).await,
-            Self::Cluster(mut connection) => connection.ssubscribe(channel).await,
-            Self::Sentinel(subscriber) => subscriber.subscribe(channel).await,
+            Self::Server(mut connection) => connection.subscribe(channels).await,
+            Self::Cluster(connection) => {
+                let results = futures_util::future::join_all(channels.iter().map(|channel| {
+                    let mut connection = connection.clone();
+                    async move { connection.ssubscribe(channel).await }
+                }))
+                .await;
+                results.into_iter().collect()
+            }
+            Self::Sentinel(subscriber) => subscriber.subscribe(channels).await,
         }
     }
 
@@ -57,7 +66,7 @@ impl Subscriber {
         match self.clone() {
             Self::Server(mut connection) => connection.subscribe(channel).await,
             Self::Cluster(mut connection) => connection.subscribe(channel).await,
-            Self::Sentinel(subscriber) => subscriber.subscribe(channel).await,
+            Self::Sentinel(subscriber) => subscriber.subscribe(&[channel.to_owned()]).await,
         }
     }
 

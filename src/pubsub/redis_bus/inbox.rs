@@ -22,6 +22,9 @@ use crate::stream::{Position, ReadFrom};
 /// Entries read per catch-up round trip.
 const CATCHUP_PAGE: usize = 500;
 
+/// The most SUBSCRIBE confirmations caught up together.
+const CATCHUP_BATCH: usize = 1_000;
+
 /// How often a node whose link dropped pings Redis until it answers again.
 const PROBE_EVERY: Duration = Duration::from_millis(200);
 
@@ -36,7 +39,7 @@ pub(super) async fn run(
             _ = shutdown.cancelled() => return,
             _ = shared.link_back.notified() => catch_up_all(&shared).await,
             push = pushes.recv() => match push {
-                Some(push) => on_push(&shared, push, &probing).await,
+                Some(push) => on_pushes(&shared, push, &mut pushes, &probing).await,
                 None => return,
             },
         }
@@ -46,6 +49,44 @@ pub(super) async fn run(
             catch_up_all(&shared).await;
         }
     }
+}
+
+/// Handles `push` and whatever else is already waiting. A run of SUBSCRIBE confirmations (one
+/// batch's) is caught up at once, its reads pipelined; anything else is handled in order, after
+/// the confirmations before it.
+async fn on_pushes(
+    shared: &Arc<Shared>,
+    push: PushInfo,
+    pushes: &mut mpsc::Receiver<PushInfo>,
+    probing: &Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut confirmed = Vec::new();
+    let mut next = Some(push);
+    while let Some(push) = next.take() {
+        match confirmed_topic(shared, &push) {
+            Some(topic) => {
+                confirmed.push(topic);
+                if confirmed.len() < CATCHUP_BATCH {
+                    next = pushes.try_recv().ok();
+                }
+            }
+            None => {
+                catch_up_many(shared, &std::mem::take(&mut confirmed)).await;
+                on_push(shared, push, probing).await;
+            }
+        }
+    }
+    catch_up_many(shared, &confirmed).await;
+}
+
+/// The topic a SUBSCRIBE confirmation is for, when it is marked with a gap.
+fn confirmed_topic(shared: &Shared, push: &PushInfo) -> Option<String> {
+    if !matches!(push.kind, PushKind::Subscribe | PushKind::SSubscribe) {
+        return None;
+    }
+    let channel = text(push.data.first())?;
+    let topic = shared.keys.topic(&channel)?;
+    has_gap(shared, topic).then(|| topic.to_owned())
 }
 
 async fn on_push(
@@ -86,15 +127,6 @@ async fn on_push(
                 }
             }
             deliver(shared, topic, position, event);
-        }
-        PushKind::Subscribe | PushKind::SSubscribe => {
-            if let Some(topic) = text(push.data.first())
-                .as_deref()
-                .and_then(|c| shared.keys.topic(c))
-                && has_gap(shared, topic)
-            {
-                catch_up(shared, topic).await;
-            }
         }
         // A shard drops its subscribers of a slot that moved to another shard (resharding):
         // subscribe again, at the slot's new owner, catching up from the stream meanwhile. An
@@ -153,9 +185,12 @@ async fn probe(shared: Arc<Shared>, probing: Arc<std::sync::atomic::AtomicBool>)
     shared.link_back.notify_one();
 }
 
-/// Asks [`relisten`] to subscribe again to `channels` (each with its topic, none for the
-/// control channel).
-fn ask_relisten(shared: &Shared, channels: impl IntoIterator<Item = (String, Option<String>)>) {
+/// Asks [`relisten`] to subscribe to `channels` (each with its topic, none for the control
+/// channel).
+pub(super) fn ask_relisten(
+    shared: &Shared,
+    channels: impl IntoIterator<Item = (String, Option<String>)>,
+) {
     shared
         .relisten
         .lock()
@@ -167,12 +202,18 @@ fn ask_relisten(shared: &Shared, channels: impl IntoIterator<Item = (String, Opt
 /// The longest wait between two rounds of subscribing again to channels whose shard refused.
 const RELISTEN_MAX_WAIT: Duration = Duration::from_secs(5);
 
-/// On a cluster, subscribes again to the channels asked for, until each shard took its own or
-/// the topic is no longer wanted. A failover, a reconnect or a resharding can leave a sharded
-/// subscription behind (redis-rs re-subscribes where it can), and a subscription that is gone
-/// loses events silently; subscribing again where it held is harmless. Each topic is marked
-/// first, so Redis's confirmation catches it up from its stream. One task, waiting longer after
-/// each round a shard refused (up to [`RELISTEN_MAX_WAIT`]), until the node shuts down.
+/// The most channels one SUBSCRIBE names.
+const SUBSCRIBE_BATCH: usize = 1_000;
+
+/// Subscribes to the channels asked for, in batches, until Redis took each or its topic is no
+/// longer wanted: a new topic's (its subscribers are already live, see `RedisBus::subscribe`),
+/// and on a cluster one a failover, a reconnect or a resharding left behind (redis-rs
+/// re-subscribes where it can; a subscription that is gone loses events silently, and
+/// subscribing again where it held is harmless). Each topic is marked first, so Redis's
+/// confirmation catches it up from its stream. Everything asked for while one batch is on its
+/// way goes in the next, so 10,000 new topics cost a few round trips, not 10,000. One task,
+/// waiting longer after each round Redis refused (up to [`RELISTEN_MAX_WAIT`]), until the node
+/// shuts down.
 pub(super) async fn relisten(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut wait = PROBE_EVERY;
     loop {
@@ -187,30 +228,40 @@ pub(super) async fn relisten(shared: Arc<Shared>, shutdown: CancellationToken) {
             .drain()
             .collect();
         let mut refused = Vec::new();
-        for (channel, topic) in channels {
+        let mut error = None;
+        for batch in channels.chunks(SUBSCRIBE_BATCH) {
             // In the order this node decides its subscriptions, and only while still wanted.
             let _order = shared.membership.lock().await;
-            if let Some(topic) = &topic {
-                if shared.topics().get(topic).is_none_or(|s| s.listeners == 0) {
-                    continue;
-                }
+            let wanted: Vec<&(String, Option<String>)> = batch
+                .iter()
+                .filter(|(_, topic)| match topic {
+                    Some(topic) => shared.topics().get(topic).is_some_and(|s| s.listeners > 0),
+                    None => true,
+                })
+                .collect();
+            for topic in wanted.iter().filter_map(|(_, topic)| topic.as_deref()) {
                 mark(&shared, topic);
             }
-            if let Err(error) = shared.subscriber.listen(&channel).await {
-                refused.push((channel, topic, error));
+            let names: Vec<String> = wanted.iter().map(|(channel, _)| channel.clone()).collect();
+            if names.is_empty() {
+                continue;
+            }
+            if let Err(failed) = shared.subscriber.listen(&names).await {
+                refused.extend(wanted.into_iter().cloned());
+                error = Some(failed);
             }
         }
-        if refused.is_empty() {
+        let Some(error) = error else {
             wait = PROBE_EVERY;
             continue;
-        }
+        };
         tracing::warn!(
             count = refused.len(),
-            error = %refused[0].2,
+            %error,
             retry_in_ms = wait.as_millis() as u64,
-            "subscribing again to topics on the cluster failed; retrying"
+            "subscribing to topics failed; retrying"
         );
-        ask_relisten(&shared, refused.into_iter().map(|(c, t, _)| (c, t)));
+        ask_relisten(&shared, refused);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -355,6 +406,47 @@ async fn catch_up_all(shared: &Arc<Shared>) {
         .collect();
     for topic in topics {
         catch_up(shared, &topic).await;
+    }
+}
+
+/// Catches up `topics` (see [`catch_up`]) with their first reads all sent at once: a batch of
+/// new topics' confirmations costs about one round trip. A topic with more than a page to read,
+/// or a new epoch, goes on with [`catch_up`].
+async fn catch_up_many(shared: &Arc<Shared>, topics: &[String]) {
+    if topics.len() < 2 {
+        for topic in topics {
+            catch_up(shared, topic).await;
+        }
+        return;
+    }
+    let starts: Vec<(&String, Position)> = topics
+        .iter()
+        .filter_map(|topic| {
+            let topics = shared.topics();
+            let state = topics.get(topic).filter(|state| state.gap)?;
+            Some((topic, state.delivered.clone().or(state.floor.clone())?))
+        })
+        .collect();
+    let pages =
+        futures_util::future::join_all(starts.iter().map(|(topic, cursor)| {
+            shared.read(topic, ReadFrom::After(cursor.offset), CATCHUP_PAGE)
+        }))
+        .await;
+    for ((topic, mut cursor), page) in starts.into_iter().zip(pages) {
+        match page {
+            Ok(page) if page.epoch == cursor.epoch && page.entries.len() < CATCHUP_PAGE => {
+                for entry in page.entries {
+                    cursor.offset = entry.offset;
+                    deliver_caught_up(shared, topic, cursor.clone(), entry.event);
+                }
+                clear_gap(shared, topic);
+            }
+            _ => catch_up(shared, topic).await,
+        }
+    }
+    // A topic with a gap but no position yet has nothing to catch up (see `catch_up`).
+    for topic in topics {
+        catch_up(shared, topic).await;
     }
 }
 
