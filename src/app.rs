@@ -15,7 +15,7 @@ use crate::auth_mode::AuthMode;
 use crate::config::Settings;
 use crate::config::StoreKind;
 use crate::connections::Connections;
-use crate::events::channel::{Channel, ChannelAction};
+use crate::events::access::ChannelAccess;
 use crate::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
 use crate::pubsub::{
@@ -78,6 +78,8 @@ pub struct App {
     pub redis: Option<RedisLink>,
     /// Verifies callers in the API's auth modes.
     pub auth: Authenticator,
+    /// What a verified caller may do with AppSync Events channels.
+    pub channels: ChannelAccess,
     /// Per-address connection and failed-auth limits.
     pub limits: Arc<AddressLimits>,
     /// This node's id, written into connection records (each shares this one).
@@ -233,6 +235,12 @@ impl App {
         ));
         let app = App {
             node_id,
+            channels: ChannelAccess::new(
+                &settings.events,
+                &settings.trusted_modes,
+                &settings.owner_claim,
+                settings.admin_group.as_deref(),
+            ),
             settings,
             api,
             index,
@@ -304,50 +312,6 @@ impl App {
         match identity.mode {
             AuthMode::ApiKey | AuthMode::Iam => None,
             _ => identity.claim(&self.settings.owner_claim),
-        }
-    }
-
-    /// The access check of AppSync Events connections: a connection's credentials must be in
-    /// one of `--event-connect-modes` (when it names any).
-    pub fn may_connect_events(&self, caller: &Identity) -> bool {
-        let modes = &self.settings.events.event_connect_modes;
-        modes.is_empty() || modes.contains(&caller.mode)
-    }
-
-    /// The access check of AppSync Events channels: whether `caller` may subscribe or publish
-    /// to `channel`. A namespace may admit only some auth modes for each action
-    /// (`--event-namespace-modes`). Then the owner rule (`--event-owner-segment`): in a bound
-    /// namespace the bound segment must be the caller's `--owner-claim` (a wildcard there, or a
-    /// shorter channel, names no one); the admin group and `--trusted-modes` are exempt, as for
-    /// the GraphQL owner rule.
-    pub fn may_use_channel(
-        &self,
-        caller: &Identity,
-        channel: &Channel,
-        action: ChannelAction,
-    ) -> bool {
-        let events = &self.settings.events;
-        if let Some(modes) = events.modes_for(channel.namespace(), action)
-            && !modes.contains(&caller.mode)
-        {
-            return false;
-        }
-        let Some((_, index)) = events
-            .event_owner_segment
-            .iter()
-            .find(|(namespace, _)| namespace == channel.namespace())
-        else {
-            return true;
-        };
-        if self.settings.trusted_modes.contains(&caller.mode) || self.api.policy.is_admin(caller) {
-            return true;
-        }
-        match (
-            channel.segments().get(*index),
-            caller.claim(&self.settings.owner_claim),
-        ) {
-            (Some(segment), Some(claim)) => *segment == claim,
-            _ => false,
         }
     }
 

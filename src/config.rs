@@ -10,10 +10,9 @@ use clap::Parser;
 use crate::auth_mode::AuthMode;
 
 mod cluster;
-mod events;
 
+pub use crate::events::settings::{EventSettings, NamespaceModes, parse_owner_segment};
 pub use cluster::{ClusterSettings, StoreKind};
-pub use events::{EventSettings, NamespaceModes, parse_owner_segment};
 
 /// How log lines are written (to stderr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

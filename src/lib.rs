@@ -17,6 +17,7 @@ pub mod events;
 pub mod filter;
 pub mod http;
 pub mod http_client;
+pub mod identity;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

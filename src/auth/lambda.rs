@@ -11,9 +11,9 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
+use super::Identity;
 use super::Operation;
 use super::credentials::Credentials;
-use super::identity::Identity;
 use crate::auth_mode::AuthMode;
 use crate::events::channel::ChannelAction;
 

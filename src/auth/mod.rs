@@ -8,7 +8,6 @@
 
 pub mod api_keys;
 pub mod credentials;
-pub mod identity;
 pub mod jwt;
 pub mod lambda;
 pub mod sigv4;
@@ -18,9 +17,9 @@ use std::time::SystemTime;
 use chrono::Utc;
 
 pub use crate::auth_mode::AuthMode;
+pub use crate::identity::Identity;
 pub use api_keys::{ApiKeyError, ApiKeys, KeyCheck};
 pub use credentials::{Credentials, CredentialsError};
-pub use identity::Identity;
 
 use crate::config::Settings;
 use crate::events::channel::{Channel, ChannelAction};

@@ -1,11 +1,11 @@
 //! The settings of AppSync Events: channel namespaces, the GraphQL bridge, owner-bound channels
-//! and the limits. Flattened into [`super::Settings`].
+//! and the limits. Flattened into `config::Settings`.
 
 use clap::Args;
 
+use super::bridge::Bridge;
+use super::channel::ChannelAction;
 use crate::auth_mode::AuthMode;
-use crate::events::bridge::Bridge;
-use crate::events::channel::ChannelAction;
 
 #[derive(Debug, Clone, Args)]
 pub struct EventSettings {

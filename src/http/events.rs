@@ -108,7 +108,10 @@ pub async fn publish(
             );
         }
     };
-    if !app.may_use_channel(&caller, &channel, ChannelAction::Publish) {
+    if !app
+        .channels
+        .may_use(&caller, &channel, ChannelAction::Publish)
+    {
         return error(
             StatusCode::FORBIDDEN,
             ErrorType::UnauthorizedException,

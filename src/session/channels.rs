@@ -58,7 +58,7 @@ impl Session {
                 Ok(identity) => identity,
                 Err(message) => return self.emit(Reply::Fault(Fault::Unauthorized(message))).await,
             };
-            if !self.app.may_connect_events(&identity) {
+            if !self.app.channels.may_connect(&identity) {
                 let message = format!("Auth mode {} may not connect.", identity.mode.name());
                 return self.emit(Reply::Fault(Fault::Unauthorized(message))).await;
             }
@@ -126,7 +126,7 @@ impl Session {
                 unauthorized("You are not authorized to make this call.".to_owned())
             })?,
         };
-        if !self.app.may_use_channel(&caller, channel, action) {
+        if !self.app.channels.may_use(&caller, channel, action) {
             return Err(not_yours(channel));
         }
         Ok(())
