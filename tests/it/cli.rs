@@ -295,15 +295,7 @@ async fn subscribe_resume_prints_positions_and_starts_from_one_and_publish_retri
     let args = subscribe("3", &position);
     let (lines, said) = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert!(said.contains("recovered: true"), "{said}");
-    let got: Vec<(u64, &str)> = lines
-        .iter()
-        .map(|l| {
-            (
-                l["offset"].as_u64().unwrap(),
-                l["status"]["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let got = positions(&lines, "status", "status");
     assert_eq!(got, [(2, "synthesizing"), (3, "complete"), (4, "error")]);
     assert!(lines.iter().all(|l| l["epoch"] == epoch.as_str()));
 }
@@ -371,6 +363,19 @@ async fn publish_and_subscribe_speak_appsync_events_with_channel() {
             json_value(r#"{"status":"complete"}"#)
         ]
     );
+}
+
+/// Each printed line's offset and its `what`'s `field`.
+fn positions<'a>(lines: &'a [Json], what: &str, field: &str) -> Vec<(u64, &'a str)> {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                l["offset"].as_u64().unwrap(),
+                l[what][field].as_str().unwrap(),
+            )
+        })
+        .collect()
 }
 
 fn json_value(text: &str) -> Json {
@@ -445,15 +450,7 @@ async fn subscribe_channel_resume_prints_positions_and_starts_from_one() {
     let (lines, said) =
         run_cli(&[&subscribe[..], &["--count", "3", "--resume", &from]].concat()).await;
     assert!(said.contains("recovered: true"), "{said}");
-    let got: Vec<(u64, &str)> = lines
-        .iter()
-        .map(|l| {
-            (
-                l["offset"].as_u64().unwrap(),
-                l["event"]["step"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let got = positions(&lines, "event", "step");
     assert_eq!(
         got,
         [(2, "validating"), (3, "synthesizing"), (4, "complete")]
