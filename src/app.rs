@@ -11,21 +11,21 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{Api, SchemaLimits};
 use crate::auth::{AuthSetupError, Authenticator, Credentials, Identity};
-use crate::auth_mode::AuthMode;
+use crate::caller::auth_mode::AuthMode;
 use crate::config::Settings;
 use crate::config::StoreKind;
 use crate::connections::Connections;
 use crate::events::access::ChannelAccess;
-use crate::limits::{AddressLimits, LimitSettings};
+use crate::net::limits::{AddressLimits, LimitSettings};
 use crate::metrics::Metrics;
 use crate::pubsub::{
     Broker, Bus, Idempotency, Invalidations, LocalBus, RedisBus, RedisBusSettings,
     SubscriptionIndex, TopicPlan,
 };
 use crate::redis_link::{RedisLink, RedisLinkError};
-use crate::rules::{Rules, RulesError};
-use crate::schema::access::{AccessPolicy, OwnerRule};
-use crate::schema::{DEFAULT_SDL, SchemaError, SchemaModel};
+use crate::graphql::rules::{Rules, RulesError};
+use crate::graphql::schema::access::{AccessPolicy, OwnerRule};
+use crate::graphql::schema::{DEFAULT_SDL, SchemaError, SchemaModel};
 use crate::store::{ConnectionStore, MemoryStore, RedisStore, StoreError};
 use crate::stream::{MemoryStreams, StreamLimits};
 
@@ -215,7 +215,7 @@ impl App {
         };
         let (auth, generated) = Authenticator::new(
             &settings,
-            crate::http_client::client().map_err(ServerError::HttpClient)?,
+            crate::net::http_client::client().map_err(ServerError::HttpClient)?,
         )
         .await?;
         let api = Api::new(model, broker, limits, access_policy(&settings, &auth))?;
@@ -224,7 +224,7 @@ impl App {
             http_per_address: settings.max_http_connections_per_address,
             connections: settings
                 .max_connections
-                .unwrap_or_else(crate::open_files::connection_ceiling),
+                .unwrap_or_else(crate::net::open_files::connection_ceiling),
             auth_failures_per_window: settings.max_auth_failures_per_minute,
             auth_failure_window: settings.auth_failure_window,
         }));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::auth_mode::AuthMode;
+use crate::caller::auth_mode::AuthMode;
 
 mod cluster;
 
@@ -244,7 +244,7 @@ pub struct Settings {
     /// Proxies (CIDR blocks or addresses, comma-separated) whose `X-Forwarded-For` or
     /// `Forwarded` header names the client for per-address limits and logs. None by default:
     /// the TCP peer is the client.
-    #[arg(help_heading = "Access", long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::proxies::parse_net)]
+    #[arg(help_heading = "Access", long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::net::proxies::parse_net)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Failed authentications allowed per client address per `--auth-failure-window` (a minute

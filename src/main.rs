@@ -8,7 +8,7 @@ use switchboard::api::check;
 use switchboard::auth::AuthMode;
 use switchboard::client::{self, StatusInput};
 use switchboard::config::LogFormat;
-use switchboard::schema;
+use switchboard::graphql::schema;
 use switchboard::{Server, Settings};
 use tracing_subscriber::EnvFilter;
 
@@ -80,7 +80,7 @@ struct Target {
 
 impl Target {
     fn endpoint(self) -> anyhow::Result<client::Endpoint> {
-        let tls = switchboard::http_client::cli_tls(self.ca_file.as_deref())
+        let tls = switchboard::net::http_client::cli_tls(self.ca_file.as_deref())
             .map_err(anyhow::Error::msg)?;
         Ok(client::Endpoint {
             url: self.url,
@@ -260,7 +260,7 @@ fn check_schema(args: CheckArgs) {
         Ok(model) => {
             print!("{}", check::summary(&model, &sdl, args.auth_default));
             if let Some(path) = &args.rules {
-                match switchboard::rules::Rules::load(path, &model) {
+                match switchboard::graphql::rules::Rules::load(path, &model) {
                     Ok(rules) => print!("{}", check::rules_summary(&rules)),
                     Err(error) => {
                         eprintln!("{}: error: {error}", path.display());
@@ -293,7 +293,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .with_span_list(true)
             .init(),
     }
-    match switchboard::open_files::raise_to_hard_limit() {
+    match switchboard::net::open_files::raise_to_hard_limit() {
         Ok(capacity) => tracing::info!(
             capacity,
             "open-file limit raised to the hard limit: at most about {capacity} connections"
@@ -338,7 +338,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             // `KEY@EXPIRY`: the key is before the `@`.
             k.split_once('@').map_or(k.as_str(), |(key, _)| key)
         });
-        let target = switchboard::amplify::AmplifyTarget {
+        let target = switchboard::client::amplify::AmplifyTarget {
             addr,
             tls: server.is_tls(),
             default_mode: server.app().auth.default_mode,

@@ -74,13 +74,13 @@ impl Server {
         let app = self.app.clone();
         let router = crate::http::router(app.clone());
         let connections = TaskTracker::new();
-        let admission = crate::listener::Admission {
+        let admission = crate::net::listener::Admission {
             limits: app.limits.clone(),
-            proxies: crate::proxies::TrustedProxies::new(app.settings.trusted_proxies.clone()),
+            proxies: crate::net::proxies::TrustedProxies::new(app.settings.trusted_proxies.clone()),
             drain_window: app.settings.shutdown_drain_window,
             misdials: Default::default(),
         };
-        crate::listener::serve(
+        crate::net::listener::serve(
             self.listener,
             router,
             self.tls,

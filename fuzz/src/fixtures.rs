@@ -10,8 +10,8 @@ use switchboard::api::Api;
 use switchboard::auth::jwt::{JwtSettings, JwtVerifier};
 use switchboard::auth::sigv4::IamCredentials;
 use switchboard::auth::{AuthMode, Identity};
-use switchboard::schema::access::{AccessPolicy, OwnerRule};
-use switchboard::schema::{DEFAULT_SDL, SchemaModel};
+use switchboard::graphql::schema::access::{AccessPolicy, OwnerRule};
+use switchboard::graphql::schema::{DEFAULT_SDL, SchemaModel};
 
 /// The HS256 secret of [`Fixtures::jwt`]; `fuzz/corpus/jwt_header/` has tokens signed with it,
 /// so the fuzzer starts from tokens that pass and mutates from there.
@@ -66,7 +66,7 @@ fn build() -> Fixtures {
                 audiences: vec![JWT_AUDIENCE.to_owned()],
                 ..JwtSettings::default()
             },
-            switchboard::http_client::client().expect("the HTTP client builds"),
+            switchboard::net::http_client::client().expect("the HTTP client builds"),
         ))
         .expect("the JWT verifier starts");
     let caller = Identity::from_claims(

@@ -350,7 +350,7 @@ pub fn topic_key(data: &[u8]) {
 /// JSON and as an Amplify filter input, checked against AppSync's limits, evaluated against a
 /// status, and its refusal rendered in every protocol.
 pub fn subscription_filter(data: &[u8]) {
-    use switchboard::filter::{amplify, group};
+    use switchboard::graphql::filter::{amplify, group};
     let Ok(json) = serde_json::from_slice::<Json>(data) else {
         return;
     };
@@ -438,7 +438,7 @@ pub fn graphql_request(data: &[u8]) {
         .flatten();
     let prepared = fixtures
         .runtime
-        .block_on(switchboard::subscription::prepare(
+        .block_on(switchboard::api::subscription::prepare(
             &fixtures.api,
             &request,
             document,

@@ -13,14 +13,14 @@ use async_graphql::{ErrorExtensions, Name, Value};
 use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
-use crate::event::Event;
+use crate::publication::Event;
 use crate::operation::ErrorType;
 use crate::pubsub::{Broker, IdempotencyKey, PublishError};
-use crate::schema::SchemaError;
-use crate::schema::model::{
+use crate::graphql::schema::SchemaError;
+use crate::graphql::schema::model::{
     ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef, base_name,
 };
-use crate::schema::scalars;
+use crate::graphql::schema::scalars;
 
 /// Limits applied to every operation the schema validates.
 #[derive(Debug, Clone, Copy)]

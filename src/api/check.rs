@@ -14,10 +14,10 @@ use super::{Api, SchemaLimits};
 use crate::auth::AuthMode;
 use crate::connections::Connections;
 use crate::pubsub::{Broker, Idempotency, Invalidations, LocalBus, SubscriptionIndex, TopicPlan};
-use crate::rules::Rules;
-use crate::schema::SchemaError;
-use crate::schema::access::{AccessPolicy, AccessRule};
-use crate::schema::model::{ArgDef, FilterKind, SchemaModel, SubscriptionPlan, TypeDef};
+use crate::graphql::rules::Rules;
+use crate::graphql::schema::SchemaError;
+use crate::graphql::schema::access::{AccessPolicy, AccessRule};
+use crate::graphql::schema::model::{ArgDef, FilterKind, SchemaModel, SubscriptionPlan, TypeDef};
 use crate::stream::{MemoryStreams, StreamLimits};
 
 /// Checks `sdl` as the server does at start-up: the model, then the executable schema.

@@ -24,10 +24,10 @@ use indexmap::IndexMap;
 
 use super::build::publish_pass_through;
 use crate::operation::GraphqlRequest;
-use crate::projection::{CompileContext, Projection};
+use crate::graphql::projection::{CompileContext, Projection};
 use crate::pubsub::{Broker, IdempotencyKey, PublishError};
-use crate::schema::model::{MutationPlan, TypeDef, base_name};
-use crate::schema::{SchemaModel, scalars};
+use crate::graphql::schema::model::{MutationPlan, TypeDef, base_name};
+use crate::graphql::schema::{SchemaModel, scalars};
 
 /// What the executor learnt about one document and operation name: its fast plan, or that it has
 /// none.

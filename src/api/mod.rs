@@ -4,6 +4,7 @@
 mod build;
 pub mod check;
 mod fast;
+pub mod subscription;
 
 use std::sync::Arc;
 
@@ -15,9 +16,9 @@ pub use fast::FastMutation;
 
 use crate::operation::GraphqlRequest;
 use crate::pubsub::{Broker, IdempotencyKey};
-use crate::schema::access;
-use crate::schema::documents::Documents;
-use crate::schema::{SchemaError, SchemaModel};
+use crate::graphql::schema::access;
+use crate::graphql::schema::documents::Documents;
+use crate::graphql::schema::{SchemaError, SchemaModel};
 
 /// The served API: the model (routing, plans) and the executable schema.
 pub struct Api {

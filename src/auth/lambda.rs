@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json};
 use super::Identity;
 use super::Operation;
 use super::credentials::Credentials;
-use crate::auth_mode::AuthMode;
+use crate::caller::auth_mode::AuthMode;
 use crate::events::channel::ChannelAction;
 
 /// Answers kept at most; past it expired ones go, and if that is not enough, all of them.

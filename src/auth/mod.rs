@@ -16,8 +16,8 @@ use std::time::SystemTime;
 
 use chrono::Utc;
 
-pub use crate::auth_mode::AuthMode;
-pub use crate::identity::Identity;
+pub use crate::caller::auth_mode::AuthMode;
+pub use crate::caller::identity::Identity;
 pub use api_keys::{ApiKeyError, ApiKeys, KeyCheck};
 pub use credentials::{Credentials, CredentialsError};
 

@@ -24,7 +24,7 @@ pub async fn publish(
     events: &[String],
 ) -> Result<Json, ClientError> {
     let url = with_path(&endpoint.url, "/event")?;
-    let response = crate::http_client::with_tls(endpoint.tls.clone())
+    let response = crate::net::http_client::with_tls(endpoint.tls.clone())
         .map_err(ClientError::HttpClient)?
         .post(url)
         .header("x-api-key", &endpoint.api_key)

@@ -2,6 +2,7 @@
 //! server, over the same HTTP and graphql-transport-ws protocols any client uses, and their
 //! AppSync Events forms (`--channel`, see [`events`]).
 
+pub mod amplify;
 pub mod events;
 
 use std::sync::Arc;
@@ -77,7 +78,7 @@ pub async fn publish_status(
         "query": format!("mutation Publish($input: StatusInput!) {{ publishStatus(input: $input) {{ {STATUS_FIELDS} }} }}"),
         "variables": {"input": input},
     });
-    let mut post = crate::http_client::with_tls(endpoint.tls.clone())
+    let mut post = crate::net::http_client::with_tls(endpoint.tls.clone())
         .map_err(ClientError::HttpClient)?
         .post(url)
         .header("x-api-key", api_key);

@@ -5,8 +5,8 @@
 
 use super::channel::{Channel, ChannelAction};
 use super::settings::EventSettings;
-use crate::auth_mode::AuthMode;
-use crate::identity::Identity;
+use crate::caller::auth_mode::AuthMode;
+use crate::caller::identity::Identity;
 
 /// The Events settings the check reads, taken once from the node's.
 #[derive(Debug, Clone)]

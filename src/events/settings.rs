@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::bridge::Bridge;
 use super::channel::ChannelAction;
-use crate::auth_mode::AuthMode;
+use crate::caller::auth_mode::AuthMode;
 
 #[derive(Debug, Clone, Args)]
 pub struct EventSettings {

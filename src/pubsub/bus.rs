@@ -22,7 +22,7 @@ use super::index::SubscriptionIndex;
 use super::invalidation::Invalidations;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
-use crate::event::Event;
+use crate::publication::Event;
 use crate::operation::ErrorType;
 use crate::stream::{MemoryStreams, ReadFrom, StreamRead};
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::bus::{Bus, BusError};
-use crate::event::Event;
+use crate::publication::Event;
 use crate::events::Outcome;
 
 /// Publishes `events` to the checked channel `path`, each on its own. A bus failure before

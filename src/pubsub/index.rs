@@ -21,9 +21,9 @@ use dashmap::DashMap;
 
 use super::mailbox::{Delivery, Mail, Mailbox, Rendered, SubscriberId};
 use super::topic::topic_key;
-use crate::event::Event;
-use crate::filter::Filter;
-use crate::projection::Projection;
+use crate::publication::Event;
+use crate::graphql::filter::Filter;
+use crate::graphql::projection::Projection;
 use crate::stream::Position;
 
 /// What the index needs to remove a subscription again.

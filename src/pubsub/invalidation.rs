@@ -10,7 +10,7 @@ use async_graphql::Value;
 use dashmap::DashMap;
 
 use super::mailbox::{Mail, Mailbox, SubscriberId};
-use crate::filter::Filter;
+use crate::graphql::filter::Filter;
 
 /// One subscription that an invalidation may end.
 #[derive(Debug)]

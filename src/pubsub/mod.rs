@@ -24,11 +24,11 @@ pub use redis_bus::{RedisBus, RedisBusSettings, TopicKeys};
 pub use topic::topic_key;
 pub use topics::TopicPlan;
 
-use crate::event::Event;
+use crate::publication::Event;
 use crate::events::bridge::Bridge;
 use crate::events::channel::Channel;
-use crate::rules::{Context, Rules};
-use crate::schema::model::HistoryPlan;
+use crate::graphql::rules::{Context, Rules};
+use crate::graphql::schema::model::HistoryPlan;
 use crate::stream::ReadFrom;
 
 /// A publisher's `Idempotency-Key`, scoped to who sent it: a retry with the same key within
@@ -172,7 +172,7 @@ impl Broker {
             result: Some(result),
         };
         for invalidation in invalidations {
-            match crate::rules::resolve(&invalidation.payload, &context) {
+            match crate::graphql::rules::resolve(&invalidation.payload, &context) {
                 Ok(payload) => {
                     self.bus
                         .invalidate(&invalidation.subscription_field, &payload)

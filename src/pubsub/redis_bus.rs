@@ -50,7 +50,7 @@ use super::index::SubscriptionIndex;
 use super::invalidation::Invalidations;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
-use crate::event::Event;
+use crate::publication::Event;
 use crate::redis_link::{RedisLink, RedisLinkError, Subscriber};
 
 use crate::stream::{Entry, Position, ReadFrom, StreamLimits, StreamRead, new_epoch};

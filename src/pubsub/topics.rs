@@ -16,9 +16,9 @@ use std::sync::Arc;
 use async_graphql::Value;
 
 use super::topic::topic_key;
-use crate::event::Event;
-use crate::schema::SchemaModel;
-use crate::schema::model::HistoryPlan;
+use crate::publication::Event;
+use crate::graphql::schema::SchemaModel;
+use crate::graphql::schema::model::HistoryPlan;
 
 /// Optional arguments a field may have: each subset is a topic, so 2^n topics per publish.
 pub const MAX_OPTIONAL_ARGS: usize = 8;
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn the_status_schema_writes_one_topic_that_the_history_reads() {
-        let model = SchemaModel::parse(crate::schema::DEFAULT_SDL).unwrap();
+        let model = SchemaModel::parse(crate::graphql::schema::DEFAULT_SDL).unwrap();
         let plan = TopicPlan::new(&model).unwrap();
         let status = event(
             "publishStatus",

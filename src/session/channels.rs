@@ -16,7 +16,7 @@ use crate::auth::{AuthMode, AuthRequest, Credentials, Identity, Operation, Signe
 use crate::events::MAX_EVENTS_PER_PUBLISH;
 use crate::events::channel::{Channel, ChannelAction};
 use crate::operation::{ErrorType, GraphqlError};
-use crate::projection::Projection;
+use crate::graphql::projection::Projection;
 use crate::protocol::appsync_events::{SIGNED_PATH, signed_body};
 use crate::protocol::{Fault, Reply};
 use crate::pubsub::publish_events;

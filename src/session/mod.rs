@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
 use crate::auth::{Credentials, CredentialsError, Identity};
-use crate::limits::ConnectionSlot;
+use crate::net::limits::ConnectionSlot;
 
 use crate::app::App;
 use crate::protocol::{ClientMessage, Closing, Encoded, Fault, Malformation, Protocol, Reply};

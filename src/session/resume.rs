@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use crate::filter::Filter;
+use crate::graphql::filter::Filter;
 use crate::operation::{ErrorType, GraphqlError};
 use crate::stream::{Entry, Position, ReadFrom, StreamRead};
 
@@ -254,7 +254,7 @@ pub fn reset_error() -> GraphqlError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
+    use crate::publication::Event;
 
     fn read(epoch: &str, top: u64, kept: std::ops::RangeInclusive<u64>) -> StreamRead {
         StreamRead {

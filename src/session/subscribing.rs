@@ -7,15 +7,15 @@ use std::sync::Arc;
 use super::delivery::frame_event;
 use super::resume::{self, Opening};
 use super::{Active, Flow, Session};
-use crate::filter::Filter;
+use crate::graphql::filter::Filter;
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
-use crate::projection::Projection;
+use crate::graphql::projection::Projection;
 use crate::protocol::{Fault, Reply};
 use crate::pubsub::Registration;
-use crate::rules::Context;
+use crate::graphql::rules::Context;
 use crate::store::SubscriptionRecord;
 use crate::stream::Position;
-use crate::subscription;
+use crate::api::subscription;
 
 /// A subscription filed in the index, to be made live by [`Session::start`].
 pub(super) struct Starting {
@@ -113,7 +113,7 @@ impl Session {
                 .filter
                 .iter()
                 .find(|(name, _)| name == user_arg)
-                .and_then(|(_, value)| crate::schema::access::user_of(value)),
+                .and_then(|(_, value)| crate::graphql::schema::access::user_of(value)),
             arguments: prepared.filter_json(),
         };
         let replay_latest = self.app.settings.replay_latest.contains(&prepared.field);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{Entry, Position, ReadFrom, StreamRead, new_epoch};
-use crate::event::Event;
+use crate::publication::Event;
 
 /// Independent locks; a power of two well above the core count.
 const STRIPES: usize = 64;

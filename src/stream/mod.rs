@@ -19,7 +19,7 @@ use rand::Rng;
 
 pub use memory::{MemoryStreams, StreamLimits};
 
-use crate::event::Event;
+use crate::publication::Event;
 
 /// Where an event sits in one topic's stream.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -245,7 +245,7 @@ async fn origins_outside_the_allow_list_are_refused_in_band() {
             }
         }
         // CORS for POST /graphql.
-        let preflight = switchboard::http_client::client()
+        let preflight = switchboard::net::http_client::client()
             .unwrap()
             .request(reqwest::Method::OPTIONS, server.http_url())
             .header("Origin", origin)

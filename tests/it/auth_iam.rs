@@ -54,7 +54,7 @@ async fn iam_server() -> (TestServer, std::path::PathBuf) {
 }
 
 async fn post_signed(server: &TestServer, headers: &Map<String, Json>, body: &[u8]) -> (u16, Json) {
-    let mut request = switchboard::http_client::client()
+    let mut request = switchboard::net::http_client::client()
         .unwrap()
         .post(server.http_url())
         .body(body.to_vec());

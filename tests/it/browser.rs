@@ -64,7 +64,7 @@ async fn pages_in_headless_chromium() {
 
 /// The status page and its assets, embedded in the binary, with their content types.
 async fn assets_are_served(base: &str) {
-    let http = switchboard::http_client::client().unwrap();
+    let http = switchboard::net::http_client::client().unwrap();
     for (path, content_type, contains) in [
         ("/", "text/html; charset=utf-8", "/status/app.js"),
         (

@@ -42,7 +42,7 @@ async fn serve_generates_and_prints_a_key_that_works() {
     }
     let (url, key) = (url.unwrap(), key.unwrap());
     assert!(key.starts_with("da2-"), "{key}");
-    let response = switchboard::http_client::client()
+    let response = switchboard::net::http_client::client()
         .unwrap()
         .post(&url)
         .header("x-api-key", &key)

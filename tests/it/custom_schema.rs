@@ -179,7 +179,7 @@ async fn a_mutation_that_never_fills_a_non_null_field_is_served_with_a_warning()
         type Mutation { deleteJob(id: ID!): Job }
         type Subscription { onDeleteJob: Job @aws_subscribe(mutations: ["deleteJob"]) }
         "#;
-    let model = switchboard::schema::SchemaModel::parse(sdl).unwrap();
+    let model = switchboard::graphql::schema::SchemaModel::parse(sdl).unwrap();
     let warnings = model.warnings();
     assert!(
         warnings.len() == 1

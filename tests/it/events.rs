@@ -33,7 +33,7 @@ pub(crate) async fn subscribe(client: &mut WsClient, id: &str, channel: &str) ->
 }
 
 pub(crate) async fn post_event(addr: SocketAddr, body: Json) -> (u16, Json) {
-    let response = switchboard::http_client::client()
+    let response = switchboard::net::http_client::client()
         .unwrap()
         .post(format!("http://{addr}/event"))
         .header("x-api-key", KEY)
@@ -395,7 +395,7 @@ async fn events_connections_are_recorded_and_an_admin_can_close_one() {
         subscribe(&mut client, "s", "/default/jobs/j7").await["type"],
         "subscribe_success"
     );
-    let http = switchboard::http_client::client().unwrap();
+    let http = switchboard::net::http_client::client().unwrap();
     let listed: Json = http
         .get(format!(
             "http://{}/admin/connections?userId=u7",
@@ -501,7 +501,7 @@ async fn metrics_count_events_apart_from_graphql() {
     assert_eq!(code, 200);
     next_event(&mut client).await;
     next_event(&mut client).await;
-    let text = switchboard::http_client::client()
+    let text = switchboard::net::http_client::client()
         .unwrap()
         .get(format!("http://{}/metrics", server.addr))
         .send()

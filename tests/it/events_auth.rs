@@ -64,7 +64,7 @@ async fn channels_bound_to_their_owner() {
         "subscribe_success"
     );
     // Over HTTP too: u1 may not publish to u2's channel.
-    let response = switchboard::http_client::client()
+    let response = switchboard::net::http_client::client()
         .unwrap()
         .post(format!("http://{}/event", server.addr))
         .header("authorization", &u1)
@@ -272,7 +272,7 @@ async fn the_lambda_authorizer_is_asked_in_the_events_shape() {
     let post = |token: &'static str, channel: &'static str| {
         let addr = server.addr;
         async move {
-            switchboard::http_client::client()
+            switchboard::net::http_client::client()
                 .unwrap()
                 .post(format!("http://{addr}/event"))
                 .header("authorization", token)
@@ -375,7 +375,7 @@ async fn iam_signs_the_connect_each_message_and_the_http_publish() {
     let send = |headers: Map<String, Json>, body: String| {
         let url = format!("http://{host}/event");
         async move {
-            let mut request = switchboard::http_client::client()
+            let mut request = switchboard::net::http_client::client()
                 .unwrap()
                 .post(url)
                 .body(body);

@@ -14,7 +14,7 @@ use async_graphql::parser::types::{BaseType, Type};
 use serde_json::{Map, Value as Json, json};
 use support::auth::{self, claims, hs256};
 use support::{KEY, Proto, TestServer, WsClient};
-use switchboard::schema::model::{SchemaModel, TypeDef, base_name};
+use switchboard::graphql::schema::model::{SchemaModel, TypeDef, base_name};
 
 const CUSTOM_SDL: &str = r#"
 schema { query: Q mutation: M subscription: S }
@@ -321,7 +321,7 @@ async fn every_root_field_is_checked(sdl: Option<&str>, expected: &[Expect]) {
         args.extend(["--schema", path.to_str().unwrap()]);
     }
     let server = TestServer::with_args(&args).await;
-    let model = SchemaModel::parse(sdl.unwrap_or(switchboard::schema::DEFAULT_SDL)).unwrap();
+    let model = SchemaModel::parse(sdl.unwrap_or(switchboard::graphql::schema::DEFAULT_SDL)).unwrap();
     let theirs = operations(&model, "u2");
     let own = operations(&model, "u1");
     let fields: Vec<&str> = theirs.iter().map(|(f, _)| f.as_str()).collect();

@@ -10,7 +10,7 @@ use support::cluster::node;
 use support::redis::RedisServer;
 
 async fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
-    let response = switchboard::http_client::client()
+    let response = switchboard::net::http_client::client()
         .unwrap()
         .get(format!("http://{}{path}", server.addr))
         .send()

@@ -117,7 +117,7 @@ async fn a_body_without_good_credentials_is_never_read() {
 
 #[tokio::test]
 async fn stalled_bodies_are_closed_in_time_while_other_addresses_publish() {
-    switchboard::open_files::raise_to_hard_limit().unwrap();
+    switchboard::net::open_files::raise_to_hard_limit().unwrap();
     let body_timeout = Duration::from_secs(3);
     let setting = format!("{}s", body_timeout.as_secs());
     let server = TestServer::with_args(&["--request-body-timeout", &setting]).await;
@@ -224,7 +224,7 @@ async fn admin_key_guessing_is_locked_out_and_counted() {
     // Other addresses are not locked out.
     let (status, _) = admin_from("127.0.0.4", server.addr, "admin-secret", &[]).await;
     assert_eq!(status, 200);
-    let metrics = switchboard::http_client::client()
+    let metrics = switchboard::net::http_client::client()
         .unwrap()
         .get(format!("http://{}/metrics", server.addr))
         .send()

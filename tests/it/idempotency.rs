@@ -15,7 +15,7 @@ const PUBLISH: &str = "mutation P($input: StatusInput!) { publishStatus(input: $
 
 /// Publishes `status` for `user` through `addr` with `key`; the HTTP status and body.
 async fn publish_with_key(addr: SocketAddr, user: &str, status: &str, key: &str) -> (u16, Json) {
-    let response = switchboard::http_client::client()
+    let response = switchboard::net::http_client::client()
         .unwrap()
         .post(format!("http://{addr}/graphql"))
         .header("x-api-key", KEY)

@@ -138,7 +138,7 @@ async fn invalidation_crosses_a_cluster_and_the_admin_route_does_the_same() {
         invalidates_exactly_the_match(proto, a1, a2, async || cancel(a1, "A", "j1").await).await;
     }
     let admin = async || {
-        let response = switchboard::http_client::client()
+        let response = switchboard::net::http_client::client()
             .unwrap()
             .post(format!("http://{a1}/admin/invalidate"))
             .header("x-api-key", ADMIN_KEY)
@@ -150,7 +150,7 @@ async fn invalidation_crosses_a_cluster_and_the_admin_route_does_the_same() {
     };
     invalidates_exactly_the_match(Proto::AppSync, a1, a2, admin).await;
     // The admin route checks what it is given, and who gives it.
-    let client = switchboard::http_client::client().unwrap();
+    let client = switchboard::net::http_client::client().unwrap();
     let unknown = client
         .post(format!("http://{a1}/admin/invalidate"))
         .header("x-api-key", ADMIN_KEY)

@@ -11,7 +11,7 @@ use support::{Proto, WsClient};
 async fn json_logs_are_json_lines_with_request_and_connection_ids() {
     let node = ProcessNode::start_logging(&["--log-format".into(), "json".into()], "debug").await;
     let addr = node.addr;
-    let http = switchboard::http_client::client().unwrap();
+    let http = switchboard::net::http_client::client().unwrap();
     // A request with its own id keeps it; one without gets a fresh one.
     let response = http
         .post(format!("http://{addr}/graphql"))
@@ -66,7 +66,7 @@ async fn json_logs_are_json_lines_with_request_and_connection_ids() {
 async fn info_logs_say_what_an_operator_needs_once_each() {
     let node = ProcessNode::start_logging(&["--log-format".into(), "json".into()], "info").await;
     let addr = node.addr;
-    let http = switchboard::http_client::client().unwrap();
+    let http = switchboard::net::http_client::client().unwrap();
     // Three wrong keys from one address: one "credentials refused" line, not three.
     for _ in 0..3 {
         let response = http

@@ -11,7 +11,7 @@ use support::{Proto, TestServer, WsClient};
 
 /// `name{labels} value` lines, keyed by everything before the value.
 async fn scrape(server: &TestServer) -> HashMap<String, f64> {
-    let response = switchboard::http_client::client()
+    let response = switchboard::net::http_client::client()
         .unwrap()
         .get(format!("http://{}/metrics", server.addr))
         .send()

@@ -206,7 +206,7 @@ async fn a_retry_after_one_shard_failed_sends_the_first_event_to_exactly_the_top
 
 /// `record(sensor:)` through `server` with an `Idempotency-Key`; the HTTP status and body.
 async fn record(server: &TestServer, sensor: &str, key: &str) -> (u16, serde_json::Value) {
-    let response = switchboard::http_client::client()
+    let response = switchboard::net::http_client::client()
         .unwrap()
         .post(format!("http://{}/graphql", server.addr))
         .header("x-api-key", support::KEY)

@@ -56,7 +56,7 @@ async fn a_full_run_logs_no_secret() {
     let node = ProcessNode::start_logging(&args, "debug").await;
     let addr = node.addr.to_string();
 
-    let http = switchboard::http_client::client().unwrap();
+    let http = switchboard::net::http_client::client().unwrap();
     let url = format!("http://{addr}/graphql");
     let body = json!({"query": "{ statusHistory(userId: \"u\") { status } }"}).to_string();
     for key in [KEY, WRONG_KEY] {

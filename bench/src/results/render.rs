@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::{Mode, Outcome, Results, Scenario, Server};
 use crate::report::Report;
 
-/// File descriptors Switchboard keeps back from the open-file limit (src/open_files.rs).
+/// File descriptors Switchboard keeps back from the open-file limit (src/net/open_files.rs).
 const SWITCHBOARD_RESERVED_FDS: u64 = 64;
 
 /// Connections per node the S5 projection is made for.

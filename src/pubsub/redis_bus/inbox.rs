@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::event::Event;
+use crate::publication::Event;
 use crate::stream::{Position, ReadFrom};
 
 /// Entries read per catch-up round trip.

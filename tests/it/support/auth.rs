@@ -118,7 +118,7 @@ pub async fn expect_refused(client: &mut WsClient) {
 
 /// `POST /graphql` with `credentials` as headers; the status and body.
 pub async fn post_as(server: &TestServer, credentials: &Json, body: &Json) -> (u16, Json) {
-    let mut request = switchboard::http_client::client()
+    let mut request = switchboard::net::http_client::client()
         .unwrap()
         .post(server.http_url())
         .json(body);

@@ -171,7 +171,7 @@ impl ProcessNode {
 }
 
 fn http() -> reqwest::Client {
-    switchboard::http_client::client().unwrap()
+    switchboard::net::http_client::client().unwrap()
 }
 
 /// `POST /graphql` with the test key; the status and body.

@@ -55,7 +55,7 @@ impl TestServer {
         Self {
             addr,
             app,
-            http: switchboard::http_client::client().unwrap(),
+            http: switchboard::net::http_client::client().unwrap(),
         }
     }
 

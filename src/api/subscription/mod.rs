@@ -17,15 +17,15 @@ use futures_util::StreamExt;
 use serde_json::Value as Json;
 
 use crate::api::{Api, ValidationProbe};
-use crate::filter::group::{FilterError, RawRule};
-use crate::filter::{self, Filter};
+use crate::graphql::filter::group::{FilterError, RawRule};
+use crate::graphql::filter::{self, Filter};
 
 /// Filter groups before they are checked: an OR of ANDs of rules.
 pub type Dnf = Vec<Vec<RawRule>>;
 use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
-use crate::projection::{CompileContext, Projection};
-use crate::schema::model::FilterKind;
-use crate::schema::model::base_name;
+use crate::graphql::projection::{CompileContext, Projection};
+use crate::graphql::schema::model::FilterKind;
+use crate::graphql::schema::model::base_name;
 
 /// A validated subscription, ready to be filed in the index.
 #[derive(Debug)]

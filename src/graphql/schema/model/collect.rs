@@ -11,7 +11,7 @@ use async_graphql::{Pos, Value};
 use indexmap::IndexMap;
 
 use super::{ArgDef, FieldDef, ObjectDef, Roots, SchemaError, TypeDef};
-use crate::schema::scalars;
+use crate::graphql::schema::scalars;
 
 pub(super) fn directive<'a>(
     directives: &'a [async_graphql::Positioned<ConstDirective>],

@@ -12,7 +12,7 @@ use async_graphql::Pos;
 pub use model::SchemaModel;
 
 /// The schema Switchboard serves when no `--schema` is given.
-pub const DEFAULT_SDL: &str = include_str!("../../schema.graphql");
+pub const DEFAULT_SDL: &str = include_str!("../../../schema.graphql");
 
 /// Why a schema cannot be served. `Parse` and `Invalid` carry where in the SDL, when known.
 #[derive(Debug, thiserror::Error)]

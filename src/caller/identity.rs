@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::auth_mode::AuthMode;
+use crate::caller::auth_mode::AuthMode;
 
 /// A verified caller.
 #[derive(Debug, Clone, PartialEq)]

@@ -35,10 +35,10 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::auth::Identity;
-use crate::filter::group::{self, RawRule};
-use crate::filter::{Filter, amplify};
+use crate::graphql::filter::group::{self, RawRule};
+use crate::graphql::filter::{Filter, amplify};
 use crate::operation::{ErrorType, GraphqlError};
-use crate::schema::SchemaModel;
+use crate::graphql::schema::SchemaModel;
 
 /// The rules of one node, read at start-up.
 #[derive(Debug, Default, Deserialize)]
@@ -267,7 +267,7 @@ fn lookup(path: &str, context: &Context<'_>) -> Option<Json> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth_mode::AuthMode;
+    use crate::caller::auth_mode::AuthMode;
     use serde_json::json;
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::*;
 
-const STATUS: &str = include_str!("../../../schema.graphql");
+const STATUS: &str = include_str!("../../../../schema.graphql");
 
 #[test]
 fn status_schema_routes_and_plans() {

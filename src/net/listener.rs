@@ -26,9 +26,9 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::Instrument;
 
-use crate::limits::{AddressLimits, ConnectionSlot, Refused};
+use crate::net::limits::{AddressLimits, ConnectionSlot, Refused};
 use crate::operation::ErrorType;
-use crate::proxies::TrustedProxies;
+use crate::net::proxies::TrustedProxies;
 
 /// How long a client may take over its TLS handshake or its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

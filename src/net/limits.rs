@@ -5,7 +5,7 @@
 //! the authorizer).
 //!
 //! "Address" is the client's: the TCP peer, or, behind a trusted proxy, the address the proxy
-//! forwarded (see [`crate::proxies`]).
+//! forwarded (see [`crate::net::proxies`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;

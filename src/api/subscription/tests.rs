@@ -13,10 +13,10 @@ use serde_json::{Value as Json, json};
 use super::prepare;
 use crate::api::Api;
 use crate::api::check::{DETACHED_LIMITS, detached_broker};
-use crate::auth_mode::AuthMode;
+use crate::caller::auth_mode::AuthMode;
 use crate::operation::GraphqlRequest;
-use crate::schema::SchemaModel;
-use crate::schema::access::AccessPolicy;
+use crate::graphql::schema::SchemaModel;
+use crate::graphql::schema::access::AccessPolicy;
 
 const SDL: &str = r#"
 type Query { items(id: ID!): [Outer!]! }

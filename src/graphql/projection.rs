@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use async_graphql::parser::types::{Directive, FragmentDefinition, Selection, SelectionSet};
 use async_graphql::{Name, Positioned, Value, Variables};
 
-use crate::schema::SchemaModel;
-use crate::schema::model::base_name;
+use crate::graphql::schema::SchemaModel;
+use crate::graphql::schema::model::base_name;
 
 /// A compiled selection set for one subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
