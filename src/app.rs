@@ -16,16 +16,16 @@ use crate::config::Settings;
 use crate::config::StoreKind;
 use crate::connections::Connections;
 use crate::events::access::ChannelAccess;
-use crate::net::limits::{AddressLimits, LimitSettings};
+use crate::graphql::rules::{Rules, RulesError};
+use crate::graphql::schema::access::{AccessPolicy, OwnerRule};
+use crate::graphql::schema::{DEFAULT_SDL, SchemaError, SchemaModel};
 use crate::metrics::Metrics;
+use crate::net::limits::{AddressLimits, LimitSettings};
 use crate::pubsub::{
     Broker, Bus, Idempotency, Invalidations, LocalBus, RedisBus, RedisBusSettings,
     SubscriptionIndex, TopicPlan,
 };
 use crate::redis_link::{RedisLink, RedisLinkError};
-use crate::graphql::rules::{Rules, RulesError};
-use crate::graphql::schema::access::{AccessPolicy, OwnerRule};
-use crate::graphql::schema::{DEFAULT_SDL, SchemaError, SchemaModel};
 use crate::store::{ConnectionStore, MemoryStore, RedisStore, StoreError};
 use crate::stream::{MemoryStreams, StreamLimits};
 

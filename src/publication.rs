@@ -1,14 +1,16 @@
-//! The unit that travels from a mutation to its subscribers.
+//! The unit that travels from a publisher to its subscribers: a [`Publication`], of one of two
+//! kinds ([`Kind`]): a GraphQL mutation's result, or an AppSync Events event on a channel.
 
 use async_graphql::Value;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// One mutation result, published once and shared (behind an `Arc`) by every subscriber and the
-/// history. It is serializable because later buses carry it between nodes.
+/// One publication (a mutation's result or a channel's event), published once and shared (behind
+/// an `Arc`) by every subscriber and the history. It is serializable because the Redis bus
+/// carries it between nodes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Event {
+pub struct Publication {
     /// Unique per publish, so a node can tell a repeated delivery from a new event.
     pub id: Uuid,
     /// The mutation that produced it; the routing table maps it to subscription fields.
@@ -27,7 +29,30 @@ pub struct Event {
     json: std::sync::OnceLock<String>,
 }
 
-impl Event {
+/// What a publication is, and what routes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind<'a> {
+    /// A mutation's result, routed by the mutation and the result's fields.
+    Mutation {
+        mutation: &'a str,
+        type_name: &'a str,
+    },
+    /// An AppSync Events event, routed by its channel's path.
+    Channel { path: &'a str },
+}
+
+impl Publication {
+    /// Its kind: a channel event when it has a channel, else a mutation's result.
+    pub fn kind(&self) -> Kind<'_> {
+        match &self.channel {
+            Some(path) => Kind::Channel { path },
+            None => Kind::Mutation {
+                mutation: &self.mutation,
+                type_name: &self.type_name,
+            },
+        }
+    }
+
     pub fn new(mutation: &str, type_name: &str, payload: Value) -> Self {
         Self {
             id: Uuid::new_v4(),

@@ -13,14 +13,14 @@ use async_graphql::{ErrorExtensions, Name, Value};
 use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
-use crate::publication::Event;
-use crate::operation::ErrorType;
-use crate::pubsub::{Broker, IdempotencyKey, PublishError};
 use crate::graphql::schema::SchemaError;
 use crate::graphql::schema::model::{
     ArgDef, FieldDef, HistoryPlan, MutationPlan, SchemaModel, TypeDef, base_name,
 };
 use crate::graphql::schema::scalars;
+use crate::operation::ErrorType;
+use crate::publication::Publication;
+use crate::pubsub::{Broker, IdempotencyKey, PublishError};
 
 /// Limits applied to every operation the schema validates.
 #[derive(Debug, Clone, Copy)]
@@ -259,7 +259,7 @@ pub(super) async fn publish_pass_through(
     args: &IndexMap<Name, Value>,
     idempotency: Option<&IdempotencyKey>,
     response_key: &str,
-) -> Result<Arc<Event>, PublishError> {
+) -> Result<Arc<Publication>, PublishError> {
     let result = plan.result(args);
     // Scoped to this field's place in the response, so two aliased mutations in one request
     // with one key stay apart.

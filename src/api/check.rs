@@ -13,11 +13,11 @@ use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinitio
 use super::{Api, SchemaLimits};
 use crate::auth::AuthMode;
 use crate::connections::Connections;
-use crate::pubsub::{Broker, Idempotency, Invalidations, LocalBus, SubscriptionIndex, TopicPlan};
 use crate::graphql::rules::Rules;
 use crate::graphql::schema::SchemaError;
 use crate::graphql::schema::access::{AccessPolicy, AccessRule};
 use crate::graphql::schema::model::{ArgDef, FilterKind, SchemaModel, SubscriptionPlan, TypeDef};
+use crate::pubsub::{Broker, Idempotency, Invalidations, LocalBus, SubscriptionIndex, TopicPlan};
 use crate::stream::{MemoryStreams, StreamLimits};
 
 /// Checks `sdl` as the server does at start-up: the model, then the executable schema.

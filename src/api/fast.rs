@@ -23,11 +23,11 @@ use async_graphql::{Name, Value, Variables};
 use indexmap::IndexMap;
 
 use super::build::publish_pass_through;
-use crate::operation::GraphqlRequest;
 use crate::graphql::projection::{CompileContext, Projection};
-use crate::pubsub::{Broker, IdempotencyKey, PublishError};
 use crate::graphql::schema::model::{MutationPlan, TypeDef, base_name};
 use crate::graphql::schema::{SchemaModel, scalars};
+use crate::operation::GraphqlRequest;
+use crate::pubsub::{Broker, IdempotencyKey, PublishError};
 
 /// What the executor learnt about one document and operation name: its fast plan, or that it has
 /// none.

@@ -14,11 +14,11 @@ use async_graphql::parser::types::ExecutableDocument;
 pub use build::{SchemaLimits, ValidationProbe, typed_error};
 pub use fast::FastMutation;
 
-use crate::operation::GraphqlRequest;
-use crate::pubsub::{Broker, IdempotencyKey};
 use crate::graphql::schema::access;
 use crate::graphql::schema::documents::Documents;
 use crate::graphql::schema::{SchemaError, SchemaModel};
+use crate::operation::GraphqlRequest;
+use crate::pubsub::{Broker, IdempotencyKey};
 
 /// The served API: the model (routing, plans) and the executable schema.
 pub struct Api {

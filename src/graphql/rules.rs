@@ -37,8 +37,8 @@ use serde_json::Value as Json;
 use crate::auth::Identity;
 use crate::graphql::filter::group::{self, RawRule};
 use crate::graphql::filter::{Filter, amplify};
-use crate::operation::{ErrorType, GraphqlError};
 use crate::graphql::schema::SchemaModel;
+use crate::operation::{ErrorType, GraphqlError};
 
 /// The rules of one node, read at start-up.
 #[derive(Debug, Default, Deserialize)]

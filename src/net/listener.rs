@@ -27,8 +27,8 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use crate::net::limits::{AddressLimits, ConnectionSlot, Refused};
-use crate::operation::ErrorType;
 use crate::net::proxies::TrustedProxies;
+use crate::operation::ErrorType;
 
 /// How long a client may take over its TLS handshake or its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -22,8 +22,8 @@ use super::index::SubscriptionIndex;
 use super::invalidation::Invalidations;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
-use crate::publication::Event;
 use crate::operation::ErrorType;
+use crate::publication::Publication;
 use crate::stream::{MemoryStreams, ReadFrom, StreamRead};
 
 /// Why the bus did not publish, or cannot say whether it did. The two are kept apart so that
@@ -80,9 +80,9 @@ pub trait Bus: Send + Sync {
     /// writes nothing and returns the event published the first time; otherwise returns `event`.
     async fn publish(
         &self,
-        event: Arc<Event>,
+        event: Arc<Publication>,
         idempotency: Option<&str>,
-    ) -> Result<Arc<Event>, BusError>;
+    ) -> Result<Arc<Publication>, BusError>;
 
     /// Reads one topic's stream: its epoch, its newest offset and the entries `from` asks for,
     /// at most `max`.
@@ -118,7 +118,7 @@ pub struct Idempotency {
 /// The idempotency keys a single node remembers, oldest first.
 #[derive(Default)]
 struct Remembered {
-    events: HashMap<String, (Arc<Event>, Instant)>,
+    events: HashMap<String, (Arc<Publication>, Instant)>,
     order: VecDeque<(Instant, String)>,
 }
 
@@ -170,7 +170,7 @@ impl LocalBus {
         }
     }
 
-    fn write(&self, event: &Arc<Event>) {
+    fn write(&self, event: &Arc<Publication>) {
         let topics = self.topics.topics(event);
         if !topics.is_empty() {
             self.stats.received.fetch_add(1, Ordering::Relaxed);
@@ -192,9 +192,9 @@ impl LocalBus {
 impl Bus for LocalBus {
     async fn publish(
         &self,
-        event: Arc<Event>,
+        event: Arc<Publication>,
         idempotency: Option<&str>,
-    ) -> Result<Arc<Event>, BusError> {
+    ) -> Result<Arc<Publication>, BusError> {
         let Some(key) = idempotency else {
             self.write(&event);
             return Ok(event);

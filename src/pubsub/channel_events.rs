@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::bus::{Bus, BusError};
-use crate::publication::Event;
 use crate::events::Outcome;
+use crate::publication::Publication;
 
 /// Publishes `events` to the checked channel `path`, each on its own. A bus failure before
 /// any event was published fails the whole publish; after one was, the outcome says which
@@ -48,7 +48,7 @@ pub async fn publish_events(
             );
             continue;
         }
-        let event = Event::on_channel(path, text.clone());
+        let event = Publication::on_channel(path, text.clone());
         let identifier = event.id.to_string();
         match bus.publish(Arc::new(event), None).await {
             Ok(_) => {

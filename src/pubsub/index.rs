@@ -21,9 +21,9 @@ use dashmap::DashMap;
 
 use super::mailbox::{Delivery, Mail, Mailbox, Rendered, SubscriberId};
 use super::topic::topic_key;
-use crate::publication::Event;
 use crate::graphql::filter::Filter;
 use crate::graphql::projection::Projection;
+use crate::publication::Publication;
 use crate::stream::Position;
 
 /// What the index needs to remove a subscription again.
@@ -231,7 +231,12 @@ impl SubscriptionIndex {
     /// Queues `event`, at `position` in the topic's stream, for the subscriptions of one topic
     /// key: those filed under it, and those narrowed to the event's value of a field. Returns
     /// how many deliveries were queued.
-    pub fn dispatch_topic(&self, key: &str, event: &Arc<Event>, position: &Position) -> usize {
+    pub fn dispatch_topic(
+        &self,
+        key: &str,
+        event: &Arc<Publication>,
+        position: &Position,
+    ) -> usize {
         // Copy the narrowing fields out so no guard is held while the slots are read.
         let narrowing: Vec<Arc<str>> = match self.narrowing.get(key) {
             Some(fields) => fields.iter().map(|(name, _)| name.clone()).collect(),
@@ -245,7 +250,7 @@ impl SubscriptionIndex {
         delivered
     }
 
-    fn dispatch_slot(&self, slot: &str, event: &Arc<Event>, position: &Position) -> usize {
+    fn dispatch_slot(&self, slot: &str, event: &Arc<Publication>, position: &Position) -> usize {
         let Some(groups) = self.topics.get(slot) else {
             return 0;
         };
@@ -270,7 +275,7 @@ impl SubscriptionIndex {
                     subscriber: entry.id,
                     event: rendered.clone(),
                 };
-                if entry.mailbox.post(Mail::Event(delivery)) {
+                if entry.mailbox.post(Mail::Delivery(delivery)) {
                     delivered += 1;
                 } else if entry.mailbox.overflowed().is_cancelled() {
                     self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
@@ -294,7 +299,7 @@ mod tests {
     use super::*;
     use async_graphql::Name;
 
-    fn status(user: &str, job: Option<&str>) -> Arc<Event> {
+    fn status(user: &str, job: Option<&str>) -> Arc<Publication> {
         let mut fields: indexmap::IndexMap<Name, Value> =
             [(Name::new("userId"), Value::from(user))]
                 .into_iter()
@@ -302,7 +307,11 @@ mod tests {
         if let Some(job) = job {
             fields.insert(Name::new("jobId"), Value::from(job));
         }
-        Arc::new(Event::new("publishStatus", "Status", Value::Object(fields)))
+        Arc::new(Publication::new(
+            "publishStatus",
+            "Status",
+            Value::Object(fields),
+        ))
     }
 
     fn whole() -> Projection {
@@ -315,7 +324,7 @@ mod tests {
 
     /// Dispatches as the bus does for a field with two optional arguments: to the topic of
     /// each subset of them, valued from the event.
-    fn dispatch(index: &SubscriptionIndex, event: &Arc<Event>) {
+    fn dispatch(index: &SubscriptionIndex, event: &Arc<Publication>) {
         let subsets: [&[&str]; 4] = [&[], &["userId"], &["jobId"], &["jobId", "userId"]];
         let position = Position {
             epoch: Arc::from("e"),

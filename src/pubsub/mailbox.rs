@@ -44,7 +44,7 @@ pub struct Rendered {
 /// one (an invalidation).
 #[derive(Debug)]
 pub enum Mail {
-    Event(Delivery),
+    Delivery(Delivery),
     /// The subscription was invalidated: the client is told it is complete.
     End(SubscriberId),
 }

@@ -24,11 +24,11 @@ pub use redis_bus::{RedisBus, RedisBusSettings, TopicKeys};
 pub use topic::topic_key;
 pub use topics::TopicPlan;
 
-use crate::publication::Event;
 use crate::events::bridge::Bridge;
 use crate::events::channel::Channel;
 use crate::graphql::rules::{Context, Rules};
 use crate::graphql::schema::model::HistoryPlan;
+use crate::publication::Publication;
 use crate::stream::ReadFrom;
 
 /// A publisher's `Idempotency-Key`, scoped to who sent it: a retry with the same key within
@@ -112,8 +112,8 @@ impl Broker {
         type_name: &str,
         payload: Value,
         idempotency: Option<&str>,
-    ) -> Result<Arc<Event>, PublishError> {
-        let event = Arc::new(Event::new(mutation, type_name, payload));
+    ) -> Result<Arc<Publication>, PublishError> {
+        let event = Arc::new(Publication::new(mutation, type_name, payload));
         let published = self.bus.publish(event.clone(), idempotency).await?;
         if Arc::ptr_eq(&published, &event) {
             self.published.increment(1);
@@ -123,7 +123,7 @@ impl Broker {
     }
 
     /// Publishes `event`'s result to the channel of each bridge of its mutation.
-    async fn bridge(&self, event: &Event) -> Result<(), PublishError> {
+    async fn bridge(&self, event: &Publication) -> Result<(), PublishError> {
         for bridge in self.bridges.iter().filter(|b| b.mutation == event.mutation) {
             let Some(path) = bridge.channel_for(&event.payload) else {
                 tracing::debug!(mutation = %event.mutation, "no channel: the result lacks a field");
@@ -142,7 +142,7 @@ impl Broker {
                 .into_json()
                 .map(|json| json.to_string())
                 .unwrap_or_default();
-            let bridged = Arc::new(Event::on_channel(&channel.path(), text));
+            let bridged = Arc::new(Publication::on_channel(&channel.path(), text));
             self.bus.publish(bridged, None).await?;
         }
         Ok(())
@@ -192,14 +192,14 @@ impl Broker {
         &self,
         plan: &HistoryPlan,
         args: &IndexMap<Name, Value>,
-    ) -> Result<Vec<Arc<Event>>, PublishError> {
+    ) -> Result<Vec<Arc<Publication>>, PublishError> {
         let arg = |name: &str| args.get(name).unwrap_or(&Value::Null);
         let topic = self.topics.history_topic(plan, arg);
         let read = self
             .bus
             .read(&topic, ReadFrom::Last(self.history_len), self.history_len)
             .await?;
-        let mut events: Vec<Arc<Event>> = read.entries.into_iter().map(|e| e.event).collect();
+        let mut events: Vec<Arc<Publication>> = read.entries.into_iter().map(|e| e.event).collect();
         events.retain(|event| {
             plan.filters
                 .iter()

@@ -24,10 +24,11 @@
 //! **Nothing lost.** Pub/sub drops what a disconnected node misses, so when the link comes back
 //! (redis-rs reconnects and resubscribes by itself) or an offset skips, the node reads the topic's
 //! stream from the last offset it delivered: the catch-up. Offsets also tell a live copy from a
-//! caught-up one, so nothing is delivered twice. See [`inbox`] for that side.
+//! caught-up one, so nothing is delivered twice. See [`receiver`] for that side.
 
-mod inbox;
 mod keys;
+mod membership;
+mod receiver;
 mod scripts;
 
 pub use keys::TopicKeys;
@@ -50,8 +51,8 @@ use super::index::SubscriptionIndex;
 use super::invalidation::Invalidations;
 use super::topics::TopicPlan;
 use crate::connections::Connections;
-use crate::publication::Event;
-use crate::redis_link::{RedisLink, RedisLinkError, Subscriber};
+use crate::publication::Publication;
+use crate::redis_link::{PushConnection, RedisLink, RedisLinkError};
 
 use crate::stream::{Entry, Position, ReadFrom, StreamLimits, StreamRead, new_epoch};
 
@@ -76,11 +77,11 @@ struct Topic {
     gap: bool,
 }
 
-/// State shared by the bus, its inbox task and its sweeper.
+/// State shared by the bus, its receiver task and its sweeper.
 struct Shared {
     link: RedisLink,
     /// The pub/sub connection; redis-rs re-issues its subscriptions after a reconnect.
-    subscriber: Subscriber,
+    pushes: PushConnection,
     index: Arc<SubscriptionIndex>,
     connections: Arc<Connections>,
     invalidations: Arc<Invalidations>,
@@ -95,7 +96,7 @@ struct Shared {
     link_back: Notify,
     /// Channels to subscribe to (a new topic's, or again after a shard dropped it), by
     /// channel, with their topic (none for the control channel); worked through in batches by
-    /// one task (`inbox::relisten`), woken by `relisten_wake`. A set, so a channel asked for
+    /// one task (`membership::relisten`), woken by `relisten_wake`. A set, so a channel asked for
     /// twice is subscribed once.
     relisten: Mutex<HashMap<String, Option<String>>>,
     relisten_wake: Notify,
@@ -157,7 +158,7 @@ impl Shared {
             .iter()
             .filter_map(|entry| {
                 let offset = parse_offset(&entry.id)?;
-                let event = Event::from_json(&entry.get::<String>("e")?)?;
+                let event = Publication::from_json(&entry.get::<String>("e")?)?;
                 Some(Entry {
                     offset,
                     event: Arc::new(event),
@@ -197,7 +198,7 @@ pub struct RedisBusSettings {
     /// What each topic's stream keeps (`max_age` is also its lifetime after its last publish;
     /// `total_bytes` and `max_topics` are memory's and not used here).
     pub limits: StreamLimits,
-    /// Messages from Redis that may wait for the inbox task.
+    /// Messages from Redis that may wait for the receiver task.
     pub inbox: usize,
     /// How long idempotency keys are kept (`max_keys` is memory's; Redis expires them).
     pub idempotency: Idempotency,
@@ -205,7 +206,7 @@ pub struct RedisBusSettings {
 
 impl RedisBus {
     /// Connects the pub/sub side, subscribes to this node's control channel and starts the
-    /// inbox and sweeper tasks, which end with `shutdown`.
+    /// receiver and sweeper tasks, which end with `shutdown`.
     pub async fn start(
         link: RedisLink,
         topics: Arc<TopicPlan>,
@@ -225,7 +226,7 @@ impl RedisBus {
                 match tx.try_send(info) {
                     Ok(()) => Ok(()),
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        // Counted, and recovered from the streams by the inbox.
+                        // Counted, and recovered from the streams by the receiver.
                         stats.inbox_overflows.fetch_add(1, Ordering::Relaxed);
                         overflowed.store(true, Ordering::SeqCst);
                         Ok(())
@@ -242,7 +243,7 @@ impl RedisBus {
         let shared = Arc::new(Shared {
             keys: TopicKeys::new(link.prefix()),
             link,
-            subscriber,
+            pushes: subscriber,
             index,
             connections,
             invalidations,
@@ -259,8 +260,8 @@ impl RedisBus {
             control,
             invalidation,
         });
-        tokio::spawn(inbox::run(shared.clone(), rx, shutdown.clone()));
-        tokio::spawn(inbox::relisten(shared.clone(), shutdown.clone()));
+        tokio::spawn(receiver::run(shared.clone(), rx, shutdown.clone()));
+        tokio::spawn(membership::relisten(shared.clone(), shutdown.clone()));
         tokio::spawn(sweep(shared.clone(), shutdown.clone()));
         tokio::spawn(shared.link.clone().follow_clock(CLOCK_EVERY, shutdown));
         Ok(Self {
@@ -275,10 +276,10 @@ impl RedisBus {
 
     /// Notes where `topic`'s stream stands and asks for its channel's SUBSCRIBE, without
     /// waiting for it. The topic is marked with a gap at that position, so Redis's confirmation
-    /// catches it up from there (`inbox`): what is published from now until the confirmation,
+    /// catches it up from there (`receiver`): what is published from now until the confirmation,
     /// which under load takes a while, is delivered from the stream. So the subscription is
     /// live from here, one read after its subscribe message was received, and SUBSCRIBEs go out
-    /// in batches (`inbox::relisten`), retried until Redis takes them.
+    /// in batches (`membership::relisten`), retried until Redis takes them.
     async fn subscribe(&self, topic: &str) -> Result<(), BusError> {
         let shared = &self.shared;
         let now = shared.read(topic, ReadFrom::Nothing, 0).await?;
@@ -289,7 +290,7 @@ impl RedisBus {
             });
             state.gap = true;
         }
-        inbox::ask_relisten(shared, [(shared.channel(topic), Some(topic.to_owned()))]);
+        membership::ask_relisten(shared, [(shared.channel(topic), Some(topic.to_owned()))]);
         Ok(())
     }
 }
@@ -305,7 +306,7 @@ impl RedisBus {
         &self,
         topics: &[String],
         key: &str,
-    ) -> Result<Option<(Arc<Event>, u64)>, BusError> {
+    ) -> Result<Option<(Arc<Publication>, u64)>, BusError> {
         let keys = &self.shared.keys;
         let copies = futures_util::future::try_join_all(topics.iter().map(|topic| {
             let mut commands = self.shared.link.commands.clone();
@@ -321,7 +322,7 @@ impl RedisBus {
         .await
         .map_err(unavailable)?;
         Ok(copies.into_iter().find_map(|(json, left)| {
-            let event = Event::from_json(&json?)?;
+            let event = Publication::from_json(&json?)?;
             Some((
                 Arc::new(event),
                 u64::try_from(left).ok().filter(|&ms| ms > 0)?,
@@ -334,11 +335,11 @@ impl RedisBus {
     /// under that key when this is a repeat.
     async fn run_publish(
         &self,
-        event: &Event,
+        event: &Publication,
         topics: &[String],
         idempotency: Option<(&str, u64)>,
         deadline_us: u64,
-    ) -> Result<Option<Arc<Event>>, BusError> {
+    ) -> Result<Option<Arc<Publication>>, BusError> {
         let shared = &self.shared;
         let cluster = shared.link.is_cluster();
         let mut invocation = self.publish.prepare_invoke();
@@ -374,16 +375,19 @@ impl RedisBus {
         }
         let first: Option<String> = redis::FromRedisValue::from_redis_value(answer)
             .map_err(|e| BusError::OutcomeUnknown(format!("Redis's answer did not parse: {e}")))?;
-        Ok(first.as_deref().and_then(Event::from_json).map(Arc::new))
+        Ok(first
+            .as_deref()
+            .and_then(Publication::from_json)
+            .map(Arc::new))
     }
 
     /// [`Bus::publish`] within a deadline the scripts check against Redis's clock.
     async fn publish_by(
         &self,
-        event: Arc<Event>,
+        event: Arc<Publication>,
         idempotency: Option<&str>,
         deadline_us: u64,
-    ) -> Result<Arc<Event>, BusError> {
+    ) -> Result<Arc<Publication>, BusError> {
         let topics = self.topics.topics(&event);
         if topics.is_empty() && idempotency.is_none() {
             return Ok(event);
@@ -429,9 +433,9 @@ impl Bus for RedisBus {
     /// its scripts' deadline, so Redis, should it run them later, publishes nothing.
     async fn publish(
         &self,
-        event: Arc<Event>,
+        event: Arc<Publication>,
         idempotency: Option<&str>,
-    ) -> Result<Arc<Event>, BusError> {
+    ) -> Result<Arc<Publication>, BusError> {
         let timeout = self.shared.link.timeout();
         let deadline_us = self.shared.link.clock().deadline_us(timeout);
         tokio::time::timeout(timeout, self.publish_by(event, idempotency, deadline_us))
@@ -539,7 +543,7 @@ async fn sweep(shared: Arc<Shared>, shutdown: CancellationToken) {
             continue;
         }
         let channels: Vec<String> = idle.iter().map(|t| shared.channel(t)).collect();
-        if let Err(error) = shared.subscriber.forget(&channels).await {
+        if let Err(error) = shared.pushes.forget(&channels).await {
             // The channels stay subscribed; their events are counted as unwanted and dropped.
             tracing::warn!(%error, count = channels.len(), "unsubscribing from idle topics failed");
         }

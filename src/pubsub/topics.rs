@@ -16,9 +16,9 @@ use std::sync::Arc;
 use async_graphql::Value;
 
 use super::topic::topic_key;
-use crate::publication::Event;
 use crate::graphql::schema::SchemaModel;
 use crate::graphql::schema::model::HistoryPlan;
+use crate::publication::{Kind, Publication};
 
 /// Optional arguments a field may have: each subset is a topic, so 2^n topics per publish.
 pub const MAX_OPTIONAL_ARGS: usize = 8;
@@ -132,11 +132,12 @@ impl TopicPlan {
     }
 
     /// Every topic `event` is written to and published on.
-    pub fn topics(&self, event: &Event) -> Vec<String> {
-        if let Some(channel) = &event.channel {
-            return crate::events::channel::publish_topics(channel);
-        }
-        let Some(shapes) = self.by_mutation.get(&event.mutation) else {
+    pub fn topics(&self, event: &Publication) -> Vec<String> {
+        let mutation = match event.kind() {
+            Kind::Channel { path } => return crate::events::channel::publish_topics(path),
+            Kind::Mutation { mutation, .. } => mutation,
+        };
+        let Some(shapes) = self.by_mutation.get(mutation) else {
             return Vec::new();
         };
         shapes
@@ -177,8 +178,8 @@ impl TopicPlan {
 mod tests {
     use super::*;
 
-    fn event(mutation: &str, payload: serde_json::Value) -> Event {
-        Event::new(mutation, "Status", Value::from_json(payload).unwrap())
+    fn event(mutation: &str, payload: serde_json::Value) -> Publication {
+        Publication::new(mutation, "Status", Value::from_json(payload).unwrap())
     }
 
     #[test]

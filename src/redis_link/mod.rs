@@ -8,8 +8,8 @@
 
 mod clock;
 mod commands;
+mod push_connection;
 mod sentinel;
-mod subscriber;
 mod target;
 
 use std::sync::Arc;
@@ -21,8 +21,8 @@ use redis::{Client, RedisResult};
 
 pub use clock::RedisClock;
 pub use commands::Commands;
-pub use sentinel::{SentinelMaster, SentinelSubscriber};
-pub use subscriber::Subscriber;
+pub use push_connection::PushConnection;
+pub use sentinel::{SentinelMaster, SentinelPushConnection};
 pub use target::{SentinelTarget, Target};
 
 /// Redis could not be reached or refused a command.
@@ -145,16 +145,16 @@ impl RedisLink {
     pub async fn subscriber(
         &self,
         push: impl redis::aio::AsyncPushSender,
-    ) -> Result<Subscriber, RedisLinkError> {
+    ) -> Result<PushConnection, RedisLinkError> {
         Ok(match &self.origin {
-            Origin::Server(info) => Subscriber::Server(
+            Origin::Server(info) => PushConnection::Server(
                 ConnectionManager::new_with_config(
                     server(info)?,
                     subscriber_config(self.timeout, push),
                 )
                 .await?,
             ),
-            Origin::Cluster(seeds) => Subscriber::Cluster(
+            Origin::Cluster(seeds) => PushConnection::Cluster(
                 cluster(seeds, self.timeout)
                     .push_sender(push)
                     .build()?
@@ -162,7 +162,7 @@ impl RedisLink {
                     .await?,
             ),
             Origin::Sentinel(master) => {
-                Subscriber::Sentinel(master.subscriber(Arc::new(push)).await?)
+                PushConnection::Sentinel(master.subscriber(Arc::new(push)).await?)
             }
         })
     }
@@ -177,7 +177,7 @@ impl RedisLink {
             .map_err(RedisLinkError::from)
     }
 
-    /// Publishes `message` on a channel a node listens to with [`Subscriber::listen`]; returns
+    /// Publishes `message` on a channel a node listens to with [`PushConnection::listen`]; returns
     /// how many subscribers got it (on a cluster, `SPUBLISH` to the shard that owns it).
     pub async fn publish(&self, channel: &str, message: &str) -> RedisResult<i64> {
         let command = if self.is_cluster() {

@@ -107,11 +107,11 @@ impl SentinelMaster {
     pub async fn subscriber(
         &self,
         push: Arc<dyn AsyncPushSender>,
-    ) -> Result<Arc<SentinelSubscriber>, RedisLinkError> {
+    ) -> Result<Arc<SentinelPushConnection>, RedisLinkError> {
         let moved = self.moved.subscribe();
         let info = moved.borrow().clone();
         let connection = connect_subscriber(&info, self.timeout, &push).await?;
-        let subscriber = Arc::new(SentinelSubscriber {
+        let subscriber = Arc::new(SentinelPushConnection {
             connection: RwLock::new(connection),
             channels: Mutex::new(HashSet::new()),
             order: tokio::sync::Mutex::new(()),
@@ -295,7 +295,7 @@ impl Sentinels {
 
 /// A pub/sub connection that follows the master: what it subscribed to on one master, it
 /// subscribes to again on the next.
-pub struct SentinelSubscriber {
+pub struct SentinelPushConnection {
     connection: RwLock<ConnectionManager>,
     /// Every channel subscribed to, to subscribe to again after a move.
     channels: Mutex<HashSet<String>>,
@@ -304,7 +304,7 @@ pub struct SentinelSubscriber {
     order: tokio::sync::Mutex<()>,
 }
 
-impl SentinelSubscriber {
+impl SentinelPushConnection {
     /// The connection to the current master.
     pub fn connection(&self) -> ConnectionManager {
         self.connection
@@ -365,7 +365,7 @@ impl SentinelSubscriber {
 
 /// Moves `subscriber` to each master the watcher switches to, until either is dropped.
 async fn follow_moves(
-    subscriber: Weak<SentinelSubscriber>,
+    subscriber: Weak<SentinelPushConnection>,
     mut moved: watch::Receiver<ConnectionInfo>,
     push: Arc<dyn AsyncPushSender>,
     timeout: Duration,

@@ -24,7 +24,7 @@ impl Session {
         let mut next = Some(first);
         while let Some(mail) = next.take() {
             match mail {
-                Mail::Event(delivery) => {
+                Mail::Delivery(delivery) => {
                     published_at.get_or_insert(delivery.event.published_at);
                     self.render(delivery, &mut frames, &mut ended);
                 }

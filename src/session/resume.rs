@@ -254,7 +254,7 @@ pub fn reset_error() -> GraphqlError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publication::Event;
+    use crate::publication::Publication;
 
     fn read(epoch: &str, top: u64, kept: std::ops::RangeInclusive<u64>) -> StreamRead {
         StreamRead {
@@ -265,7 +265,7 @@ mod tests {
             entries: kept
                 .map(|offset| Entry {
                     offset,
-                    event: Arc::new(Event::new("m", "T", async_graphql::Value::Null)),
+                    event: Arc::new(Publication::new("m", "T", async_graphql::Value::Null)),
                 })
                 .collect(),
         }

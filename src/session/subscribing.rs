@@ -7,15 +7,15 @@ use std::sync::Arc;
 use super::delivery::frame_event;
 use super::resume::{self, Opening};
 use super::{Active, Flow, Session};
+use crate::api::subscription;
 use crate::graphql::filter::Filter;
-use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::graphql::projection::Projection;
+use crate::graphql::rules::Context;
+use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::protocol::{Fault, Reply};
 use crate::pubsub::Registration;
-use crate::graphql::rules::Context;
 use crate::store::SubscriptionRecord;
 use crate::stream::Position;
-use crate::api::subscription;
 
 /// A subscription filed in the index, to be made live by [`Session::start`].
 pub(super) struct Starting {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{Entry, Position, ReadFrom, StreamRead, new_epoch};
-use crate::publication::Event;
+use crate::publication::Publication;
 
 /// Independent locks; a power of two well above the core count.
 const STRIPES: usize = 64;
@@ -95,7 +95,7 @@ impl MemoryStreams {
     pub fn append<R>(
         &self,
         topic: &str,
-        event: &Arc<Event>,
+        event: &Arc<Publication>,
         deliver: impl FnOnce(&Position) -> R,
     ) -> R {
         let limits = &self.stripe_limits;
@@ -280,8 +280,8 @@ mod tests {
         }
     }
 
-    fn event(n: i32) -> Arc<Event> {
-        Arc::new(Event::new("m", "T", Value::from(n)))
+    fn event(n: i32) -> Arc<Publication> {
+        Arc::new(Publication::new("m", "T", Value::from(n)))
     }
 
     fn offsets(read: &StreamRead) -> Vec<u64> {
@@ -336,7 +336,7 @@ mod tests {
 
     #[test]
     fn the_byte_budget_holds_and_the_newest_entry_stays() {
-        let big = || Arc::new(Event::new("m", "T", Value::from("x".repeat(1000))));
+        let big = || Arc::new(Publication::new("m", "T", Value::from("x".repeat(1000))));
         let streams = MemoryStreams::new(StreamLimits {
             per_topic: 100,
             topic_bytes: 3500,
@@ -348,7 +348,7 @@ mod tests {
         }
         let read = streams.read("a", ReadFrom::Last(100), 100);
         assert_eq!(read.entries.len(), 2, "two of about 1.5 KB fit in 3.5 KB");
-        let huge = Arc::new(Event::new("m", "T", Value::from("x".repeat(5000))));
+        let huge = Arc::new(Publication::new("m", "T", Value::from("x".repeat(5000))));
         streams.append("a", &huge, |_| ());
         assert_eq!(streams.read("a", ReadFrom::Last(100), 100).entries.len(), 1);
         for n in 0..2000 {
@@ -372,7 +372,7 @@ mod tests {
                 "userId": format!("u{user}"), "jobId": "j", "status": "validating",
                 "timestamp": "2026-12-01T10:00:00.000Z",
             });
-            let event = Arc::new(Event::new(
+            let event = Arc::new(Publication::new(
                 "publishStatus",
                 "Status",
                 Value::from_json(status).unwrap(),

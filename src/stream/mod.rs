@@ -19,7 +19,7 @@ use rand::Rng;
 
 pub use memory::{MemoryStreams, StreamLimits};
 
-use crate::publication::Event;
+use crate::publication::Publication;
 
 /// Where an event sits in one topic's stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct Position {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub offset: u64,
-    pub event: Arc<Event>,
+    pub event: Arc<Publication>,
 }
 
 /// What a read of one topic's stream returns, as of one instant: its epoch, its newest offset

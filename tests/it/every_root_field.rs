@@ -321,7 +321,8 @@ async fn every_root_field_is_checked(sdl: Option<&str>, expected: &[Expect]) {
         args.extend(["--schema", path.to_str().unwrap()]);
     }
     let server = TestServer::with_args(&args).await;
-    let model = SchemaModel::parse(sdl.unwrap_or(switchboard::graphql::schema::DEFAULT_SDL)).unwrap();
+    let model =
+        SchemaModel::parse(sdl.unwrap_or(switchboard::graphql::schema::DEFAULT_SDL)).unwrap();
     let theirs = operations(&model, "u2");
     let own = operations(&model, "u1");
     let fields: Vec<&str> = theirs.iter().map(|(f, _)| f.as_str()).collect();

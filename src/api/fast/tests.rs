@@ -9,9 +9,9 @@ use serde_json::{Value as Json, json};
 use crate::api::check::{DETACHED_LIMITS, detached_broker};
 use crate::api::{Answer, Api, SchemaLimits};
 use crate::caller::auth_mode::AuthMode;
-use crate::operation::GraphqlRequest;
 use crate::graphql::schema::access::AccessPolicy;
 use crate::graphql::schema::{DEFAULT_SDL, SchemaModel};
+use crate::operation::GraphqlRequest;
 
 fn api(sdl: &str) -> Api {
     let model = Arc::new(SchemaModel::parse(sdl).unwrap());

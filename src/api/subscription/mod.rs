@@ -22,10 +22,10 @@ use crate::graphql::filter::{self, Filter};
 
 /// Filter groups before they are checked: an OR of ANDs of rules.
 pub type Dnf = Vec<Vec<RawRule>>;
-use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 use crate::graphql::projection::{CompileContext, Projection};
 use crate::graphql::schema::model::FilterKind;
 use crate::graphql::schema::model::base_name;
+use crate::operation::{ErrorType, GraphqlError, GraphqlRequest};
 
 /// A validated subscription, ready to be filed in the index.
 #[derive(Debug)]

@@ -14,9 +14,9 @@ use super::prepare;
 use crate::api::Api;
 use crate::api::check::{DETACHED_LIMITS, detached_broker};
 use crate::caller::auth_mode::AuthMode;
-use crate::operation::GraphqlRequest;
 use crate::graphql::schema::SchemaModel;
 use crate::graphql::schema::access::AccessPolicy;
+use crate::operation::GraphqlRequest;
 
 const SDL: &str = r#"
 type Query { items(id: ID!): [Outer!]! }

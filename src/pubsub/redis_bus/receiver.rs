@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::publication::Event;
+use super::membership::ask_relisten;
+use crate::publication::Publication;
 use crate::stream::{Position, ReadFrom};
 
 /// Entries read per catch-up round trip.
@@ -26,7 +27,7 @@ const CATCHUP_PAGE: usize = 500;
 const CATCHUP_BATCH: usize = 1_000;
 
 /// How often a node whose link dropped pings Redis until it answers again.
-const PROBE_EVERY: Duration = Duration::from_millis(200);
+pub(super) const PROBE_EVERY: Duration = Duration::from_millis(200);
 
 pub(super) async fn run(
     shared: Arc<Shared>,
@@ -162,11 +163,11 @@ async fn on_push(
 }
 
 /// Pings over the pub/sub connection until Redis answers (which also makes redis-rs reconnect
-/// and re-subscribe if its own retries ran out), then wakes the inbox to catch up.
+/// and re-subscribe if its own retries ran out), then wakes the receiver to catch up.
 async fn probe(shared: Arc<Shared>, probing: Arc<std::sync::atomic::AtomicBool>) {
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
-        if shared.subscriber.ping().await.is_ok() {
+        if shared.pushes.ping().await.is_ok() {
             break;
         }
     }
@@ -183,91 +184,6 @@ async fn probe(shared: Arc<Shared>, probing: Arc<std::sync::atomic::AtomicBool>)
     probing.store(false, Ordering::SeqCst);
     tracing::info!("the link to Redis is back");
     shared.link_back.notify_one();
-}
-
-/// Asks [`relisten`] to subscribe to `channels` (each with its topic, none for the control
-/// channel).
-pub(super) fn ask_relisten(
-    shared: &Shared,
-    channels: impl IntoIterator<Item = (String, Option<String>)>,
-) {
-    shared
-        .relisten
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend(channels);
-    shared.relisten_wake.notify_one();
-}
-
-/// The longest wait between two rounds of subscribing again to channels whose shard refused.
-const RELISTEN_MAX_WAIT: Duration = Duration::from_secs(5);
-
-/// The most channels one SUBSCRIBE names.
-const SUBSCRIBE_BATCH: usize = 1_000;
-
-/// Subscribes to the channels asked for, in batches, until Redis took each or its topic is no
-/// longer wanted: a new topic's (its subscribers are already live, see `RedisBus::subscribe`),
-/// and on a cluster one a failover, a reconnect or a resharding left behind (redis-rs
-/// re-subscribes where it can; a subscription that is gone loses events silently, and
-/// subscribing again where it held is harmless). Each topic is marked first, so Redis's
-/// confirmation catches it up from its stream. Everything asked for while one batch is on its
-/// way goes in the next, so 10,000 new topics cost a few round trips, not 10,000. One task,
-/// waiting longer after each round Redis refused (up to [`RELISTEN_MAX_WAIT`]), until the node
-/// shuts down.
-pub(super) async fn relisten(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let mut wait = PROBE_EVERY;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = shared.relisten_wake.notified() => {}
-        }
-        let channels: Vec<(String, Option<String>)> = shared
-            .relisten
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .collect();
-        let mut refused = Vec::new();
-        let mut error = None;
-        for batch in channels.chunks(SUBSCRIBE_BATCH) {
-            // In the order this node decides its subscriptions, and only while still wanted.
-            let _order = shared.membership.lock().await;
-            let wanted: Vec<&(String, Option<String>)> = batch
-                .iter()
-                .filter(|(_, topic)| match topic {
-                    Some(topic) => shared.topics().get(topic).is_some_and(|s| s.listeners > 0),
-                    None => true,
-                })
-                .collect();
-            for topic in wanted.iter().filter_map(|(_, topic)| topic.as_deref()) {
-                mark(&shared, topic);
-            }
-            let names: Vec<String> = wanted.iter().map(|(channel, _)| channel.clone()).collect();
-            if names.is_empty() {
-                continue;
-            }
-            if let Err(failed) = shared.subscriber.listen(&names).await {
-                refused.extend(wanted.into_iter().cloned());
-                error = Some(failed);
-            }
-        }
-        let Some(error) = error else {
-            wait = PROBE_EVERY;
-            continue;
-        };
-        tracing::warn!(
-            count = refused.len(),
-            %error,
-            retry_in_ms = wait.as_millis() as u64,
-            "subscribing to topics failed; retrying"
-        );
-        ask_relisten(&shared, refused);
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        wait = (wait * 2).min(RELISTEN_MAX_WAIT);
-    }
 }
 
 /// An invalidation from any node: `{"field", "payload"}`.
@@ -362,7 +278,7 @@ fn deliver(shared: &Shared, topic: &str, position: Position, json: &str) {
     if !accept(shared, topic, &position, false) {
         return;
     }
-    let Some(event) = Event::from_json(json) else {
+    let Some(event) = Publication::from_json(json) else {
         return;
     };
     shared.stats.received.fetch_add(1, Ordering::Relaxed);
@@ -372,7 +288,12 @@ fn deliver(shared: &Shared, topic: &str, position: Position, json: &str) {
 }
 
 /// Hands a caught-up event to this node's subscribers of `topic`, if new. Returns whether it was.
-fn deliver_caught_up(shared: &Shared, topic: &str, position: Position, event: Arc<Event>) -> bool {
+fn deliver_caught_up(
+    shared: &Shared,
+    topic: &str,
+    position: Position,
+    event: Arc<Publication>,
+) -> bool {
     if !accept(shared, topic, &position, true) {
         return false;
     }
@@ -381,7 +302,7 @@ fn deliver_caught_up(shared: &Shared, topic: &str, position: Position, event: Ar
     true
 }
 
-fn mark(shared: &Shared, topic: &str) {
+pub(super) fn mark(shared: &Shared, topic: &str) {
     if let Some(state) = shared.topics().get_mut(topic) {
         state.gap = true;
     }

@@ -16,16 +16,16 @@ use redis::RedisResult;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 
-use super::SentinelSubscriber;
+use super::SentinelPushConnection;
 
 #[derive(Clone)]
-pub enum Subscriber {
+pub enum PushConnection {
     Server(ConnectionManager),
     Cluster(ClusterConnection),
-    Sentinel(Arc<SentinelSubscriber>),
+    Sentinel(Arc<SentinelPushConnection>),
 }
 
-impl Subscriber {
+impl PushConnection {
     /// Subscribes to topics' channels (or this node's control channel, addressed the same way):
     /// one command on one server; on a cluster each at its own shard, all at once (the first
     /// error is returned).
