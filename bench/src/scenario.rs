@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use crate::churn;
 use crate::cli::Args;
 use crate::latency::{Recorder, unix_nanos};
-use crate::net::limits;
+use crate::limits;
 use crate::procstat::{self, Sample};
 use crate::protocol::{Endpoint, Protocol, node_for};
 use crate::publisher::{self, Schedule};
