@@ -31,9 +31,9 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(Box<Settings>),
-    /// Publish one status and print the published Status as JSON.
+    /// Publish one status (or any mutation, `--query`) and print the result as JSON.
     Publish(PublishArgs),
-    /// Print each status of a user as one JSON line.
+    /// Print each response of a subscription (a user's statuses, or `--query`) as a JSON line.
     Subscribe(SubscribeArgs),
     /// Inspect an AppSync schema.
     #[command(subcommand)]
@@ -69,9 +69,10 @@ struct Target {
         default_value = "http://127.0.0.1:4000/graphql"
     )]
     url: String,
-    /// The API key to send as `x-api-key`.
+    /// The API key to send as `x-api-key` (else `SWITCHBOARD_CLIENT_API_KEY`, else the first of
+    /// the server's `SWITCHBOARD_API_KEY`, so one export serves both).
     #[arg(long, env = "SWITCHBOARD_CLIENT_API_KEY")]
-    api_key: String,
+    api_key: Option<String>,
     /// A CA certificate (PEM) to trust for `https://` and `wss://`, besides the system's: a
     /// local server's `--tls-self-signed DIR/ca.pem`.
     #[arg(long, env = "SWITCHBOARD_CA_FILE")]
@@ -82,9 +83,20 @@ impl Target {
     fn endpoint(self) -> anyhow::Result<client::Endpoint> {
         let tls = switchboard::net::http_client::cli_tls(self.ca_file.as_deref())
             .map_err(anyhow::Error::msg)?;
+        let api_key = self
+            .api_key
+            .or_else(|| {
+                let keys = std::env::var("SWITCHBOARD_API_KEY").ok()?;
+                keys.split(',').next().map(str::to_owned)
+            })
+            .filter(|key| !key.is_empty())
+            .context(
+                "no API key: pass --api-key KEY (the key `serve` printed or was given), or set \
+                 SWITCHBOARD_CLIENT_API_KEY or SWITCHBOARD_API_KEY",
+            )?;
         Ok(client::Endpoint {
             url: self.url,
-            api_key: self.api_key,
+            api_key,
             tls,
         })
     }
@@ -94,15 +106,21 @@ impl Target {
 struct PublishArgs {
     #[command(flatten)]
     target: Target,
+    /// Any mutation (or query) of the served schema, instead of a status: prints its `data`.
+    #[arg(long, conflicts_with_all = ["user_id", "job_id", "status", "channel"])]
+    query: Option<String>,
+    /// The variables of `--query`, as a JSON object.
+    #[arg(long, requires = "query", value_parser = json_object)]
+    variables: Option<serde_json::Value>,
     /// The user whose subscribers receive the status.
-    #[arg(long, required_unless_present = "channel")]
+    #[arg(long, required_unless_present_any = ["channel", "query"])]
     user_id: Option<String>,
     /// The job the status belongs to.
-    #[arg(long, required_unless_present = "channel")]
+    #[arg(long, required_unless_present_any = ["channel", "query"])]
     job_id: Option<String>,
     /// loading_agents, invoking_<agent>, calling_<tool>, agent_complete_<agent>, validating,
     /// synthesizing, complete or error.
-    #[arg(long, required_unless_present = "channel")]
+    #[arg(long, required_unless_present_any = ["channel", "query"])]
     status: Option<String>,
     /// Publish AppSync Events to this channel (`/default/jobs`) instead of a status; prints
     /// the `successful` and `failed` lists.
@@ -127,8 +145,23 @@ struct PublishArgs {
 struct SubscribeArgs {
     #[command(flatten)]
     target: Target,
+    /// Any subscription of the served schema (`subscription { onCreateTodo { id title } }`),
+    /// instead of a user's statuses: prints each response's `data`.
+    #[arg(long, conflicts_with_all = ["user_id", "channel"])]
+    query: Option<String>,
+    /// The variables of `--query`, as a JSON object.
+    #[arg(long, requires = "query", value_parser = json_object)]
+    variables: Option<serde_json::Value>,
+    /// The WebSocket protocol to subscribe over.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "transport-ws",
+        conflicts_with = "channel"
+    )]
+    protocol: client::subscribe::Wire,
     /// The user whose statuses to print.
-    #[arg(long, required_unless_present = "channel")]
+    #[arg(long, required_unless_present_any = ["channel", "query"])]
     user_id: Option<String>,
     /// Print the AppSync Events of this channel (`/default/jobs/*`) instead, one JSON line each.
     #[arg(long, conflicts_with = "user_id")]
@@ -141,6 +174,15 @@ struct SubscribeArgs {
     /// kept one after it.
     #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "EPOCH:OFFSET", value_parser = client::ResumeFrom::parse)]
     resume: Option<client::ResumeFrom>,
+}
+
+/// `--variables`: a JSON object.
+fn json_object(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str(text) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(_) => Err("must be a JSON object, like '{\"id\": \"1\"}'".to_owned()),
+        Err(error) => Err(format!("is not JSON: {error}")),
+    }
 }
 
 /// Errors are one line on stderr (the cause chain joined by `: `), never a backtrace.
@@ -166,6 +208,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     client::events::publish(&args.target.endpoint()?, channel, &args.events)
                         .await?;
                 println!("{answer}");
+                return Ok(());
+            }
+            if let Some(query) = &args.query {
+                let variables = args
+                    .variables
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({}));
+                let data = client::execute(
+                    &args.target.endpoint()?,
+                    query,
+                    &variables,
+                    args.idempotency_key.as_deref(),
+                )
+                .await?;
+                println!("{data}");
                 return Ok(());
             }
             let input = StatusInput {
@@ -210,14 +267,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     _ = tokio::signal::ctrl_c() => Ok(()),
                 };
             }
-            let user_id = args.user_id.unwrap_or_default();
-            let subscription = client::subscribe_status(
+            let (request, what) = match &args.query {
+                Some(query) => {
+                    let request = client::subscribe::SubscriptionRequest {
+                        query: query.clone(),
+                        variables: args
+                            .variables
+                            .clone()
+                            .unwrap_or_else(|| serde_json::json!({})),
+                        field: None,
+                    };
+                    (request, "the subscription".to_owned())
+                }
+                None => {
+                    let user_id = args.user_id.clone().unwrap_or_default();
+                    let what = format!("onStatusUpdate(userId: {user_id:?})");
+                    (
+                        client::subscribe::SubscriptionRequest::status(&user_id),
+                        what,
+                    )
+                }
+            };
+            let subscription = client::subscribe::subscribe(
                 &endpoint,
-                &user_id,
+                &request,
+                args.protocol,
                 args.count,
                 args.resume.clone(),
                 |stream| {
-                    eprintln!("subscribed to onStatusUpdate(userId: {user_id:?})");
+                    eprintln!("subscribed to {what}");
                     if let Some(stream) = stream {
                         eprintln!(
                             "stream {}:{}, recovered: {}",
@@ -227,7 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         );
                     }
                 },
-                |status| println!("{status}"),
+                |data| println!("{data}"),
             );
             tokio::select! {
                 result = subscription => Ok(result?),

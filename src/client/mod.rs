@@ -1,13 +1,15 @@
 //! The client side of the CLI: `switchboard publish` and `switchboard subscribe` against a running
-//! server, over the same HTTP and graphql-transport-ws protocols any client uses, and their
-//! AppSync Events forms (`--channel`, see [`events`]).
+//! server, over the same HTTP and WebSocket protocols any client uses ([`subscribe`]: any
+//! subscription, over graphql-transport-ws or AppSync's), and their AppSync Events forms
+//! (`--channel`, see [`events`]).
 
 pub mod amplify;
 pub mod events;
+pub mod subscribe;
 
 use std::sync::Arc;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use rustls_pki_types::ServerName;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
@@ -21,7 +23,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// The fields of a `Status` the CLI asks for.
-const STATUS_FIELDS: &str = "jobId userId agentName status message timestamp";
+pub(crate) const STATUS_FIELDS: &str = "jobId userId agentName status message timestamp";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -37,6 +39,8 @@ pub enum ClientError {
     Url(String),
     #[error("the server closed the connection: {0}")]
     Closed(String),
+    #[error("the server ended the subscription (it completed, or a mutation invalidated it)")]
+    Ended,
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
     #[error("cannot connect: {0}")]
@@ -65,23 +69,33 @@ pub struct Endpoint {
     pub tls: Arc<ClientConfig>,
 }
 
-/// Runs `publishStatus` and returns the published `Status`.
-/// Publishes a status; with `idempotency_key`, a retry with the same key gets the first answer
-/// and publishes nothing new.
+/// Publishes a status (`publishStatus`) and returns the published `Status`; with
+/// `idempotency_key`, a retry with the same key gets the first answer and publishes nothing new.
 pub async fn publish_status(
     endpoint: &Endpoint,
     input: &StatusInput,
     idempotency_key: Option<&str>,
 ) -> Result<Json, ClientError> {
-    let (url, api_key) = (&endpoint.url, &endpoint.api_key);
-    let body = json!({
-        "query": format!("mutation Publish($input: StatusInput!) {{ publishStatus(input: $input) {{ {STATUS_FIELDS} }} }}"),
-        "variables": {"input": input},
-    });
+    let query = format!(
+        "mutation Publish($input: StatusInput!) {{ publishStatus(input: $input) {{ {STATUS_FIELDS} }} }}"
+    );
+    let data = execute(endpoint, &query, &json!({"input": input}), idempotency_key).await?;
+    Ok(data["publishStatus"].clone())
+}
+
+/// Runs any query or mutation over HTTP and returns its `data`; an answer with `errors` is an
+/// error. With `idempotency_key`, a retried mutation publishes nothing new.
+pub async fn execute(
+    endpoint: &Endpoint,
+    query: &str,
+    variables: &Json,
+    idempotency_key: Option<&str>,
+) -> Result<Json, ClientError> {
+    let body = json!({"query": query, "variables": variables});
     let mut post = crate::net::http_client::with_tls(endpoint.tls.clone())
         .map_err(ClientError::HttpClient)?
-        .post(url)
-        .header("x-api-key", api_key);
+        .post(&endpoint.url)
+        .header("x-api-key", &endpoint.api_key);
     if let Some(key) = idempotency_key {
         post = post.header("idempotency-key", key);
     }
@@ -101,7 +115,7 @@ pub async fn publish_status(
             body: text,
         });
     }
-    Ok(body["data"]["publishStatus"].clone())
+    Ok(body["data"].clone())
 }
 
 /// The WebSocket URL for an HTTP GraphQL endpoint (`http` -> `ws`, `https` -> `wss`).
@@ -158,29 +172,6 @@ impl ResumeFrom {
             }
         }
     }
-}
-
-/// Subscribes to `onStatusUpdate(userId)` over graphql-transport-ws (`wss://` for an `https://`
-/// endpoint), calls `on_subscribed` once the server has the subscription (with the stream's
-/// state when resuming), then `on_status` with each `Status` (with `resume`: `{"epoch",
-/// "offset", "status"}`), until `count` have arrived (or forever).
-pub async fn subscribe_status(
-    endpoint: &Endpoint,
-    user_id: &str,
-    count: Option<usize>,
-    resume: Option<ResumeFrom>,
-    on_subscribed: impl FnOnce(Option<&Json>),
-    on_status: impl FnMut(Json),
-) -> Result<(), ClientError> {
-    let url = websocket_url(&endpoint.url)?;
-    let ws = open(endpoint, &url, "graphql-transport-ws", &[]).await?;
-    let subscription = Subscription {
-        api_key: &endpoint.api_key,
-        user_id,
-        count,
-        resume,
-    };
-    subscription.run(ws, on_subscribed, on_status).await
 }
 
 /// The next text message as JSON (`None` for a frame of another kind); the server's close is
@@ -246,90 +237,6 @@ pub(crate) async fn open(
     };
     let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
     Ok(ws)
-}
-
-/// One `onStatusUpdate` subscription, whatever stream carries it.
-struct Subscription<'a> {
-    api_key: &'a str,
-    user_id: &'a str,
-    count: Option<usize>,
-    resume: Option<ResumeFrom>,
-}
-
-impl Subscription<'_> {
-    async fn run<S>(
-        self,
-        mut ws: WebSocketStream<S>,
-        on_subscribed: impl FnOnce(Option<&Json>),
-        mut on_status: impl FnMut(Json),
-    ) -> Result<(), ClientError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let init = json!({"type": "connection_init", "payload": {"x-api-key": self.api_key}});
-        ws.send(Message::text(init.to_string())).await?;
-        let mut subscribe = json!({
-            "id": "1",
-            "type": "subscribe",
-            "payload": {
-                "query": format!("subscription OnStatus($userId: ID!) {{ onStatusUpdate(userId: $userId) {{ {STATUS_FIELDS} }} }}"),
-                "variables": {"userId": self.user_id},
-            },
-        });
-        if let Some(resume) = &self.resume {
-            subscribe["payload"]["extensions"] = resume.extensions();
-        }
-        let mut on_subscribed = Some(on_subscribed);
-        let mut received = 0;
-        while self.count.is_none_or(|n| received < n) {
-            let Some(message) = next_json(&mut ws).await? else {
-                continue;
-            };
-            match message["type"].as_str() {
-                Some("connection_ack") => {
-                    ws.send(Message::text(subscribe.to_string())).await?;
-                    // The server answers frames in order and files a subscription before it
-                    // reads the next one: the pong means the subscription is live.
-                    ws.send(Message::text(r#"{"type":"ping"}"#)).await?;
-                }
-                Some("pong") => {
-                    if let Some(subscribed) = on_subscribed.take() {
-                        subscribed(None);
-                    }
-                }
-                Some("ping") => ws.send(Message::text(r#"{"type":"pong"}"#)).await?,
-                Some("next") => {
-                    let payload = &message["payload"];
-                    let stream = &payload["extensions"]["stream"];
-                    if payload["data"].is_null() && stream.is_object() {
-                        // The stream's state: sent once the subscription is live, before what
-                        // the stream kept (and before the pong).
-                        if let Some(subscribed) = on_subscribed.take() {
-                            subscribed(Some(stream));
-                        }
-                        continue;
-                    }
-                    received += 1;
-                    let status = payload["data"]["onStatusUpdate"].clone();
-                    on_status(match self.resume {
-                        Some(_) => json!({
-                            "epoch": stream["epoch"],
-                            "offset": stream["offset"],
-                            "status": status,
-                        }),
-                        None => status,
-                    });
-                }
-                Some("error") => return Err(ClientError::Graphql(message["payload"].to_string())),
-                Some("complete") => return Ok(()),
-                _ => {}
-            }
-        }
-        ws.send(Message::text(r#"{"type":"complete","id":"1"}"#))
-            .await?;
-        ws.close(None).await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

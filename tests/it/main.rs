@@ -14,6 +14,7 @@ mod auth_modes;
 mod bad_input;
 mod browser;
 mod cli;
+mod cli_any_schema;
 mod cluster;
 mod custom_schema;
 mod enhanced_filters;
