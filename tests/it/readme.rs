@@ -74,3 +74,36 @@ fn the_settings_table_matches_serve() {
         );
     }
 }
+
+/// Every directory the README hands `--tls-self-signed` inside the clone is ignored by git: the
+/// CA's private key written there must never be committed.
+#[test]
+fn git_ignores_the_tls_directories_the_readme_uses() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let dirs: BTreeSet<&str> = readme
+        .split("--tls-self-signed ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(|dir| dir.trim_end_matches(['`', ')', ',']))
+        .filter(|dir| {
+            !dir.starts_with('/')
+                && dir
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+                && *dir != "DIR"
+        })
+        .collect();
+    assert!(!dirs.is_empty(), "the README uses --tls-self-signed");
+    for dir in dirs {
+        let status = std::process::Command::new("git")
+            .args(["check-ignore", "-q", &format!("{dir}/ca-key.pem")])
+            .current_dir(root)
+            .status()
+            .expect("git runs");
+        assert!(
+            status.success(),
+            "`{dir}` (README) is not ignored by .gitignore"
+        );
+    }
+}
