@@ -22,6 +22,7 @@ mod events;
 mod events_auth;
 mod events_resume;
 mod every_root_field;
+mod examples;
 mod fanout;
 mod health;
 mod history;
