@@ -39,10 +39,12 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Schema(#[from] SchemaError),
-    #[error("cannot listen on {addr}: {source}")]
+    /// The cause is shown, not chained (a chained `io::Error` would print twice); the hint is
+    /// chosen by its kind.
+    #[error("cannot listen on {addr}: {cause}{}", bind_hint(cause.kind()))]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -58,6 +60,22 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Rules(#[from] RulesError),
+}
+
+/// What to try when the listening address cannot be bound.
+fn bind_hint(kind: std::io::ErrorKind) -> &'static str {
+    match kind {
+        std::io::ErrorKind::AddrInUse => {
+            "; another process (another Switchboard?) listens there: stop it, or choose another address with --listen"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: choose another with --listen"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "; no interface of this machine has that address: use 127.0.0.1 or 0.0.0.0 with --listen"
+        }
+        _ => "",
+    }
 }
 
 /// Everything a request or a session needs, shared by all of them.

@@ -380,9 +380,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let tls_dir = settings.tls_self_signed.clone();
     let amplify = settings.print_amplify_config;
-    let server = Server::bind(settings)
-        .await
-        .context("starting Switchboard")?;
+    let server = Server::bind(settings).await?;
     let addr = server.local_addr();
     let (http, ws) = if server.is_tls() {
         ("https", "wss")

@@ -39,7 +39,7 @@ impl Server {
         let tls = crate::tls::acceptor(&settings)?;
         let (app, generated_key) = App::new(settings).await?;
         let listener = listen(addr, app.settings.listen_backlog)
-            .map_err(|source| ServerError::Bind { addr, source })?;
+            .map_err(|cause| ServerError::Bind { addr, cause })?;
         Ok(Self {
             app,
             listener,

@@ -5,6 +5,7 @@
 
 pub mod amplify;
 pub mod events;
+mod failure;
 pub mod subscribe;
 
 use std::sync::Arc;
@@ -27,14 +28,17 @@ pub(crate) const STATUS_FIELDS: &str = "jobId userId agentName status message ti
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("HTTP request failed: {0}")]
-    Http(#[from] reqwest::Error),
+    /// The server could not be reached, or the connection failed: one line, with what to try.
+    #[error("cannot reach {url}: {cause}{hint}")]
+    Unreachable {
+        url: String,
+        cause: String,
+        hint: failure::Hint,
+    },
     #[error("the server answered {status}: {body}")]
     Status { status: u16, body: String },
     #[error("the server returned errors: {0}")]
     Graphql(String),
-    #[error("WebSocket failed: {0}")]
-    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("invalid URL `{0}`: use http(s)://host:port/graphql or ws(s)://host:port/graphql")]
     Url(String),
     #[error("the server closed the connection: {0}")]
@@ -43,8 +47,31 @@ pub enum ClientError {
     Ended,
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
-    #[error("cannot connect: {0}")]
-    Connect(#[from] std::io::Error),
+}
+
+impl ClientError {
+    /// A failure to reach `url` (or of the connection to it), diagnosed.
+    pub fn unreachable(url: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        let (cause, hint) = failure::diagnose(error);
+        Self::Unreachable {
+            url: url.to_owned(),
+            cause,
+            hint,
+        }
+    }
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(error: reqwest::Error) -> Self {
+        let url = error.url().map(|u| u.to_string()).unwrap_or_default();
+        Self::unreachable(&url, &error)
+    }
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for ClientError {
+    fn from(error: tokio_tungstenite::tungstenite::Error) -> Self {
+        Self::unreachable("the WebSocket", &error)
+    }
 }
 
 /// A `StatusInput` of the default schema.
@@ -224,18 +251,25 @@ pub(crate) async fn open(
     let port = parsed
         .port_or_known_default()
         .ok_or_else(|| ClientError::Url(url.to_owned()))?;
-    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    let unreachable =
+        |error: &(dyn std::error::Error + 'static)| ClientError::unreachable(url, error);
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| unreachable(&e))?;
     let stream: Box<dyn Io> = if parsed.scheme() == "wss" {
         let name = ServerName::try_from(host).map_err(|_| ClientError::Url(url.to_owned()))?;
         Box::new(
             TlsConnector::from(endpoint.tls.clone())
                 .connect(name, tcp)
-                .await?,
+                .await
+                .map_err(|e| unreachable(&e))?,
         )
     } else {
         Box::new(tcp)
     };
-    let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| unreachable(&e))?;
     Ok(ws)
 }
 

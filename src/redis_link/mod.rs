@@ -30,8 +30,14 @@ pub use target::{SentinelTarget, Target};
 pub enum RedisLinkError {
     #[error("invalid Redis URL: {0}")]
     Url(String),
+    /// A command failed; redis-rs's message, whose own chain would repeat it.
     #[error("Redis is unavailable: {0}")]
-    Unavailable(#[from] redis::RedisError),
+    Unavailable(String),
+    /// The first connection failed: where to, and what to try.
+    #[error(
+        "cannot reach Redis at {url}: {cause}; is redis-server running there? (--redis-url, and --redis-timeout for a slow one)"
+    )]
+    Unreachable { url: String, cause: String },
     /// The schema asks for routing the Redis bus does not do.
     #[error("{0}")]
     Unroutable(String),
@@ -44,6 +50,12 @@ pub enum RedisLinkError {
     /// The reader of the pub/sub connection is gone (the node is shutting down).
     #[error("the pub/sub reader is gone")]
     Closed,
+}
+
+impl From<redis::RedisError> for RedisLinkError {
+    fn from(error: redis::RedisError) -> Self {
+        Self::Unavailable(error.to_string())
+    }
 }
 
 /// A connection to Redis and the prefix of every key and channel this API uses.
@@ -76,27 +88,42 @@ impl RedisLink {
                 "--redis-prefix `{prefix}` has braces, which a Redis Cluster reads as a hash tag"
             )));
         }
+        // The first connection's failure names where it went.
+        let unreachable = |error: RedisLinkError| match error {
+            RedisLinkError::Unavailable(cause) => RedisLinkError::Unreachable {
+                url: target::redacted(url),
+                cause,
+            },
+            other => other,
+        };
         let (origin, commands) = match target {
             Target::Server(info) => {
                 let client = server(&info)?;
-                let commands =
-                    ConnectionManager::new_with_config(client, server_config(timeout)).await?;
+                let commands = ConnectionManager::new_with_config(client, server_config(timeout))
+                    .await
+                    .map_err(|e| unreachable(e.into()))?;
                 (Origin::Server(Box::new(info)), Commands::Server(commands))
             }
             Target::Cluster(seeds) => {
                 let commands = cluster(&seeds, timeout)
                     .build()?
                     .get_async_connection()
-                    .await?;
+                    .await
+                    .map_err(|e| unreachable(e.into()))?;
                 (Origin::Cluster(seeds), Commands::Cluster(commands))
             }
             Target::Sentinel(sentinel) => {
-                let master = SentinelMaster::connect(sentinel, timeout, sentinel_lookup).await?;
+                let master = SentinelMaster::connect(sentinel, timeout, sentinel_lookup)
+                    .await
+                    .map_err(unreachable)?;
                 (Origin::Sentinel(master.clone()), Commands::Sentinel(master))
             }
         };
         let clock = Arc::new(RedisClock::default());
-        clock.measure(&mut commands.clone()).await?;
+        clock
+            .measure(&mut commands.clone())
+            .await
+            .map_err(|e| unreachable(e.into()))?;
         Ok(Self {
             origin,
             commands,
@@ -215,7 +242,7 @@ enum Origin {
 }
 
 pub(super) fn server(info: &redis::ConnectionInfo) -> Result<Client, RedisLinkError> {
-    Client::open(info.clone()).map_err(|e| RedisLinkError::Url(e.to_string()))
+    Client::open(info.clone()).map_err(|e| RedisLinkError::Url(format!("{e}; {}", target::FORMS)))
 }
 
 pub(super) fn server_config(timeout: Duration) -> ConnectionManagerConfig {

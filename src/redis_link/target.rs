@@ -177,8 +177,12 @@ fn sentinel_target(url: &str, scheme: &str, rest: &str) -> Result<SentinelTarget
     })
 }
 
+/// The URL forms `--redis-url` takes, for an error that refuses one.
+pub(super) const FORMS: &str = "use redis://[user:password@]host:port[/db] (rediss:// for TLS), \
+    redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/<master>";
+
 /// `url` without its credentials and query (which may hold a password), for an error message.
-fn redacted(url: &str) -> String {
+pub(super) fn redacted(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let (credentials, hosts, tail) = split_hosts(rest);
     let path = tail.split(['?', '#']).next().unwrap_or_default();
@@ -189,7 +193,7 @@ fn redacted(url: &str) -> String {
 fn resp3(url: &str) -> Result<ConnectionInfo, RedisLinkError> {
     let info = url
         .into_connection_info()
-        .map_err(|e| RedisLinkError::Url(e.to_string()))?;
+        .map_err(|_| RedisLinkError::Url(format!("`{}` did not parse; {FORMS}", redacted(url))))?;
     let settings = info
         .redis_settings()
         .clone()

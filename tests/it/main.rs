@@ -18,6 +18,7 @@ mod cli_any_schema;
 mod cluster;
 mod custom_schema;
 mod enhanced_filters;
+mod error_texts;
 mod events;
 mod events_auth;
 mod events_resume;
