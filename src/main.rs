@@ -382,33 +382,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let amplify = settings.print_amplify_config;
     let server = Server::bind(settings).await?;
     let addr = server.local_addr();
-    let (http, ws) = if server.is_tls() {
-        ("https", "wss")
-    } else {
-        ("http", "ws")
-    };
     // Installed before the banner: once a caller has read it, a signal is handled.
     let mut signals = StopSignals::install()?;
-    let mut banner = format!(
-        "Switchboard is listening\n  HTTP       {http}://{addr}/graphql\n  WebSocket  {ws}://{addr}/graphql          (graphql-transport-ws, Apollo legacy)\n             {ws}://{addr}/graphql/realtime (AppSync: Amplify, Apollo's AppSync link)\n"
-    );
-    if server.is_tls() {
-        banner.push_str("             (the same port speaks plain http:// and ws:// too)\n");
-    }
-    banner.push_str(&format!(
-        "  GraphiQL   {http}://{addr}/graphql   (in a browser)\n  Status     {http}://{addr}/?userId=u1\n"
-    ));
-    if let Some(dir) = &tls_dir {
-        banner.push_str(&format!(
-            "  CA         {}   (trust it: NODE_EXTRA_CA_CERTS, or the browser's certificate store)\n",
-            dir.join("ca.pem").display()
-        ));
-    }
-    if let Some(key) = server.generated_key() {
-        banner.push_str(&format!(
-            "  API key    {key}   (generated for this run; pass --api-key to choose one)\n"
-        ));
-    }
+    let mut banner = switchboard::server::banner::render(&server, tls_dir.as_deref());
     if amplify {
         let configured = server.app().settings.api_keys.first().map(|k| {
             // `KEY@EXPIRY`: the key is before the `@`.

@@ -23,7 +23,7 @@ pub use clock::RedisClock;
 pub use commands::Commands;
 pub use push_connection::PushConnection;
 pub use sentinel::{SentinelMaster, SentinelPushConnection};
-pub use target::{SentinelTarget, Target};
+pub use target::{SentinelTarget, Target, redacted as redacted_url};
 
 /// Redis could not be reached or refused a command.
 #[derive(Debug, thiserror::Error)]

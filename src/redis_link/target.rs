@@ -182,7 +182,7 @@ pub(super) const FORMS: &str = "use redis://[user:password@]host:port[/db] (redi
     redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/<master>";
 
 /// `url` without its credentials and query (which may hold a password), for an error message.
-pub(super) fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let (credentials, hosts, tail) = split_hosts(rest);
     let path = tail.split(['?', '#']).next().unwrap_or_default();

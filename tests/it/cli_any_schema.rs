@@ -229,3 +229,51 @@ async fn without_any_key_the_cli_says_where_to_put_one() {
     );
     assert_eq!(said.trim_end().lines().count(), 1, "{said}");
 }
+
+/// The banner lists what the served schema offers: a custom schema's routes and no status page;
+/// a node on Redis its node id and where Redis is (without the password).
+#[tokio::test]
+async fn the_banner_lists_what_the_served_schema_offers() {
+    let path =
+        std::env::temp_dir().join(format!("switchboard-todo-{}.graphql", uuid::Uuid::new_v4()));
+    std::fs::write(&path, TODO_SDL).unwrap();
+    let redis = support::redis::RedisServer::start().await;
+    let url = redis.url().replace("redis://", "redis://:secret@");
+    let listen = format!("127.0.0.1:{}", support::redis::free_port());
+    let mut node = switchboard()
+        .args(["--listen", &listen, "--schema", path.to_str().unwrap()])
+        .args(["--redis-url", &url, "--node-id", "banner-node"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(node.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    while !banner
+        .iter()
+        .any(|l: &String| l.trim_start().starts_with("API key"))
+    {
+        let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+            .await
+            .expect("the banner")
+            .unwrap()
+            .expect("more banner");
+        banner.push(line);
+    }
+    let banner = banner.join("\n");
+    assert!(
+        banner.contains("Schema     createTodo -> onCreateTodo"),
+        "{banner}"
+    );
+    assert!(!banner.contains("Status "), "{banner}");
+    let plain = redis.url();
+    assert!(
+        banner.contains(&format!(
+            "Cluster    node banner-node on Redis {}",
+            plain.replace("redis://", "redis://***@")
+        )),
+        "{banner}"
+    );
+    assert!(!banner.contains("secret"), "{banner}");
+    node.kill().await.unwrap();
+}

@@ -2,6 +2,8 @@
 //! shutdown that answers every request already received and closes every WebSocket with a
 //! proper close frame.
 
+pub mod banner;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
