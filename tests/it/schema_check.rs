@@ -221,3 +221,21 @@ fn a_rules_file_is_checked_and_listed() {
     assert_eq!(code, 1);
     assert!(stderr.contains("mutation `nope`"), "{stderr}");
 }
+
+#[test]
+fn an_amplify_source_schema_says_which_file_to_serve_instead() {
+    let file = SchemaFile::new(
+        "type Todo @model @auth(rules: [{allow: owner}]) {\n  id: ID!\n  name: String!\n}\n",
+    );
+    let (code, stdout, stderr) = check(&[file.path()]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{}:1:11: error: ", file.path())),
+        "{stderr}"
+    );
+    assert!(
+        first.contains("Amplify source schema") && first.contains("build/schema.graphql"),
+        "{stderr}"
+    );
+}

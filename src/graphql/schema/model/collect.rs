@@ -20,6 +20,20 @@ pub(super) fn directive<'a>(
     directives.iter().find(|d| d.node.name.node == name)
 }
 
+/// Directives of Amplify's GraphQL transformer on a type: they mark a source schema, which
+/// Amplify compiles into the AppSync schema that is served.
+const AMPLIFY_TRANSFORMER: [&str; 2] = ["model", "searchable"];
+
+/// What to serve instead of an Amplify source schema.
+fn amplify_source_hint(directive: &str) -> String {
+    format!(
+        "`@{directive}` marks an Amplify source schema, which AppSync never sees; serve the \
+         schema Amplify compiles from it: Gen 1, amplify/backend/api/<api>/build/schema.graphql \
+         (after `amplify api gql-compile`); Gen 2 or any deployed API, `aws appsync \
+         get-introspection-schema --api-id <id> --format SDL schema.graphql`"
+    )
+}
+
 pub(super) fn arg_def(def: &InputValueDefinition) -> ArgDef {
     ArgDef {
         name: def.name.node.to_string(),
@@ -82,6 +96,15 @@ pub(super) fn collect_types(document: &ServiceDocument) -> Result<Collected, Sch
             TypeSystemDefinition::Directive(_) => continue,
             TypeSystemDefinition::Type(def) => &def.node,
         };
+        if let Some(found) = AMPLIFY_TRANSFORMER
+            .iter()
+            .find_map(|name| directive(&def.directives, name))
+        {
+            return Err(SchemaError::Invalid(
+                amplify_source_hint(&found.node.name.node),
+                Some(found.pos),
+            ));
+        }
         let name = def.name.node.to_string();
         let new = match &def.kind {
             TypeKind::Scalar => TypeDef::Scalar,
