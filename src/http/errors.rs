@@ -25,6 +25,21 @@ pub fn bus_status(error_type: ErrorType) -> StatusCode {
     }
 }
 
+/// A request to a WebSocket endpoint that is no WebSocket upgrade (axum's `rejection`), in
+/// AppSync's shape: which subprotocols to offer, and where the request belongs (`instead`).
+pub fn not_an_upgrade(
+    rejection: axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    path: &str,
+    subprotocols: &str,
+    instead: &str,
+) -> Response {
+    let message = format!(
+        "{path} is a WebSocket endpoint: connect with a WebSocket client offering {subprotocols} \
+         ({rejection}); {instead}"
+    );
+    appsync_error(rejection.status(), ErrorType::BadRequestException, &message)
+}
+
 /// 429 for an address locked out after too many failed authentications; `Retry-After` says
 /// when the lockout ends (whole seconds, rounded up).
 pub fn locked_out(remaining: Duration) -> Response {

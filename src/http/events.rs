@@ -162,7 +162,15 @@ pub async fn upgrade(
 ) -> Response {
     let ws = match ws {
         Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            let instead = "POST events to /event";
+            return super::errors::not_an_upgrade(
+                rejection,
+                "/event/realtime",
+                SUBPROTOCOL,
+                instead,
+            );
+        }
     };
     let settings = &app.settings;
     let offered: Vec<String> = ws

@@ -14,7 +14,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, MatchedPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::app::App;
 use crate::auth::Credentials;
@@ -68,7 +68,12 @@ pub async fn upgrade(
         Err(_) if endpoint == Endpoint::Graphql && super::graphiql::wants_page(&headers) => {
             return super::graphiql::page(&app, &headers);
         }
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            let offer = "graphql-transport-ws or graphql-ws";
+            let instead =
+                "POST queries and mutations to /graphql, or open it in a browser for GraphiQL";
+            return super::errors::not_an_upgrade(rejection, path.as_str(), offer, instead);
+        }
     };
     let settings = &app.settings;
     let offered: Vec<String> = ws

@@ -243,3 +243,50 @@ async fn an_unknown_subprotocol_is_closed_with_4406() {
         matches!(close, tokio_tungstenite::tungstenite::Message::Close(Some(f)) if u16::from(f.code) == 4406)
     );
 }
+
+/// A plain `GET` of a WebSocket endpoint (curl, a mistyped client) is told what the endpoint
+/// is and where the request belongs, in AppSync's error shape.
+#[tokio::test]
+async fn a_plain_get_of_a_websocket_endpoint_says_what_to_do() {
+    let server = TestServer::start().await;
+    let http = switchboard::net::http_client::client().unwrap();
+    for (path, offer, instead) in [
+        (
+            "/graphql",
+            "graphql-transport-ws or graphql-ws",
+            "POST queries and mutations to /graphql",
+        ),
+        (
+            "/graphql/realtime",
+            "graphql-transport-ws or graphql-ws",
+            "GraphiQL",
+        ),
+        (
+            "/event/realtime",
+            "aws-appsync-event-ws",
+            "POST events to /event",
+        ),
+    ] {
+        let response = http
+            .get(format!(
+                "{}{path}",
+                server.http_url().trim_end_matches("/graphql")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            body["errors"][0]["errorType"], "BadRequestException",
+            "{body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{path} is a WebSocket endpoint"))
+                && message.contains(offer)
+                && message.contains(instead),
+            "{message}"
+        );
+    }
+}
