@@ -52,9 +52,14 @@ pub fn page(app: &App, headers: &HeaderMap) -> Response {
     let key = local_key(app, headers).unwrap_or_default();
     // Inside a non-executing `<script type="application/json">`: `<` escaped, so nothing in it
     // can close the element.
-    let config = serde_json::json!({ "apiKey": key })
-        .to_string()
-        .replace('<', "\\u003c");
+    let example = crate::graphql::schema::example::example(&app.api.model);
+    let config = serde_json::json!({
+        "apiKey": key,
+        "subscription": example.as_ref().map(|e| e.subscription.as_str()),
+        "mutation": example.as_ref().and_then(|e| e.mutation.as_deref()),
+    })
+    .to_string()
+    .replace('<', "\\u003c");
     let version = VERSION.as_str();
     let html = format!(
         r#"<!doctype html>

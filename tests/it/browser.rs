@@ -2,6 +2,9 @@
 //! (Debian's `chromium`) driven by `playwright-core` from `tests/browser/*.test.mjs`, against a
 //! real server (a fresh one for each file).
 //!
+//! `graphiql_custom.test.mjs`: GraphiQL opens on the served schema's own subscription and
+//! mutation (a server with `examples/todo/schema.graphql`).
+//!
 //! `status_page.test.mjs`, the status page at `/`: statuses are published over HTTP and appear
 //! live and in order; the page's WebSocket is cut and held down while more are published, and
 //! after the page reconnects by itself the gap is filled from `statusHistory`, each status once.
@@ -33,7 +36,7 @@ async fn pages_in_headless_chromium() {
     let mut failures = Vec::new();
     // One server per file, so the files' users and jobs never meet.
     for file in test_files(&dir) {
-        let server = support::TestServer::start().await;
+        let server = support::TestServer::with_args(&server_args(&file)).await;
         let base = format!("http://{}", server.addr);
         assets_are_served(&base).await;
         let node = run(Command::new("node")
@@ -59,6 +62,23 @@ async fn pages_in_headless_chromium() {
             "no screenshot at {}",
             screenshot.display()
         );
+    }
+}
+
+/// What the server for a test file serves: a `*_custom.test.mjs` file gets a schema of the
+/// user's own (`examples/todo/schema.graphql`), the others the status schema.
+fn server_args(file: &Path) -> Vec<&'static str> {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if name.ends_with("_custom.test.mjs") {
+        vec![
+            "--schema",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/todo/schema.graphql"),
+        ]
+    } else {
+        Vec::new()
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod documents;
+pub mod example;
 pub mod model;
 pub mod scalars;
 

@@ -9,8 +9,10 @@ import React from 'react';
 import { createRoot } from 'react-dom/client';
 import 'graphiql/graphiql.css';
 
-// The server writes `{"apiKey": "..."}` (empty unless the page is for local use) into a
-// non-executing JSON script element, so the page needs no inline script.
+// The server writes `{"apiKey": "...", "subscription": "...", "mutation": "..."}` into a
+// non-executing JSON script element, so the page needs no inline script: the key (empty unless
+// the page is for local use) and an example built from the served schema (its first
+// subscription, and a mutation that fires it).
 function readConfig() {
   const element = document.getElementById('switchboard-config');
   try {
@@ -34,39 +36,34 @@ const keyHint = apiKey
   : '# Put your API key there: {"x-api-key": "..."}\n' +
     '# (the server fills it in on loopback only).';
 
-const defaultQuery = `# Switchboard. Subscriptions run over
+const subscription = typeof config.subscription === 'string' ? config.subscription : '';
+const mutation = typeof config.mutation === 'string' ? config.mutation : '';
+const commented = (text) =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `# ${line}`)
+    .join('\n');
+
+const defaultQuery = subscription
+  ? `# Switchboard. Subscriptions run over
 # graphql-transport-ws, queries and mutations over
 # HTTP POST. The Headers tab's JSON goes as HTTP
 # headers and as connection_init's payload.
 ${keyHint}
 #
 # Run the subscription (the play button or
-# Ctrl-Enter), then publish a status for u1: the
-# mutation at the end in a new tab (+), curl, or
-# \`switchboard publish\`. Each status appears in
-# the result pane as it arrives.
+# Ctrl-Enter), then run the mutation at the end in
+# a new tab (+), with curl, or \`switchboard
+# publish --query\`. Each event appears in the
+# result pane as it arrives.
 
-subscription OnStatusUpdate {
-  onStatusUpdate(userId: "u1") {
-    jobId
-    status
-    timestamp
-  }
-}
+${subscription}${mutation ? `\n${commented(mutation)}\n` : ''}`
+  : `# Switchboard. This schema has no subscriptions;
+# queries and mutations run over HTTP POST.
+${keyHint}
 
-# mutation PublishStatus {
-#   publishStatus(input: {
-#     jobId: "j1"
-#     userId: "u1"
-#     agentName: "geo_agent"
-#     status: "invoking_geo_agent"
-#   }) {
-#     jobId
-#     userId
-#     status
-#     timestamp
-#   }
-# }
+{ __typename }
 `;
 
 const headers = JSON.stringify({ 'x-api-key': apiKey }, null, 2);
