@@ -34,6 +34,9 @@ use crate::pubsub::{Inbox, Mailbox, Registration, SubscriberId};
 /// How long a closing write (the close frame) may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// How the closing log line names a client that went away without a close frame.
+const ABRUPT: &str = "the client went away without a close frame";
+
 mod channels;
 mod delivery;
 mod gate;
@@ -215,10 +218,7 @@ pub fn run(
             session.serve(stream).await;
         }
         Box::pin(session.close()).await;
-        let (code, reason) = session
-            .ended
-            .take()
-            .unwrap_or((1006, "connection dropped".to_owned()));
+        let (code, reason) = session.ended.take().unwrap_or((1006, ABRUPT.to_owned()));
         tracing::info!(
             remote = %session.peer.remote,
             duration_ms = u64::try_from(opened.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -368,10 +368,17 @@ impl Session {
                 // RFC 6455: a frame over the size limit closes with 1009, text that is not
                 // UTF-8 with 1007, a malformed frame with 1002; anything else (I/O) broke the
                 // connection itself.
+                // A client that went away without a close frame broke nothing of the protocol.
                 let closing = match error.into_inner().downcast::<tungstenite::Error>() {
                     Ok(error) => match *error {
                         tungstenite::Error::Capacity(_) => Some(Closing::FrameTooLarge),
                         tungstenite::Error::Utf8(_) => Some(Closing::InvalidUtf8),
+                        tungstenite::Error::Protocol(
+                            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                        ) => {
+                            self.ended = Some((1006, ABRUPT.to_owned()));
+                            None
+                        }
                         tungstenite::Error::Protocol(_) => Some(Closing::ProtocolError),
                         _ => None,
                     },

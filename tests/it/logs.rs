@@ -133,3 +133,26 @@ async fn info_logs_say_what_an_operator_needs_once_each() {
         "{logs}"
     );
 }
+
+/// A client that vanishes (its TCP connection closed without a close frame) is logged as gone,
+/// not as a protocol error (1002).
+#[tokio::test]
+async fn a_client_that_vanishes_is_logged_as_gone_not_as_a_protocol_error() {
+    let node = ProcessNode::start_logging(&["--log-format".into(), "json".into()], "info").await;
+    let mut client = WsClient::ready_at(node.addr, Proto::TransportWs).await;
+    client.subscribe_live("s", "u1").await;
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, logs) = node.stop_and_read().await;
+    let closed: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("connection closed"))
+        .collect();
+    assert!(
+        closed
+            .iter()
+            .any(|l| l.contains("the client went away without a close frame")),
+        "{logs}"
+    );
+    assert!(!closed.iter().any(|l| l.contains("1002")), "{logs}");
+}
