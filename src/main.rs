@@ -38,6 +38,30 @@ enum Command {
     /// Inspect an AppSync schema.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Write an `amplify_outputs.json` for a server (GraphQL and AppSync Events), so a stock
+    /// Amplify app talks to it.
+    AmplifyConfig(AmplifyConfigArgs),
+}
+
+#[derive(Args)]
+struct AmplifyConfigArgs {
+    /// The server's GraphQL endpoint, as the app reaches it (`https://` with a certificate).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_URL",
+        default_value = "http://localhost:4000/graphql"
+    )]
+    url: String,
+    /// The API key the app sends (else `SWITCHBOARD_CLIENT_API_KEY`, else the first of
+    /// `SWITCHBOARD_API_KEY`); without one the file has no `api_key`.
+    #[arg(long, env = "SWITCHBOARD_CLIENT_API_KEY")]
+    api_key: Option<String>,
+    /// The server's default auth mode (`serve --auth-default`).
+    #[arg(long, env = "SWITCHBOARD_AUTH_DEFAULT", default_value = "api-key")]
+    auth_default: AuthMode,
+    /// Where to write it (`amplify_outputs.json`); standard output when absent.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -85,10 +109,7 @@ impl Target {
             .map_err(anyhow::Error::msg)?;
         let api_key = self
             .api_key
-            .or_else(|| {
-                let keys = std::env::var("SWITCHBOARD_API_KEY").ok()?;
-                keys.split(',').next().map(str::to_owned)
-            })
+            .or_else(server_api_key)
             .filter(|key| !key.is_empty())
             .context(
                 "no API key: pass --api-key KEY (the key `serve` printed or was given), or set \
@@ -174,6 +195,19 @@ struct SubscribeArgs {
     /// kept one after it.
     #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "EPOCH:OFFSET", value_parser = client::ResumeFrom::parse)]
     resume: Option<client::ResumeFrom>,
+}
+
+/// The first of the server's keys (`SWITCHBOARD_API_KEY`, comma-separated, each maybe
+/// `KEY@EXPIRY`), so one export serves the server and the CLI.
+fn server_api_key() -> Option<String> {
+    let keys = std::env::var("SWITCHBOARD_API_KEY").ok()?;
+    let first = keys.split(',').next()?;
+    Some(
+        first
+            .split_once('@')
+            .map_or(first, |(key, _)| key)
+            .to_owned(),
+    )
 }
 
 /// `--variables`: a JSON object.
@@ -312,11 +346,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         }
+        Some(Command::AmplifyConfig(args)) => amplify_config(args),
         Some(Command::Schema(SchemaCommand::Check(args))) => {
             check_schema(args);
             Ok(())
         }
     }
+}
+
+/// `amplify-config`: the file to `--out` (or stdout), the note about `ws://` on stderr.
+fn amplify_config(args: AmplifyConfigArgs) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(&args.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .with_context(|| {
+            format!(
+                "`{}` is not an http(s):// URL like http://localhost:4000/graphql",
+                args.url
+            )
+        })?;
+    let host = match (parsed.host_str(), parsed.port_or_known_default()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        _ => anyhow::bail!("`{}` names no host", args.url),
+    };
+    let api_key = args.api_key.or_else(server_api_key);
+    let target = client::amplify::AmplifyTarget {
+        host,
+        tls: parsed.scheme() == "https",
+        default_mode: args.auth_default,
+        api_key: api_key.as_deref().filter(|k| !k.is_empty()),
+    };
+    let outputs = serde_json::to_string_pretty(&target.outputs())? + "\n";
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, outputs)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{outputs}"),
+    }
+    if let Some(note) = target.note() {
+        eprintln!("{note}");
+    }
+    Ok(())
 }
 
 /// `schema check`: the summary on stdout and exit 0, or the error on stderr and exit 1.
@@ -390,12 +462,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             // `KEY@EXPIRY`: the key is before the `@`.
             k.split_once('@').map_or(k.as_str(), |(key, _)| key)
         });
-        let target = switchboard::client::amplify::AmplifyTarget {
+        let target = switchboard::client::amplify::AmplifyTarget::listening(
             addr,
-            tls: server.is_tls(),
-            default_mode: server.app().auth.default_mode,
-            api_key: configured.or(server.generated_key()),
-        };
+            server.is_tls(),
+            server.app().auth.default_mode,
+            configured.or(server.generated_key()),
+        );
         banner.push('\n');
         banner.push_str(&target.render());
     }

@@ -1,5 +1,6 @@
-//! A ready Amplify configuration for a running server (`serve --print-amplify-config`): what a
-//! developer pastes into an app so that stock Amplify JS v6 talks to this Switchboard.
+//! A ready Amplify configuration for a running server (`serve --print-amplify-config`, and
+//! `switchboard amplify-config --out amplify_outputs.json`): what an app needs so that stock
+//! Amplify JS v6 talks to this Switchboard, GraphQL and AppSync Events alike.
 //!
 //! Amplify turns any endpoint that is not AppSync's into `wss://…/graphql/realtime` for
 //! subscriptions, even an `http://` one. A server with a certificate serves both on one port,
@@ -14,21 +15,33 @@ use crate::auth::AuthMode;
 
 /// What the configuration is made from.
 pub struct AmplifyTarget<'a> {
-    /// Where the server listens; an unspecified address (`0.0.0.0`) is shown as `localhost`.
-    pub addr: SocketAddr,
+    /// `host:port` as the app dials it.
+    pub host: String,
     pub tls: bool,
     pub default_mode: AuthMode,
     /// The API key to put in, when the default mode is `api-key`.
     pub api_key: Option<&'a str>,
 }
 
-impl AmplifyTarget<'_> {
-    fn host(&self) -> String {
-        // The certificate of `--tls-self-signed` names localhost; so do most dev setups.
-        if self.addr.ip().is_unspecified() || self.addr.ip().is_loopback() {
-            format!("localhost:{}", self.addr.port())
+impl<'a> AmplifyTarget<'a> {
+    /// For a server listening on `addr`: an unspecified or loopback address is `localhost`
+    /// (the certificate of `--tls-self-signed` names it; so do most dev setups).
+    pub fn listening(
+        addr: SocketAddr,
+        tls: bool,
+        default_mode: AuthMode,
+        api_key: Option<&'a str>,
+    ) -> Self {
+        let host = if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+            format!("localhost:{}", addr.port())
         } else {
-            self.addr.to_string()
+            addr.to_string()
+        };
+        Self {
+            host,
+            tls,
+            default_mode,
+            api_key,
         }
     }
 
@@ -44,28 +57,63 @@ impl AmplifyTarget<'_> {
         }
     }
 
-    /// `amplify_outputs.json` (Amplify Gen 2), then the same as `Amplify.configure` (v6) with
-    /// the client to create, as text to print.
-    pub fn render(&self) -> String {
-        let host = self.host();
+    /// `amplify_outputs.json` (Amplify Gen 2): the GraphQL API under `data`, AppSync Events
+    /// under `custom.events`.
+    pub fn outputs(&self) -> serde_json::Value {
         let scheme = if self.tls { "https" } else { "http" };
-        let endpoint = format!("{scheme}://{host}/graphql");
-        let (js_mode, outputs_mode) = self.mode_names();
+        let (_, outputs_mode) = self.mode_names();
         let mut data = json!({
-            "url": endpoint,
+            "url": format!("{scheme}://{}/graphql", self.host),
             "aws_region": "us-east-1",
             "default_authorization_type": outputs_mode,
             "authorization_types": [],
         });
-        let key_line = match (self.default_mode, self.api_key) {
-            (AuthMode::ApiKey, Some(key)) => {
-                data["api_key"] = json!(key);
-                format!(", apiKey: '{key}'")
-            }
+        let mut events = json!({
+            "url": format!("{scheme}://{}/event", self.host),
+            "aws_region": "us-east-1",
+            "default_authorization_type": outputs_mode,
+        });
+        if let (AuthMode::ApiKey, Some(key)) = (self.default_mode, self.api_key) {
+            data["api_key"] = json!(key);
+            events["api_key"] = json!(key);
+        }
+        json!({"version": "1.3", "data": data, "custom": {"events": events}})
+    }
+
+    /// What to know about the configuration beside the file: without TLS, Amplify's
+    /// subscriptions need a `ws://` client (it dials `wss://` for any endpoint).
+    pub fn note(&self) -> Option<String> {
+        if self.tls {
+            return None;
+        }
+        let (js_mode, _) = self.mode_names();
+        Some(format!(
+            "No certificate here, and Amplify dials wss:// for subscriptions (GraphQL and Events): \
+             give GraphQL subscriptions a ws:// client, generateClient({{ endpoint: \
+             'ws://{}/graphql', authMode: '{js_mode}'{} }}), or restart with --tls-self-signed \
+             DIR and trust DIR/ca.pem.",
+            self.host,
+            self.key_option()
+        ))
+    }
+
+    /// `, apiKey: '…'` for the JS snippets, when the mode is `api-key` and a key is known.
+    fn key_option(&self) -> String {
+        match (self.default_mode, self.api_key) {
+            (AuthMode::ApiKey, Some(key)) => format!(", apiKey: '{key}'"),
             _ => String::new(),
-        };
-        let outputs = json!({"version": "1.3", "data": data});
-        let outputs = serde_json::to_string_pretty(&outputs).unwrap_or_default();
+        }
+    }
+
+    /// `amplify_outputs.json` (Amplify Gen 2), then the same as `Amplify.configure` (v6) with
+    /// the client to create, as text to print.
+    pub fn render(&self) -> String {
+        let outputs = serde_json::to_string_pretty(&self.outputs()).unwrap_or_default();
+        let scheme = if self.tls { "https" } else { "http" };
+        let host = &self.host;
+        let endpoint = format!("{scheme}://{host}/graphql");
+        let (js_mode, _) = self.mode_names();
+        let key_line = self.key_option();
         let client = if self.tls {
             "const client = generateClient();".to_owned()
         } else {
@@ -80,7 +128,8 @@ impl AmplifyTarget<'_> {
              Amplify JS v6:\n\
              import {{ Amplify }} from 'aws-amplify';\n\
              import {{ generateClient }} from 'aws-amplify/api';\n\
-             Amplify.configure({{ API: {{ GraphQL: {{ endpoint: '{endpoint}', region: 'us-east-1', defaultAuthMode: '{js_mode}'{key_line} }} }} }});\n\
+             Amplify.configure({{ API: {{ GraphQL: {{ endpoint: '{endpoint}', region: 'us-east-1', defaultAuthMode: '{js_mode}'{key_line} }},\n\
+             \x20 Events: {{ endpoint: '{scheme}://{host}/event', region: 'us-east-1', defaultAuthMode: '{js_mode}'{key_line} }} }} }});\n\
              {client}\n"
         )
     }
@@ -91,12 +140,8 @@ mod tests {
     use super::*;
 
     fn target(tls: bool) -> AmplifyTarget<'static> {
-        AmplifyTarget {
-            addr: "127.0.0.1:4000".parse().unwrap(),
-            tls,
-            default_mode: AuthMode::ApiKey,
-            api_key: Some("da2-local"),
-        }
+        let addr = "127.0.0.1:4000".parse().unwrap();
+        AmplifyTarget::listening(addr, tls, AuthMode::ApiKey, Some("da2-local"))
     }
 
     #[test]
@@ -111,6 +156,18 @@ mod tests {
         assert_eq!(outputs["data"]["default_authorization_type"], "API_KEY");
         assert!(text.contains("endpoint: 'https://localhost:4000/graphql'"));
         assert!(text.contains("const client = generateClient();"));
+        assert_eq!(
+            outputs["custom"]["events"]["url"],
+            "https://localhost:4000/event"
+        );
+        assert_eq!(outputs["custom"]["events"]["api_key"], "da2-local");
+        assert!(target(true).note().is_none());
+        assert!(
+            target(false)
+                .note()
+                .unwrap()
+                .contains("ws://localhost:4000/graphql")
+        );
     }
 
     #[test]

@@ -456,3 +456,39 @@ async fn subscribe_channel_resume_prints_positions_and_starts_from_one() {
         [(2, "validating"), (3, "synthesizing"), (4, "complete")]
     );
 }
+
+#[tokio::test]
+async fn amplify_config_writes_a_ready_amplify_outputs_json() {
+    let dir = std::env::temp_dir().join(format!("switchboard-amplify-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("amplify_outputs.json");
+    let output = switchboard()
+        .args([
+            "amplify-config",
+            "--url",
+            "http://localhost:4123/graphql",
+            "--out",
+        ])
+        .arg(&out)
+        .env("SWITCHBOARD_API_KEY", "da2-from-env,da2-second")
+        .env_remove("SWITCHBOARD_CLIENT_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(
+        said.contains("ws://localhost:4123/graphql"),
+        "the ws:// note: {said}"
+    );
+    let outputs: Json = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(outputs["data"]["url"], "http://localhost:4123/graphql");
+    assert_eq!(outputs["data"]["api_key"], "da2-from-env");
+    assert_eq!(outputs["data"]["default_authorization_type"], "API_KEY");
+    assert_eq!(
+        outputs["custom"]["events"]["url"],
+        "http://localhost:4123/event"
+    );
+    assert_eq!(outputs["custom"]["events"]["api_key"], "da2-from-env");
+    std::fs::remove_dir_all(&dir).ok();
+}
