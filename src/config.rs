@@ -26,6 +26,10 @@ pub enum LogFormat {
 /// The settings of `switchboard serve`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "switchboard")]
+#[command(
+    after_help = "These are the common settings; `--help` lists every one, by group (the README's Settings table too).",
+    after_long_help = "Every setting is also in the README's Settings table."
+)]
 pub struct Settings {
     /// Address to listen on for HTTP and WebSocket.
     #[arg(
@@ -57,6 +61,7 @@ pub struct Settings {
 
     /// Further auth modes, usable where the schema's directives allow them (comma-separated).
     #[arg(
+        hide_short_help = true,
         help_heading = "Auth",
         long,
         env = "SWITCHBOARD_AUTH_ADDITIONAL",
@@ -76,25 +81,46 @@ pub struct Settings {
     pub api_keys: Vec<String>,
 
     /// A file of API keys, one `KEY[@RFC3339-EXPIRY]` per line (`#` starts a comment).
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_API_KEYS_FILE")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_API_KEYS_FILE"
+    )]
     pub api_keys_file: Option<PathBuf>,
 
     /// JWKS document (JSON) with the keys that sign OIDC / Cognito tokens.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_FILE")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_JWKS_FILE"
+    )]
     pub jwks_file: Option<PathBuf>,
 
     /// URL of the JWKS; without it (and without `--jwks-file`) the issuer's
     /// `/.well-known/openid-configuration` names it.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_URL")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_JWKS_URL"
+    )]
     pub jwks_url: Option<String>,
 
     /// The `iss` tokens must carry (e.g. `https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc`).
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWT_ISSUER")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_JWT_ISSUER"
+    )]
     pub jwt_issuer: Option<String>,
 
     /// An accepted `aud` (ID tokens) or `client_id` (Cognito access tokens); repeatable. None:
     /// no audience check.
     #[arg(
+        hide_short_help = true,
         help_heading = "Auth",
         long,
         env = "SWITCHBOARD_JWT_AUDIENCE",
@@ -104,6 +130,7 @@ pub struct Settings {
 
     /// Shared secret for HS256 tokens, for local development (verified under `oidc`).
     #[arg(
+        hide_short_help = true,
         help_heading = "Auth",
         long,
         env = "SWITCHBOARD_JWT_HS256_SECRET",
@@ -112,31 +139,37 @@ pub struct Settings {
     pub jwt_hs256_secret: Option<String>,
 
     /// Clock skew tolerated on a token's `exp`, `nbf` and `iat`.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWT_LEEWAY", default_value = "60s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Auth", long, env = "SWITCHBOARD_JWT_LEEWAY", default_value = "60s", value_parser = parse_duration)]
     pub jwt_leeway: Duration,
 
     /// How often the JWKS is read again.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_REFRESH", default_value = "1h", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_REFRESH", default_value = "1h", value_parser = parse_duration)]
     pub jwks_refresh: Duration,
 
     /// The least time between two reloads of the JWKS caused by an unknown `kid`.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_MIN_REFETCH", default_value = "30s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Auth", long, env = "SWITCHBOARD_JWKS_MIN_REFETCH", default_value = "30s", value_parser = parse_duration)]
     pub jwks_min_refetch: Duration,
 
     /// URL that receives AppSync's Lambda authorizer request (a POST) in `lambda` mode.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_AUTHORIZER_URL")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_AUTHORIZER_URL"
+    )]
     pub authorizer_url: Option<String>,
 
     /// How long an authorizer's answer is cached per token when it sets no `ttlOverride`.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_AUTHORIZER_TTL", default_value = "300s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Auth", long, env = "SWITCHBOARD_AUTHORIZER_TTL", default_value = "300s", value_parser = parse_duration)]
     pub authorizer_ttl: Duration,
 
     /// How long the authorizer may take to answer.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_AUTHORIZER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Auth", long, env = "SWITCHBOARD_AUTHORIZER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub authorizer_timeout: Duration,
 
     /// The `apiId` the authorizer is told (AppSync's `requestContext.apiId`).
     #[arg(
+        hide_short_help = true,
         help_heading = "Auth",
         long,
         env = "SWITCHBOARD_API_ID",
@@ -146,6 +179,7 @@ pub struct Settings {
 
     /// The `accountId` the authorizer is told (AppSync's `requestContext.accountId`).
     #[arg(
+        hide_short_help = true,
         help_heading = "Auth",
         long,
         env = "SWITCHBOARD_ACCOUNT_ID",
@@ -155,20 +189,31 @@ pub struct Settings {
 
     /// JSON file of IAM access key pairs accepted in `iam` mode:
     /// `[{"accessKeyId": "...", "secretAccessKey": "...", "sessionToken"?: "...", "name"?: "..."}]`.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_IAM_CREDENTIALS")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Auth",
+        long,
+        env = "SWITCHBOARD_IAM_CREDENTIALS"
+    )]
     pub iam_credentials: Option<PathBuf>,
 
     /// How far a SigV4 `x-amz-date` may be from now.
-    #[arg(help_heading = "Auth", long, env = "SWITCHBOARD_IAM_MAX_SKEW", default_value = "5m", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Auth", long, env = "SWITCHBOARD_IAM_MAX_SKEW", default_value = "5m", value_parser = parse_duration)]
     pub iam_max_skew: Duration,
 
     /// A subscription argument bound to the caller's identity (e.g. `userId`): a caller who
     /// signed in by token or authorizer may only subscribe with it equal to its `--owner-claim`.
-    #[arg(help_heading = "Access", long, env = "SWITCHBOARD_OWNER_ARG")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Access",
+        long,
+        env = "SWITCHBOARD_OWNER_ARG"
+    )]
     pub owner_arg: Option<String>,
 
     /// The claim (or authorizer `resolverContext` key) the owner argument must equal.
     #[arg(
+        hide_short_help = true,
         help_heading = "Access",
         long,
         env = "SWITCHBOARD_OWNER_CLAIM",
@@ -177,11 +222,17 @@ pub struct Settings {
     pub owner_claim: String,
 
     /// Members of this group (`cognito:groups`, or `groups`) may subscribe to anyone.
-    #[arg(help_heading = "Access", long, env = "SWITCHBOARD_ADMIN_GROUP")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Access",
+        long,
+        env = "SWITCHBOARD_ADMIN_GROUP"
+    )]
     pub admin_group: Option<String>,
 
     /// Modes whose callers may subscribe to any owner (AppSync's behaviour for these).
     #[arg(
+        hide_short_help = true,
         help_heading = "Access",
         long,
         env = "SWITCHBOARD_TRUSTED_MODES",
@@ -193,6 +244,7 @@ pub struct Settings {
     /// Origins allowed to open WebSockets and call `POST /graphql` from a browser
     /// (comma-separated, e.g. `https://app.example.com`); `*` or none: any origin (local use).
     #[arg(
+        hide_short_help = true,
         help_heading = "Access",
         long,
         env = "SWITCHBOARD_ALLOWED_ORIGINS",
@@ -203,6 +255,7 @@ pub struct Settings {
     /// Open WebSocket connections allowed from one client address (behind a trusted proxy, the
     /// forwarded client's).
     #[arg(
+        hide_short_help = true,
         help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
@@ -214,6 +267,7 @@ pub struct Settings {
     /// client address; past it a new connection is answered 429 and closed. Trusted proxies
     /// are exempt (their clients are limited by their own addresses).
     #[arg(
+        hide_short_help = true,
         help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_HTTP_CONNECTIONS_PER_ADDRESS",
@@ -223,17 +277,23 @@ pub struct Settings {
 
     /// Connections (HTTP and WebSocket) the node holds in all; past it a new connection is
     /// answered 503 and closed. Default: the open-file limit less a reserve.
-    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Limits",
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS"
+    )]
     pub max_connections: Option<usize>,
 
     /// How long a request body may take to arrive, from the end of its headers; past it the
     /// request is answered 408 and the connection closed.
-    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_REQUEST_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Limits", long, env = "SWITCHBOARD_REQUEST_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub request_body_timeout: Duration,
 
     /// The slowest a request body may arrive, in bytes per second averaged since the headers
     /// (checked from the first second on); a slower one is answered 408. 0 turns it off.
     #[arg(
+        hide_short_help = true,
         help_heading = "Limits",
         long,
         env = "SWITCHBOARD_REQUEST_BODY_MIN_RATE",
@@ -244,13 +304,14 @@ pub struct Settings {
     /// Proxies (CIDR blocks or addresses, comma-separated) whose `X-Forwarded-For` or
     /// `Forwarded` header names the client for per-address limits and logs. None by default:
     /// the TCP peer is the client.
-    #[arg(help_heading = "Access", long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::net::proxies::parse_net)]
+    #[arg(hide_short_help = true, help_heading = "Access", long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::net::proxies::parse_net)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Failed authentications allowed per client address per `--auth-failure-window` (a minute
     /// by default); past it, requests from that address are refused without being checked until
     /// the window is over. Every door counts: HTTP, each WebSocket protocol, the admin API.
     #[arg(
+        hide_short_help = true,
         help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_AUTH_FAILURES_PER_MINUTE",
@@ -260,17 +321,17 @@ pub struct Settings {
 
     /// The window failed authentications are counted in, and how long an address that used
     /// them up is refused (429 with `Retry-After`).
-    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_AUTH_FAILURE_WINDOW", default_value = "1m", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Limits", long, env = "SWITCHBOARD_AUTH_FAILURE_WINDOW", default_value = "1m", value_parser = parse_duration)]
     pub auth_failure_window: Duration,
 
     /// How long a shutdown (SIGTERM, Ctrl-C) may take: in-flight requests finish and every
     /// WebSocket gets a close frame within it; the process exits when it passes regardless.
-    #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Serving", long, env = "SWITCHBOARD_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,
 
     /// After a shutdown starts, how long an idle HTTP keep-alive connection stays open for a
     /// request already on its way (it is answered, with `Connection: close`).
-    #[arg(help_heading = "Serving", long, env = "SWITCHBOARD_SHUTDOWN_DRAIN_WINDOW", default_value = "500ms", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Serving", long, env = "SWITCHBOARD_SHUTDOWN_DRAIN_WINDOW", default_value = "500ms", value_parser = parse_duration)]
     pub shutdown_drain_window: Duration,
 
     /// Log lines as `text` or `json` (one object per line); both go to stderr, and `RUST_LOG`
@@ -280,6 +341,7 @@ pub struct Settings {
 
     /// Accept backlog of the listening socket (the kernel caps it at `net.core.somaxconn`).
     #[arg(
+        hide_short_help = true,
         help_heading = "Serving",
         long,
         env = "SWITCHBOARD_LISTEN_BACKLOG",
@@ -308,35 +370,36 @@ pub struct Settings {
 
     /// Interval between keep-alives on graphql-transport-ws (a WebSocket ping) and AppSync
     /// (`ka`). At most 60 s: Amplify marks a connection as disrupted after 65 s without one.
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_keepalive)]
+    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_keepalive)]
     pub keepalive: Duration,
 
     /// The `connectionTimeoutMs` AppSync clients are told in `connection_ack`: how long they wait
     /// without a keep-alive before they reconnect. AppSync's value; must exceed `--keepalive`.
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_CONNECTION_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_CONNECTION_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
     pub connection_timeout: Duration,
 
     /// How long one WebSocket connection may live before the server closes it normally (1000);
     /// clients reconnect. AppSync's limit is 24 hours.
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_MAX_CONNECTION_LIFETIME", default_value = "24h", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_MAX_CONNECTION_LIFETIME", default_value = "24h", value_parser = parse_duration)]
     pub max_connection_lifetime: Duration,
 
     /// Interval between `ka` messages on the legacy subscriptions-transport-ws protocol. Apollo's
     /// legacy client drops a connection that hears no `ka` for 30 s (its default `timeout`), so
     /// this stays well below that.
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_LEGACY_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_LEGACY_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
     pub legacy_keepalive: Duration,
 
     /// How long a new WebSocket may take to send `connection_init`.
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub connection_init_timeout: Duration,
 
     /// How long validating and registering a subscription may take before it is refused.
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_SUBSCRIBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_SUBSCRIBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub subscribe_timeout: Duration,
 
     /// Messages queued per connection before it is closed as a slow consumer.
     #[arg(
+        hide_short_help = true,
         help_heading = "Limits",
         long,
         env = "SWITCHBOARD_OUTBOUND_QUEUE",
@@ -345,21 +408,22 @@ pub struct Settings {
     pub outbound_queue: usize,
 
     /// Largest WebSocket message or frame a client may send, in bytes.
-    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_MAX_FRAME_BYTES", default_value_t = 256 * 1024)]
+    #[arg(hide_short_help = true, help_heading = "Limits", long, env = "SWITCHBOARD_MAX_FRAME_BYTES", default_value_t = 256 * 1024)]
     pub max_frame_bytes: usize,
 
     /// Largest rendered subscription payload sent to a client, in bytes (AppSync: 240 KB). A
     /// larger one is not sent: the subscriber gets an error and the subscription ends.
-    #[arg(help_heading = "Limits", long, env = "SWITCHBOARD_MAX_PAYLOAD_BYTES", default_value_t = 240 * 1024)]
+    #[arg(hide_short_help = true, help_heading = "Limits", long, env = "SWITCHBOARD_MAX_PAYLOAD_BYTES", default_value_t = 240 * 1024)]
     pub max_payload_bytes: usize,
 
     /// Largest `POST /graphql` body, in bytes; a larger `Content-Length` is answered 413
     /// before the body is read.
-    #[arg(help_heading = "Limits", long, alias = "max-body-bytes", env = "SWITCHBOARD_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(hide_short_help = true, help_heading = "Limits", long, alias = "max-body-bytes", env = "SWITCHBOARD_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
     pub max_request_bytes: usize,
 
     /// Active subscriptions allowed on one connection.
     #[arg(
+        hide_short_help = true,
         help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION",
@@ -369,6 +433,7 @@ pub struct Settings {
 
     /// Deepest selection nesting an operation may have.
     #[arg(
+        hide_short_help = true,
         help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_QUERY_DEPTH",
@@ -378,6 +443,7 @@ pub struct Settings {
 
     /// Highest complexity (selected fields, weighted) an operation may have.
     #[arg(
+        hide_short_help = true,
         help_heading = "Limits",
         long,
         env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY",
@@ -388,6 +454,7 @@ pub struct Settings {
     /// Parsed operations kept by their text (publishers repeat the same mutation text); 0 keeps
     /// none.
     #[arg(
+        hide_short_help = true,
         help_heading = "History",
         long,
         env = "SWITCHBOARD_PARSED_DOCUMENT_CACHE",
@@ -398,6 +465,7 @@ pub struct Settings {
     /// Events kept per topic stream (per userId in the status schema): what `statusHistory`,
     /// resume, replay and a node's catch-up read; the oldest go first.
     #[arg(
+        hide_short_help = true,
         help_heading = "History",
         long,
         env = "SWITCHBOARD_HISTORY_PER_TOPIC",
@@ -408,6 +476,7 @@ pub struct Settings {
     /// Topic streams kept in memory; past it the least recently written topic is dropped (its
     /// next events start a new epoch).
     #[arg(
+        hide_short_help = true,
         help_heading = "History",
         long,
         env = "SWITCHBOARD_HISTORY_MAX_TOPICS",
@@ -416,22 +485,23 @@ pub struct Settings {
     pub history_max_topics: usize,
 
     /// Bytes one topic's stream keeps (memory and Redis); the newest event always stays.
-    #[arg(help_heading = "History", long, env = "SWITCHBOARD_HISTORY_TOPIC_BYTES", default_value_t = 256 * 1024)]
+    #[arg(hide_short_help = true, help_heading = "History", long, env = "SWITCHBOARD_HISTORY_TOPIC_BYTES", default_value_t = 256 * 1024)]
     pub history_topic_bytes: usize,
 
     /// Bytes all topic streams keep in memory together; past it the least recently written
     /// topics are dropped.
-    #[arg(help_heading = "History", long, env = "SWITCHBOARD_HISTORY_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    #[arg(hide_short_help = true, help_heading = "History", long, env = "SWITCHBOARD_HISTORY_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub history_max_bytes: usize,
 
     /// How long an event is kept after it was published; on Redis a stream also expires this
     /// long after its last publish.
-    #[arg(help_heading = "History", long, alias = "redis-history-ttl", env = "SWITCHBOARD_HISTORY_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "History", long, alias = "redis-history-ttl", env = "SWITCHBOARD_HISTORY_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
     pub history_max_age: Duration,
 
     /// Subscription fields that replay their latest event to every new subscriber, even one
     /// that asked for nothing (stock Amplify), so a job page shows the current step at once.
     #[arg(
+        hide_short_help = true,
         help_heading = "History",
         long,
         env = "SWITCHBOARD_REPLAY_LATEST",
@@ -441,12 +511,13 @@ pub struct Settings {
 
     /// How long a publish's `Idempotency-Key` is remembered: a retry with the same key within it
     /// gets the first answer and publishes nothing.
-    #[arg(help_heading = "History", long, env = "SWITCHBOARD_IDEMPOTENCY_TTL", default_value = "5m", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "History", long, env = "SWITCHBOARD_IDEMPOTENCY_TTL", default_value = "5m", value_parser = parse_duration)]
     pub idempotency_ttl: Duration,
 
     /// Idempotency keys a single node remembers (the oldest are forgotten first; on Redis they
     /// expire instead).
     #[arg(
+        hide_short_help = true,
         help_heading = "History",
         long,
         env = "SWITCHBOARD_IDEMPOTENCY_MAX_KEYS",
@@ -457,6 +528,7 @@ pub struct Settings {
     /// Events a resume or a replay sends before going live; a client that missed more is told
     /// `recovered: false`.
     #[arg(
+        hide_short_help = true,
         help_heading = "History",
         long,
         env = "SWITCHBOARD_REPLAY_MAX",
@@ -466,6 +538,7 @@ pub struct Settings {
 
     /// The subscription argument that names a connection's user in its records.
     #[arg(
+        hide_short_help = true,
         help_heading = "Serving",
         long,
         env = "SWITCHBOARD_USER_ARG",
@@ -477,6 +550,7 @@ pub struct Settings {
     /// weighs on every idle connection; it is also the most one read takes, so a larger client
     /// message arrives in more reads: a subscribe is a few hundred bytes).
     #[arg(
+        hide_short_help = true,
         help_heading = "WebSocket",
         long,
         env = "SWITCHBOARD_WS_READ_BUFFER_BYTES",
@@ -485,15 +559,16 @@ pub struct Settings {
     pub ws_read_buffer_bytes: usize,
 
     /// WebSocket bytes buffered before a write goes to the socket.
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
+    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
     pub ws_write_buffer_bytes: usize,
 
     /// Most WebSocket bytes buffered for a socket that does not drain.
-    #[arg(help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_MAX_WRITE_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_MAX_WRITE_BUFFER_BYTES", default_value_t = 1024 * 1024)]
     pub ws_max_write_buffer_bytes: usize,
 
     /// Certificate chain (PEM) to serve HTTPS and WSS with; needs `--tls-key`.
     #[arg(
+        hide_short_help = true,
         help_heading = "TLS",
         long,
         env = "SWITCHBOARD_TLS_CERT",
@@ -503,6 +578,7 @@ pub struct Settings {
 
     /// Private key (PEM) of `--tls-cert`.
     #[arg(
+        hide_short_help = true,
         help_heading = "TLS",
         long,
         env = "SWITCHBOARD_TLS_KEY",

@@ -19,6 +19,10 @@ use tracing_subscriber::EnvFilter;
     about = "A self-hosted GraphQL subscription server for AWS AppSync users"
 )]
 #[command(args_conflicts_with_subcommands = true)]
+#[command(
+    after_help = "These are the common settings; `switchboard --help` lists every one, by group (the README's Settings table too).",
+    after_long_help = "Every setting is also in the README's Settings table."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -28,6 +28,7 @@ pub struct ClusterSettings {
 
     /// Prefix of every Redis key and channel, so several APIs (or test runs) can share a server.
     #[arg(
+        hide_short_help = true,
         help_heading = "Cluster",
         long,
         env = "SWITCHBOARD_REDIS_PREFIX",
@@ -36,19 +37,20 @@ pub struct ClusterSettings {
     pub redis_prefix: String,
 
     /// How long a Redis command may take before the call fails (a publish then answers 503).
-    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
     /// Behind Redis Sentinel (`redis+sentinel://`), how often a node asks the sentinels which
     /// server is the master, besides at once when a command fails and when a sentinel announces
     /// a failover: the longest it keeps writing to a master Sentinel replaced without either
     /// (a partition that hid the announcement).
-    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_SENTINEL_LOOKUP", default_value = "1s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Cluster", long, env = "SWITCHBOARD_REDIS_SENTINEL_LOOKUP", default_value = "1s", value_parser = parse_duration)]
     pub redis_sentinel_lookup: Duration,
 
     /// Events from Redis waiting to be dispatched on this node; past it they are dropped,
     /// counted, and recovered from the catch-up streams.
     #[arg(
+        hide_short_help = true,
         help_heading = "Cluster",
         long,
         env = "SWITCHBOARD_REDIS_INBOX",
@@ -58,17 +60,23 @@ pub struct ClusterSettings {
 
     /// Where connection records live: `memory`, `redis` or `dynamodb`. Default: `redis` when
     /// `--redis-url` is set, else `memory`.
-    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_STORE")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Cluster",
+        long,
+        env = "SWITCHBOARD_STORE"
+    )]
     pub store: Option<StoreKind>,
 
     /// How often a node refreshes its connection records; a record expires after three
     /// heartbeats without one, so a crashed node's connections vanish by themselves.
-    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_HEARTBEAT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(hide_short_help = true, help_heading = "Cluster", long, env = "SWITCHBOARD_HEARTBEAT", default_value = "10s", value_parser = parse_duration)]
     pub heartbeat: Duration,
 
     /// The DynamoDB table of connection records (partition key `user_id`, sort key
     /// `connection_id`, TTL attribute `expires_at`).
     #[arg(
+        hide_short_help = true,
         help_heading = "Cluster",
         long,
         env = "SWITCHBOARD_DYNAMODB_TABLE",
@@ -77,11 +85,17 @@ pub struct ClusterSettings {
     pub dynamodb_table: String,
 
     /// DynamoDB endpoint, for a local DynamoDB-compatible server; AWS's own when absent.
-    #[arg(help_heading = "Cluster", long, env = "SWITCHBOARD_DYNAMODB_ENDPOINT")]
+    #[arg(
+        hide_short_help = true,
+        help_heading = "Cluster",
+        long,
+        env = "SWITCHBOARD_DYNAMODB_ENDPOINT"
+    )]
     pub dynamodb_endpoint: Option<String>,
 
     /// DynamoDB region.
     #[arg(
+        hide_short_help = true,
         help_heading = "Cluster",
         long,
         env = "SWITCHBOARD_DYNAMODB_REGION",

@@ -22,26 +22,27 @@ pub struct EventSettings {
 
     /// Mutations whose results are also published to an AppSync Events channel:
     /// `publishStatus=/status/{userId}/{jobId}` (fields of the result in braces).
-    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_BRIDGE", value_delimiter = ',', value_parser = Bridge::parse)]
+    #[arg(hide_short_help = true, help_heading = "Events", long, env = "SWITCHBOARD_EVENT_BRIDGE", value_delimiter = ',', value_parser = Bridge::parse)]
     pub event_bridge: Vec<Bridge>,
 
     /// Namespaces whose channels name their owner: `status=1` makes the segment after
     /// `/status/` the caller's `--owner-claim`, for subscribing and publishing (the admin group
     /// and `--trusted-modes` are exempt).
-    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_OWNER_SEGMENT", value_delimiter = ',', value_parser = parse_owner_segment)]
+    #[arg(hide_short_help = true, help_heading = "Events", long, env = "SWITCHBOARD_EVENT_OWNER_SEGMENT", value_delimiter = ',', value_parser = parse_owner_segment)]
     pub event_owner_segment: Vec<(String, usize)>,
 
     /// The auth modes that may subscribe and publish in a namespace: `status=oidc+cognito` for
     /// both, `status:publish=iam` or `status:subscribe=oidc` for one (it wins over both);
     /// `*` names every namespace not named itself. A namespace none of them names takes every
     /// mode the API accepts.
-    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_EVENT_NAMESPACE_MODES", value_delimiter = ',', value_parser = NamespaceModes::parse)]
+    #[arg(hide_short_help = true, help_heading = "Events", long, env = "SWITCHBOARD_EVENT_NAMESPACE_MODES", value_delimiter = ',', value_parser = NamespaceModes::parse)]
     pub event_namespace_modes: Vec<NamespaceModes>,
 
     /// The auth modes that may open an AppSync Events connection (`api-key,oidc`); none named:
     /// every mode the API accepts. Each subscribe and publish is then checked against its
     /// namespace.
     #[arg(
+        hide_short_help = true,
         help_heading = "Events",
         long,
         env = "SWITCHBOARD_EVENT_CONNECT_MODES",
@@ -51,11 +52,12 @@ pub struct EventSettings {
 
     /// Largest AppSync Events event, in bytes (AppSync: 240 KB); a larger one is reported in the
     /// publish's `failed` list.
-    #[arg(help_heading = "Events", long, env = "SWITCHBOARD_MAX_EVENT_BYTES", default_value_t = 240 * 1024)]
+    #[arg(hide_short_help = true, help_heading = "Events", long, env = "SWITCHBOARD_MAX_EVENT_BYTES", default_value_t = 240 * 1024)]
     pub max_event_bytes: usize,
 
     /// Channel subscriptions per AppSync Events connection (AppSync: 200).
     #[arg(
+        hide_short_help = true,
         help_heading = "Events",
         long,
         env = "SWITCHBOARD_MAX_EVENT_SUBSCRIPTIONS",

@@ -107,3 +107,33 @@ fn git_ignores_the_tls_directories_the_readme_uses() {
         );
     }
 }
+
+/// `-h` fits a newcomer: the commands and the dozen common settings, and where the rest are;
+/// `--help` has every setting.
+#[test]
+fn short_help_shows_the_common_settings_and_where_the_rest_are() {
+    let help = |flag: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg(flag)
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let short = help("-h");
+    assert!(short.lines().count() < 60, "{short}");
+    for wanted in [
+        "serve",
+        "publish",
+        "subscribe",
+        "--listen",
+        "--schema",
+        "--api-key",
+        "--redis-url",
+        "--help",
+    ] {
+        assert!(short.contains(wanted), "`{wanted}` in -h:\n{short}");
+    }
+    let long = help("--help");
+    assert!(long.contains("--history-per-topic") && long.contains("--redis-timeout"));
+    assert!(!short.contains("--redis-timeout"), "{short}");
+}
