@@ -36,6 +36,7 @@ mod logs;
 mod metrics;
 mod module_graph;
 mod readme;
+mod readme_blocks;
 mod records;
 mod redis_cluster;
 mod redis_sentinel;
