@@ -1,7 +1,9 @@
 //! The admin API, for operators: a user's connections across every node, and closing one of
 //! them wherever it lives.
 //!
-//! - `GET /admin/connections?userId=u1` -> `200 {"connections": [record, ...]}` from the store.
+//! - `GET /admin/connections?userId=u1` -> `200 {"connections": [record, ...]}` from the store;
+//!   without `userId`, a page of every connection, `?after=<next>&limit=<1..1000, 100>` ->
+//!   `200 {"connections": [...], "next": <cursor or null>}`.
 //! - `DELETE /admin/connections/{id}` -> `204` once the node holding it took the command, `404`
 //!   when no record names it (or its node is gone).
 //! - `POST /admin/invalidate` with `{"subscriptionField", "payload"}` -> `202` once every node
@@ -27,6 +29,7 @@ use crate::auth::{AuthRequest, Credentials, Operation, Signed};
 
 use super::errors::appsync_error as error;
 use crate::operation::ErrorType;
+use crate::store::StoreError;
 
 /// Whether the caller may use the admin API; the refusal to send when not. A wrong admin key
 /// or token counts towards the address's lockout like any other failed authentication, and a
@@ -76,11 +79,20 @@ async fn authorize(
     }
 }
 
+/// `?userId=` (one user's connections), or `?after=&limit=` (a page of all of them).
 #[derive(Debug, Deserialize)]
 pub struct ByUser {
     #[serde(rename = "userId")]
     user_id: Option<String>,
+    /// Where the page starts: the `next` of the previous one.
+    after: Option<String>,
+    limit: Option<usize>,
 }
+
+/// Connections per page of `GET /admin/connections` when the caller names no limit, and the most
+/// it may name.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1_000;
 
 pub async fn list(
     State(app): State<Arc<App>>,
@@ -91,15 +103,27 @@ pub async fn list(
     if let Err(refusal) = authorize(&app, remote, &headers, "/admin/connections").await {
         return refusal;
     }
-    let Some(user) = query.user_id.filter(|u| !u.is_empty()) else {
-        return error(
+    let listed = match query.user_id.filter(|u| !u.is_empty()) {
+        Some(user) => app
+            .store
+            .by_user(&user)
+            .await
+            .map(|connections| json!({ "connections": connections })),
+        None => {
+            let limit = query.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+            app.store
+                .page(query.after.as_deref(), limit)
+                .await
+                .map(|page| json!({ "connections": page.records, "next": page.next }))
+        }
+    };
+    match listed {
+        Ok(body) => Json(body).into_response(),
+        Err(e @ StoreError::BadCursor(_)) => error(
             StatusCode::BAD_REQUEST,
             ErrorType::BadRequestException,
-            "Name the user: /admin/connections?userId=...",
-        );
-    };
-    match app.store.by_user(&user).await {
-        Ok(connections) => Json(json!({ "connections": connections })).into_response(),
+            &e.to_string(),
+        ),
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorType::ServiceUnavailable,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
-use super::{ConnectionRecord, ConnectionStore, StoreError, SubscriptionRecord};
+use super::{ConnectionRecord, ConnectionStore, Page, StoreError, SubscriptionRecord};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -119,6 +119,21 @@ impl ConnectionStore for MemoryStore {
                     .map(|r| ConnectionRecord::clone(&r))
             })
             .collect())
+    }
+
+    async fn page(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let mut ids: Vec<String> = self.connections.iter().map(|e| e.key().clone()).collect();
+        ids.sort_unstable();
+        let (page, next) = Page::of_sorted_ids(&ids, cursor, limit);
+        let records = page
+            .iter()
+            .filter_map(|id| {
+                self.connections
+                    .get(id)
+                    .map(|r| ConnectionRecord::clone(&r))
+            })
+            .collect();
+        Ok(Page { records, next })
     }
 }
 

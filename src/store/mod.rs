@@ -83,10 +83,37 @@ pub struct SubscriptionRecord {
     pub user_id: Option<String>,
 }
 
+/// A page of connection records, and where the next one starts (`None`: this was the last).
+#[derive(Debug, Default)]
+pub struct Page {
+    pub records: Vec<ConnectionRecord>,
+    pub next: Option<String>,
+}
+
+impl Page {
+    /// The page of `ids` (in order) after `cursor`, at most `limit`, and the cursor after it:
+    /// the stores that keep their ids in order page them by the last id.
+    pub fn of_sorted_ids(
+        ids: &[String],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> (Vec<String>, Option<String>) {
+        let start = cursor.map_or(0, |after| ids.partition_point(|id| id.as_str() <= after));
+        let page: Vec<String> = ids[start..].iter().take(limit.max(1)).cloned().collect();
+        let next = (start + page.len() < ids.len())
+            .then(|| page.last().cloned())
+            .flatten();
+        (page, next)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the connection store is unavailable: {0}")]
     Unavailable(String),
+    /// A page was asked from a cursor this store did not give.
+    #[error("`{0}` is not a cursor of this store")]
+    BadCursor(String),
 }
 
 #[async_trait]
@@ -112,6 +139,10 @@ pub trait ConnectionStore: Send + Sync {
     async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError>;
     /// Every connection of a user: its own user id, or a subscription for that user.
     async fn by_user(&self, user_id: &str) -> Result<Vec<ConnectionRecord>, StoreError>;
+
+    /// One page of every connection, at most `limit` (at least one), from `cursor` (`None`:
+    /// the start); [`Page::next`] continues it. The cursor is the store's own: opaque to callers.
+    async fn page(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError>;
     /// Keeps this node's records alive. Stores shared by several nodes give every record an
     /// expiry (three heartbeats), so the records of a node that died without cleaning up vanish
     /// by themselves; the node calls this once per heartbeat. A store private to one process

@@ -3,7 +3,10 @@
 //! Keys (all under the API's prefix):
 //! - `conn:<id>`: the record as JSON, expiring `ttl` after the node's last heartbeat;
 //! - `user:<user>`: a set of the connection ids that belong to or subscribe for that user;
-//! - `node:<node>`: a set of the connection ids a node holds, which its heartbeat walks.
+//! - `node:<node>`: a set of the connection ids a node holds, which its heartbeat walks;
+//! - `conns:all`: every connection id, a sorted set (all scores 0, so ordered by id) that the
+//!   admin API pages through; a connection leaves it when it disconnects, and one whose record
+//!   expired (its node died) when a page finds it gone.
 //!
 //! Each key stands alone (no command or script touches two), so on a Redis Cluster every key
 //! lives in a slot of its own: a change is a handful of commands sent together, each to the
@@ -21,7 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Cmd};
 
-use super::{ConnectionRecord, ConnectionStore, StoreError, SubscriptionRecord};
+use super::{ConnectionRecord, ConnectionStore, Page, StoreError, SubscriptionRecord};
 use crate::redis_link::RedisLink;
 
 /// Records read per `MGET` while a heartbeat walks a node's set.
@@ -51,6 +54,10 @@ impl RedisStore {
 
     fn user_key(&self, user: &str) -> String {
         self.link.key("user", user)
+    }
+
+    fn all_key(&self) -> String {
+        self.link.key("conns", "all")
     }
 
     fn ttl_ms(&self) -> i64 {
@@ -138,7 +145,9 @@ impl RedisStore {
 #[async_trait]
 impl ConnectionStore for RedisStore {
     async fn connect(&self, record: ConnectionRecord) -> Result<(), StoreError> {
-        self.save(&record, &HashSet::new()).await
+        self.save(&record, &HashSet::new()).await?;
+        self.run(vec![Cmd::zadd(self.all_key(), &record.connection_id, 0)])
+            .await
     }
 
     async fn subscribe(
@@ -174,6 +183,7 @@ impl ConnectionStore for RedisStore {
         };
         let mut commands = vec![
             Cmd::del(self.conn_key(connection_id)),
+            Cmd::zrem(self.all_key(), connection_id),
             Cmd::srem(self.link.key("node", &record.node_id), connection_id),
         ];
         for user in record.users() {
@@ -209,6 +219,44 @@ impl ConnectionStore for RedisStore {
                 .map_err(unavailable)?;
         }
         Ok(records)
+    }
+
+    async fn page(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let limit = limit.max(1);
+        let from = cursor.map_or_else(|| "-".to_owned(), |after| format!("({after}"));
+        let mut conn = self.link.commands.clone();
+        // One more than asked: whether another page follows.
+        let mut ids: Vec<String> = redis::cmd("ZRANGEBYLEX")
+            .arg(self.all_key())
+            .arg(&from)
+            .arg("+")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit + 1)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        if ids.is_empty() {
+            return Ok(Page::default());
+        }
+        let (_, found) = self.read_records(&ids).await?;
+        let mut records = Vec::new();
+        let mut stale = Vec::new();
+        for (id, json) in ids.iter().zip(found) {
+            match json.and_then(|json| decode(id, &json)) {
+                Some(record) => records.push(record),
+                None => stale.push(id),
+            }
+        }
+        if !stale.is_empty() {
+            conn.zrem::<_, _, ()>(self.all_key(), stale)
+                .await
+                .map_err(unavailable)?;
+        }
+        let next = more.then(|| ids.last().cloned()).flatten();
+        Ok(Page { records, next })
     }
 
     /// Refreshes the expiry of every record this node holds and of its users' sets, and drops

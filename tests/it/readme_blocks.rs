@@ -193,8 +193,9 @@ async fn every_shell_block_of_the_readme_runs_as_pasted() {
     let mut ran = 0;
     for (n, (kind, block, line)) in blocks(&readme).into_iter().enumerate() {
         // On a machine that already runs a Redis, an example on its port would join that one.
+        let commands = block.lines().filter(|l| !l.trim_start().starts_with('#'));
         assert!(
-            kind == Kind::Skip || !block.contains("6379"),
+            kind == Kind::Skip || !commands.clone().any(|l| l.contains("6379")),
             "README line {line}: an example on Redis's default port"
         );
         let block = block

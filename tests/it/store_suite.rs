@@ -39,8 +39,50 @@ fn ids(records: &[ConnectionRecord]) -> Vec<String> {
     ids
 }
 
+/// Every connection, paged `limit` at a time to the last page; no page is over the limit.
+async fn all_paged(store: &dyn ConnectionStore, limit: usize) -> Vec<String> {
+    let (mut all, mut cursor) = (Vec::new(), None::<String>);
+    for _ in 0..100 {
+        let page = store.page(cursor.as_deref(), limit).await.unwrap();
+        assert!(
+            page.records.len() <= limit,
+            "{} > {limit}",
+            page.records.len()
+        );
+        all.extend(page.records.iter().map(|r| r.connection_id.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+    panic!("the pages did not end");
+}
+
 /// What every store must do.
 async fn records_suite(store: Arc<dyn ConnectionStore>) {
+    // Every connection is listed, once, page by page, whatever the page size.
+    for n in 0..7 {
+        let user = format!("pager{}", n % 2);
+        store
+            .connect(record(&format!("p{n}"), Some(&user)))
+            .await
+            .unwrap();
+    }
+    store.subscribe("p0", sub("s", "pager9")).await.unwrap();
+    for limit in [1, 2, 3, 100] {
+        let mut all = all_paged(&*store, limit).await;
+        all.sort();
+        assert_eq!(
+            all,
+            ["p0", "p1", "p2", "p3", "p4", "p5", "p6"],
+            "pages of {limit}"
+        );
+    }
+    for n in 0..7 {
+        store.disconnect(&format!("p{n}")).await.unwrap();
+    }
+    assert!(all_paged(&*store, 10).await.is_empty());
+
     // A connection with no user yet is found by id only.
     store.connect(record("c1", None)).await.unwrap();
     let got = store.get("c1").await.unwrap().expect("c1 recorded");
@@ -115,6 +157,11 @@ async fn expiry_suite(
         tokio::time::sleep(ttl / 4).await;
     }
     assert!(abandoned.get("crashed").await.unwrap().is_none());
+    assert_eq!(
+        all_paged(&*kept, 10).await,
+        ["live"],
+        "an expired record is not listed"
+    );
     assert_eq!(ids(&kept.by_user("dora").await.unwrap()), ["live"]);
     assert_eq!(ids(&kept.by_user("erin").await.unwrap()), ["live"]);
     assert!(kept.get("live").await.unwrap().is_some());
