@@ -7,15 +7,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value as Json;
+use support::cli::{started, switchboard};
 use support::{KEY, TestServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
-fn switchboard() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command.kill_on_drop(true).stdin(Stdio::null());
-    command
-}
 
 #[tokio::test]
 async fn serve_generates_and_prints_a_key_that_works() {
@@ -62,20 +56,10 @@ async fn subscribe_then_publish_twice(url: &str, extra: &[&str]) {
         args.extend_from_slice(extra);
         args.into_iter().map(str::to_owned).collect::<Vec<_>>()
     };
-    let mut subscriber = switchboard()
-        .args(common("subscribe"))
-        .args(["--count", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = switchboard();
+    command.args(common("subscribe")).args(["--count", "2"]);
     // It says on stderr once the server has the subscription.
-    let mut stderr = BufReader::new(subscriber.stderr.take().unwrap()).lines();
-    let said = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
-        .await
-        .expect("the subscriber says it is live")
-        .unwrap()
-        .unwrap_or_default();
+    let (subscriber, said, _) = started(command).await;
     assert_eq!(said, "subscribed to onStatusUpdate(userId: \"u1\")");
     for n in 0..2 {
         let output = switchboard()
@@ -304,19 +288,11 @@ async fn subscribe_resume_prints_positions_and_starts_from_one_and_publish_retri
 async fn publish_and_subscribe_speak_appsync_events_with_channel() {
     let server = TestServer::start().await;
     let url = server.http_url();
-    let mut subscriber = switchboard()
+    let mut command = switchboard();
+    command
         .args(["subscribe", "--url", &url, "--api-key", KEY])
-        .args(["--channel", "/default/jobs/*", "--count", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(subscriber.stderr.take().unwrap()).lines();
-    let said = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
-        .await
-        .expect("the subscriber says it is live")
-        .unwrap()
-        .unwrap_or_default();
+        .args(["--channel", "/default/jobs/*", "--count", "2"]);
+    let (subscriber, said, _) = started(command).await;
     assert_eq!(said, "subscribed to /default/jobs/*");
     let (answer, _) = run_cli(&[
         "publish",

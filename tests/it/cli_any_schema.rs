@@ -8,9 +8,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
+use support::cli::{started, switchboard};
 use support::{KEY, TestServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const TODO_SDL: &str = r#"
 type Todo { id: ID! title: String! done: Boolean }
@@ -23,14 +24,6 @@ const SUBSCRIPTION: &str =
     "subscription S($done: Boolean) { onCreateTodo(done: $done) { id title } }";
 const MUTATION: &str = "mutation C($id: ID!, $title: String!, $done: Boolean) { createTodo(id: $id, title: $title, done: $done) { id title done } }";
 
-fn switchboard() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command.kill_on_drop(true).stdin(Stdio::null());
-    command.env_remove("SWITCHBOARD_API_KEY");
-    command.env_remove("SWITCHBOARD_CLIENT_API_KEY");
-    command
-}
-
 async fn todo_server(extra: &[&str]) -> TestServer {
     let path =
         std::env::temp_dir().join(format!("switchboard-todo-{}.graphql", uuid::Uuid::new_v4()));
@@ -42,19 +35,9 @@ async fn todo_server(extra: &[&str]) -> TestServer {
 
 /// Starts `subscribe` with `args` and waits until it says it is live.
 async fn live_subscriber(args: &[&str]) -> Child {
-    let mut child = switchboard()
-        .arg("subscribe")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let said = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
-        .await
-        .expect("the subscriber says it is live")
-        .unwrap()
-        .unwrap_or_default();
+    let mut command = switchboard();
+    command.arg("subscribe").args(args);
+    let (child, said, _) = started(command).await;
     assert_eq!(said, "subscribed to the subscription");
     child
 }
@@ -172,19 +155,11 @@ async fn a_subscription_the_server_ends_is_said_and_fails() {
     .unwrap();
     let server = todo_server(&["--rules", rules.to_str().unwrap()]).await;
     let url = server.http_url();
-    let mut subscriber = switchboard()
+    let mut command = switchboard();
+    command
         .env("SWITCHBOARD_API_KEY", format!("{KEY},another-key"))
-        .args(["subscribe", "--url", &url, "--query", SUBSCRIPTION])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(subscriber.stderr.take().unwrap()).lines();
-    let said = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_or_default();
+        .args(["subscribe", "--url", &url, "--query", SUBSCRIPTION]);
+    let (mut subscriber, said, mut stderr) = started(command).await;
     assert_eq!(said, "subscribed to the subscription");
     let variables = json!({"id": "9", "title": "stop"}).to_string();
     let output = switchboard()

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod cli;
 pub mod cluster;
 pub mod failover;
 pub mod moto;
