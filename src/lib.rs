@@ -11,6 +11,7 @@ pub mod caller;
 pub mod client;
 pub mod config;
 pub mod connections;
+pub mod definition;
 pub mod events;
 pub mod graphql;
 pub mod http;

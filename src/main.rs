@@ -45,6 +45,15 @@ enum Command {
     /// Write an `amplify_outputs.json` for a server (GraphQL and AppSync Events), so a stock
     /// Amplify app talks to it.
     AmplifyConfig(AmplifyConfigArgs),
+    /// The API definition file (`switchboard.yaml`).
+    #[command(subcommand)]
+    Api(ApiCommand),
+}
+
+#[derive(Subcommand)]
+enum ApiCommand {
+    /// Print the definition file's JSON Schema (for editors: `docs/switchboard.schema.json`).
+    Schema,
 }
 
 #[derive(Args)]
@@ -351,6 +360,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Some(Command::AmplifyConfig(args)) => amplify_config(args),
+        Some(Command::Api(ApiCommand::Schema)) => {
+            let schema = switchboard::definition::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(())
+        }
         Some(Command::Schema(SchemaCommand::Check(args))) => {
             check_schema(args);
             Ok(())

@@ -5,6 +5,7 @@
 mod support;
 
 mod access_control;
+mod api_definition;
 mod appsync_handshake;
 mod appsync_messages;
 mod auth;
