@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use support::cli::{started, switchboard};
+use support::cli::{run_cli, started, switchboard};
 use support::{KEY, TestServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -180,22 +180,6 @@ async fn serve_prints_a_ready_amplify_config_when_asked() {
     );
     assert!(printed.contains("endpoint: 'ws://localhost:"), "{printed}");
     child.kill().await.unwrap();
-}
-
-/// Runs the CLI to completion; its stdout lines as JSON and its stderr.
-async fn run_cli(args: &[&str]) -> (Vec<Json>, String) {
-    let output = tokio::time::timeout(Duration::from_secs(10), switchboard().args(args).output())
-        .await
-        .expect("the CLI finishes")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{args:?}: {stderr}");
-    let lines = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (lines, stderr)
 }
 
 #[tokio::test]

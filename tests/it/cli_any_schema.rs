@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
-use support::cli::{started, switchboard};
+use support::cli::{run_cli, started, switchboard};
 use support::{KEY, TestServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
@@ -45,19 +45,9 @@ async fn live_subscriber(args: &[&str]) -> Child {
 /// Runs `publish --query` for todo `id`; its printed `data`.
 async fn create_todo(common: &[&str], id: &str, done: bool) -> Json {
     let variables = json!({"id": id, "title": format!("todo {id}"), "done": done}).to_string();
-    let output = switchboard()
-        .arg("publish")
-        .args(common)
-        .args(["--query", MUTATION, "--variables", &variables])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let query = ["publish", "--query", MUTATION, "--variables", &variables];
+    let (lines, _) = run_cli(&[&query[..1], common, &query[1..]].concat()).await;
+    lines[0].clone()
 }
 
 /// A `--query` subscriber filtered on `done: true` gets exactly the matching todos, over
@@ -162,17 +152,18 @@ async fn a_subscription_the_server_ends_is_said_and_fails() {
     let (mut subscriber, said, mut stderr) = started(command).await;
     assert_eq!(said, "subscribed to the subscription");
     let variables = json!({"id": "9", "title": "stop"}).to_string();
-    let output = switchboard()
-        .args(["publish", "--url", &url, "--api-key", KEY])
-        .args(["--query", MUTATION, "--variables", &variables])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_cli(&[
+        "publish",
+        "--url",
+        &url,
+        "--api-key",
+        KEY,
+        "--query",
+        MUTATION,
+        "--variables",
+        &variables,
+    ])
+    .await;
     let status = tokio::time::timeout(Duration::from_secs(10), subscriber.wait())
         .await
         .expect("the subscriber exits")

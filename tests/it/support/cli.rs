@@ -4,6 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde_json::Value as Json;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
 
@@ -31,4 +32,21 @@ pub async fn started(mut command: Command) -> (Child, String, Lines<BufReader<Ch
         .unwrap()
         .unwrap_or_default();
     (child, said, stderr)
+}
+
+/// Runs the CLI to completion (10 s at most) and asserts it succeeded: its stdout lines as JSON,
+/// and its stderr.
+pub async fn run_cli(args: &[&str]) -> (Vec<Json>, String) {
+    let output = tokio::time::timeout(Duration::from_secs(10), switchboard().args(args).output())
+        .await
+        .expect("the CLI finishes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    let lines = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, stderr)
 }
