@@ -54,6 +54,13 @@ enum Command {
 enum ApiCommand {
     /// Print the definition file's JSON Schema (for editors: `docs/switchboard.schema.json`).
     Schema,
+    /// Check a definition file (YAML or JSON): each problem as `FILE:LINE:COLUMN: error[CODE]: …`
+    /// (or at its path in the model), exit 1 on any.
+    Check {
+        /// The definition file.
+        #[arg(default_value = "switchboard.yaml")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -223,6 +230,16 @@ fn server_api_key() -> Option<String> {
     )
 }
 
+/// Where a resumed subscription's stream stands, on stderr: `stream EPOCH:OFFSET, recovered: …`.
+fn print_stream(stream: &serde_json::Value) {
+    let epoch = stream["epoch"].as_str().unwrap_or_default();
+    let recovered = &stream["recovered"];
+    eprintln!(
+        "stream {epoch}:{}, recovered: {recovered}",
+        stream["offset"]
+    );
+}
+
 /// `--variables`: a JSON object.
 fn json_object(text: &str) -> Result<serde_json::Value, String> {
     match serde_json::from_str(text) {
@@ -299,12 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     |stream| {
                         eprintln!("subscribed to {channel}");
                         if args.resume.is_some() {
-                            eprintln!(
-                                "stream {}:{}, recovered: {}",
-                                stream["epoch"].as_str().unwrap_or_default(),
-                                stream["offset"],
-                                stream["recovered"]
-                            );
+                            print_stream(stream);
                         }
                     },
                     |event| println!("{event}"),
@@ -344,12 +356,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 |stream| {
                     eprintln!("subscribed to {what}");
                     if let Some(stream) = stream {
-                        eprintln!(
-                            "stream {}:{}, recovered: {}",
-                            stream["epoch"].as_str().unwrap_or_default(),
-                            stream["offset"],
-                            stream["recovered"]
-                        );
+                        print_stream(stream);
                     }
                 },
                 |data| println!("{data}"),
@@ -360,6 +367,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Some(Command::AmplifyConfig(args)) => amplify_config(args),
+        Some(Command::Api(ApiCommand::Check { file })) => {
+            match switchboard::definition::load::load(&file) {
+                Ok(definition) => {
+                    let summary = switchboard::definition::load::summary(&definition);
+                    println!("{}: ok ({summary})", file.display());
+                }
+                Err(problems) => {
+                    for problem in &problems {
+                        eprintln!("{problem}");
+                    }
+                    eprintln!("{} error(s)", problems.len());
+                    std::process::exit(1);
+                }
+            }
+            Ok(())
+        }
         Some(Command::Api(ApiCommand::Schema)) => {
             let schema = switchboard::definition::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);
@@ -374,26 +397,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// `amplify-config`: the file to `--out` (or stdout), the note about `ws://` on stderr.
 fn amplify_config(args: AmplifyConfigArgs) -> anyhow::Result<()> {
-    let parsed = url::Url::parse(&args.url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .with_context(|| {
-            format!(
-                "`{}` is not an http(s):// URL like http://localhost:4000/graphql",
-                args.url
-            )
-        })?;
-    let host = match (parsed.host_str(), parsed.port_or_known_default()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        _ => anyhow::bail!("`{}` names no host", args.url),
-    };
     let api_key = args.api_key.or_else(server_api_key);
-    let target = client::amplify::AmplifyTarget {
-        host,
-        tls: parsed.scheme() == "https",
-        default_mode: args.auth_default,
-        api_key: api_key.as_deref().filter(|k| !k.is_empty()),
-    };
+    let key = api_key.as_deref().filter(|k| !k.is_empty());
+    let target = client::amplify::AmplifyTarget::for_url(&args.url, args.auth_default, key)
+        .map_err(anyhow::Error::msg)?;
     let outputs = serde_json::to_string_pretty(&target.outputs())? + "\n";
     match &args.out {
         Some(path) => {

@@ -45,6 +45,30 @@ impl<'a> AmplifyTarget<'a> {
         }
     }
 
+    /// For a server the app reaches at `url` (`http(s)://host[:port]/graphql`).
+    pub fn for_url(
+        url: &str,
+        default_mode: AuthMode,
+        api_key: Option<&'a str>,
+    ) -> Result<Self, String> {
+        let parsed = url::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                format!("`{url}` is not an http(s):// URL like http://localhost:4000/graphql")
+            })?;
+        let host = match (parsed.host_str(), parsed.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            _ => return Err(format!("`{url}` names no host")),
+        };
+        Ok(Self {
+            host,
+            tls: parsed.scheme() == "https",
+            default_mode,
+            api_key,
+        })
+    }
+
     /// Amplify's name for the default mode: `defaultAuthMode` (JS) and
     /// `default_authorization_type` (`amplify_outputs.json`).
     fn mode_names(&self) -> (&'static str, &'static str) {

@@ -13,6 +13,7 @@ mod auth;
 mod events;
 pub mod flags;
 mod graphql;
+pub mod load;
 
 use std::collections::BTreeMap;
 

@@ -76,3 +76,101 @@ fn a_key_the_model_does_not_know_is_refused() {
         .to_string();
     assert!(error.contains("unknown field `resolver`"), "{error}");
 }
+
+/// `api check` on `yaml` (written to a file of its own): its exit code and what it printed.
+fn api_check(yaml: &str) -> (i32, String, String) {
+    let path = std::env::temp_dir().join(format!("switchboard-def-{}.yaml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, yaml).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["api", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).ok();
+    let name = path.display().to_string();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap().replace(&name, "FILE");
+    (
+        output.status.code().unwrap(),
+        text(output.stdout),
+        text(output.stderr),
+    )
+}
+
+#[test]
+fn api_check_passes_the_full_example_in_json_and_yaml() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["api", "check", FIXTURE])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.ends_with("ok (5 auth providers, 2 resolvers, 2 Events namespaces)\n"),
+        "{said}"
+    );
+    let yaml = "version: 1\nauth:\n  providers:\n    key: {type: API_KEY}\ngraphql:\n  auth: {default: key}\n";
+    assert_eq!(api_check(yaml).0, 0);
+}
+
+#[test]
+fn api_check_errors_name_the_file_the_place_and_the_code() {
+    let cases = [
+        (
+            "version: 1\ngraphql:\n  resolver: {}\n",
+            "FILE:3:3: error[E002]: unknown key `resolver` (expected one of schema, auth, introspection, environmentVariables, limits, userArgument, dataSources, functions, resolvers, subscriptions, invalidations)",
+        ),
+        (
+            "version: 1\ngraphql:\n  limits: {queryDepth: lots}\n",
+            "FILE:3:24: error[E003]: expected a value of type u32",
+        ),
+        (
+            "version: 1\nauth:\n  providers:\n    key: {type: API_KEYS}\n",
+            "FILE:4:17: error[E003]: `API_KEYS` is not one of API_KEY, api-key, AWS_IAM, iam, AMAZON_COGNITO_USER_POOLS, cognito, OPENID_CONNECT, oidc, AWS_LAMBDA, lambda",
+        ),
+        (
+            "version: 2\n",
+            "FILE: error[E006]: version: is 2; this Switchboard reads version 1",
+        ),
+    ];
+    for (yaml, wanted) in cases {
+        let (code, _, said) = api_check(yaml);
+        assert_eq!(code, 1, "{yaml}");
+        assert_eq!(said.lines().next().unwrap_or_default(), wanted, "{yaml}");
+    }
+}
+
+#[test]
+fn api_check_finds_what_needs_the_whole_definition() {
+    let yaml = "version: 1
+auth: {providers: {a: {type: AWS_LAMBDA}, b: {type: lambda}}}
+graphql:
+  auth: {default: a, additional: [b, c]}
+  dataSources: {None: {type: NONE}}
+  functions: {save: {dataSource: Jobs}}
+  resolvers:
+    Mutation.x: {kind: UNIT, dataSource: Nope}
+    Mutation.y: {kind: PIPELINE}
+    Mutation.z: {kind: PIPELINE, functions: [save, load]}
+events:
+  auth: {providers: [a], connect: [d]}
+";
+    let (code, _, said) = api_check(yaml);
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = said.lines().collect();
+    for wanted in [
+        "FILE: error[E203]: graphql.auth: an API has at most one AWS_LAMBDA provider; this one names a, b",
+        "FILE: error[E104]: graphql.functions.save.dataSource: unknown data source `Jobs` (defined: None)",
+        "FILE: error[E104]: graphql.resolvers.Mutation.x.dataSource: unknown data source `Nope` (defined: None)",
+        "FILE: error[E105]: graphql.resolvers.Mutation.y: a PIPELINE resolver needs functions",
+        "FILE: error[E104]: graphql.resolvers.Mutation.z.functions: unknown function `load`",
+        "FILE: error[E201]: graphql.auth.additional[1]: unknown provider `c` (defined: a, b)",
+        "FILE: error[E201]: events.auth.connect[0]: unknown provider `d` (defined: a, b)",
+    ] {
+        assert!(lines.contains(&wanted), "missing `{wanted}` in:\n{said}");
+    }
+    assert_eq!(lines.last(), Some(&"7 error(s)"), "{said}");
+}
