@@ -19,6 +19,8 @@ pub enum Code {
     E002,
     /// A value of the wrong type, or not one of its allowed values; a required key missing.
     E003,
+    /// A `${env.NAME}` that is not set and has no default, or a `${file.PATH}` that cannot be read.
+    E004,
     /// The file cannot be read.
     E005,
     /// A `version` this Switchboard does not read.
@@ -39,6 +41,7 @@ impl Code {
             Self::E001 => "E001",
             Self::E002 => "E002",
             Self::E003 => "E003",
+            Self::E004 => "E004",
             Self::E005 => "E005",
             Self::E006 => "E006",
             Self::E104 => "E104",
@@ -102,12 +105,42 @@ pub fn load(path: &Path) -> Result<Definition, Vec<Diagnostic>> {
         }]
     })?;
     let definition = parse(&text, &file).map_err(|d| vec![d])?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let definition = expanded(definition, dir, &file)?;
     let problems = check(&definition, &file);
     if problems.is_empty() {
         Ok(definition)
     } else {
         Err(problems)
     }
+}
+
+/// `definition` with its `${env…}` and `${file…}` references expanded (see
+/// [`super::expand`]); what cannot be is E004 at its path.
+fn expanded(definition: Definition, dir: &Path, file: &str) -> Result<Definition, Vec<Diagnostic>> {
+    let mut value = serde_json::to_value(&definition).expect("a definition is JSON");
+    let env = |name: &str| std::env::var(name).ok();
+    let problems: Vec<Diagnostic> = super::expand::expand(&mut value, dir, &env)
+        .into_iter()
+        .map(|unexpanded| Diagnostic {
+            code: Code::E004,
+            file: file.to_owned(),
+            at: At::Path(unexpanded.path),
+            message: unexpanded.message,
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // Only strings changed, into strings: the model takes them as it took the originals.
+    serde_json::from_value(value).map_err(|error| {
+        vec![Diagnostic {
+            code: Code::E003,
+            file: file.to_owned(),
+            at: At::File,
+            message: format!("after expansion: {error}"),
+        }]
+    })
 }
 
 /// Parses `text` (named `file` in diagnostics) into the model.

@@ -11,6 +11,7 @@
 
 mod auth;
 mod events;
+pub mod expand;
 pub mod flags;
 mod graphql;
 pub mod load;

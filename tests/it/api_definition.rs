@@ -100,6 +100,8 @@ fn api_check(yaml: &str) -> (i32, String, String) {
 fn api_check_passes_the_full_example_in_json_and_yaml() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["api", "check", FIXTURE])
+        .env("DEV_JWT_SECRET", "a-local-secret-of-32-bytes-or-more")
+        .env("SWITCHBOARD_KEY", "da2-from-the-environment")
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&output.stdout);
@@ -173,4 +175,24 @@ events:
         assert!(lines.contains(&wanted), "missing `{wanted}` in:\n{said}");
     }
     assert_eq!(lines.last(), Some(&"7 error(s)"), "{said}");
+}
+
+#[test]
+fn an_unset_environment_reference_is_e004_at_its_path_and_placeholders_stay() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["api", "check", FIXTURE])
+        .env_remove("DEV_JWT_SECRET")
+        .env_remove("SWITCHBOARD_KEY")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8(output.stderr).unwrap();
+    for wanted in [
+        "error[E004]: apiKeys[0].value: `${env.SWITCHBOARD_KEY}` is not set and has no default",
+        "error[E004]: auth.providers.corp.local.hs256Secret: `${env.DEV_JWT_SECRET}` is not set and has no default",
+    ] {
+        assert!(said.contains(wanted), "missing `{wanted}` in:\n{said}");
+    }
+    // `${args.userId}` in the subscription rules is a placeholder, not an environment reference.
+    assert!(!said.contains("args.userId"), "{said}");
 }
