@@ -61,6 +61,14 @@ enum ApiCommand {
         #[arg(default_value = "switchboard.yaml")]
         file: PathBuf,
     },
+    /// Print the effective definition (references expanded, secrets redacted) as YAML, or
+    /// JSON with `--json`.
+    Print {
+        #[arg(default_value = "switchboard.yaml")]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -380,6 +388,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     eprintln!("{} error(s)", problems.len());
                     std::process::exit(1);
                 }
+            }
+            Ok(())
+        }
+        Some(Command::Api(ApiCommand::Print { file, json })) => {
+            let loaded =
+                switchboard::definition::load::load_both(&file).unwrap_or_else(|problems| {
+                    for problem in &problems {
+                        eprintln!("{problem}");
+                    }
+                    std::process::exit(1)
+                });
+            let shown = switchboard::definition::print::redacted(&loaded.raw, loaded.definition);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&shown)?);
+            } else {
+                print!("{}", serde_saphyr::to_string(&shown)?);
             }
             Ok(())
         }

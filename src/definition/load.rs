@@ -93,8 +93,20 @@ pub fn summary(definition: &Definition) -> String {
     )
 }
 
+/// A definition as written, and as used (references expanded).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub raw: Definition,
+    pub definition: Definition,
+}
+
 /// Reads and parses the definition at `path`, then checks it as a whole.
 pub fn load(path: &Path) -> Result<Definition, Vec<Diagnostic>> {
+    load_both(path).map(|loaded| loaded.definition)
+}
+
+/// [`load`], keeping the definition as written beside it (what `api print` redacts from).
+pub fn load_both(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| {
         vec![Diagnostic {
@@ -104,12 +116,12 @@ pub fn load(path: &Path) -> Result<Definition, Vec<Diagnostic>> {
             message: format!("cannot read the file: {error}"),
         }]
     })?;
-    let definition = parse(&text, &file).map_err(|d| vec![d])?;
+    let raw = parse(&text, &file).map_err(|d| vec![d])?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let definition = expanded(definition, dir, &file)?;
+    let definition = expanded(raw.clone(), dir, &file)?;
     let problems = check(&definition, &file);
     if problems.is_empty() {
-        Ok(definition)
+        Ok(Loaded { raw, definition })
     } else {
         Err(problems)
     }

@@ -15,6 +15,7 @@ pub mod expand;
 pub mod flags;
 mod graphql;
 pub mod load;
+pub mod print;
 
 use std::collections::BTreeMap;
 

@@ -196,3 +196,51 @@ fn an_unset_environment_reference_is_e004_at_its_path_and_placeholders_stay() {
     // `${args.userId}` in the subscription rules is a placeholder, not an environment reference.
     assert!(!said.contains("args.userId"), "{said}");
 }
+
+#[test]
+fn api_print_round_trips_and_redacts_secrets_by_their_source() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .env("DEV_JWT_SECRET", "a-local-secret-of-32-bytes-or-more")
+            .env("SWITCHBOARD_KEY", "da2-from-the-environment")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let printed = run(&["api", "print", FIXTURE]);
+    assert!(
+        printed.contains("<redacted: env SWITCHBOARD_KEY>"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("<redacted: env DEV_JWT_SECRET>"),
+        "{printed}"
+    );
+    assert!(!printed.contains("da2-from-the-environment") && !printed.contains("a-local-secret"));
+    // Printed YAML loads back to the same model (the secrets as printed).
+    let path =
+        std::env::temp_dir().join(format!("switchboard-printed-{}.yaml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, &printed).unwrap();
+    let again = run(&["api", "print", "--json", path.to_str().unwrap()]);
+    let json = run(&["api", "print", "--json", FIXTURE]);
+    let (mut again, mut json): (Definition, Definition) = (
+        serde_json::from_str(&again).unwrap(),
+        serde_json::from_str(&json).unwrap(),
+    );
+    // The printed secrets are literal markers, which print again as `<redacted>`.
+    for definition in [&mut again, &mut json] {
+        for key in &mut definition.api_keys {
+            key.value = key.value.as_ref().map(|_| "<secret>".to_owned());
+        }
+        for provider in definition.auth.providers.values_mut() {
+            if let Some(local) = provider.local.as_mut() {
+                local.hs256_secret = local.hs256_secret.as_ref().map(|_| "<secret>".to_owned());
+            }
+        }
+    }
+    assert_eq!(again, json, "print, then load, gives the same model");
+    std::fs::remove_file(&path).ok();
+}
