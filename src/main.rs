@@ -1,11 +1,12 @@
 //! The `switchboard` command: `serve` (the default), `publish`, `subscribe` and `schema check`.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use switchboard::api::check;
-use switchboard::auth::AuthMode;
+use switchboard::client::args::{
+    AmplifyConfigArgs, ApiCommand, CheckArgs, PublishArgs, SchemaCommand, SubscribeArgs,
+    server_api_key,
+};
 use switchboard::client::{self, StatusInput};
 use switchboard::config::LogFormat;
 use switchboard::graphql::schema;
@@ -50,194 +51,6 @@ enum Command {
     Api(ApiCommand),
 }
 
-#[derive(Subcommand)]
-enum ApiCommand {
-    /// Print the definition file's JSON Schema (for editors: `docs/switchboard.schema.json`).
-    Schema,
-    /// Check a definition file (YAML or JSON): each problem as `FILE:LINE:COLUMN: error[CODE]: …`
-    /// (or at its path in the model), exit 1 on any.
-    Check {
-        /// The definition file.
-        #[arg(default_value = "switchboard.yaml")]
-        file: PathBuf,
-    },
-    /// Print the effective definition (references expanded, secrets redacted) as YAML, or
-    /// JSON with `--json`.
-    Print {
-        #[arg(default_value = "switchboard.yaml")]
-        file: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Args)]
-struct AmplifyConfigArgs {
-    /// The server's GraphQL endpoint, as the app reaches it (`https://` with a certificate).
-    #[arg(
-        long,
-        env = "SWITCHBOARD_URL",
-        default_value = "http://localhost:4000/graphql"
-    )]
-    url: String,
-    /// The API key the app sends (else `SWITCHBOARD_CLIENT_API_KEY`, else the first of
-    /// `SWITCHBOARD_API_KEY`); without one the file has no `api_key`.
-    #[arg(long, env = "SWITCHBOARD_CLIENT_API_KEY")]
-    api_key: Option<String>,
-    /// The server's default auth mode (`serve --auth-default`).
-    #[arg(long, env = "SWITCHBOARD_AUTH_DEFAULT", default_value = "api-key")]
-    auth_default: AuthMode,
-    /// Where to write it (`amplify_outputs.json`); standard output when absent.
-    #[arg(long)]
-    out: Option<PathBuf>,
-}
-
-#[derive(Subcommand)]
-enum SchemaCommand {
-    /// Check that an SDL file can be served and print its routes, history queries and auth
-    /// rules; an error is printed as FILE:LINE:COLUMN and exits with 1.
-    Check(CheckArgs),
-}
-
-#[derive(Args)]
-struct CheckArgs {
-    /// The SDL file; the embedded status schema when absent.
-    file: Option<PathBuf>,
-    /// The auth mode of fields without auth directives, as `serve` takes it.
-    #[arg(long, env = "SWITCHBOARD_AUTH_DEFAULT", default_value = "api-key")]
-    auth_default: AuthMode,
-    /// A rules file (`serve --rules`): checked against the schema, its filters and
-    /// invalidations listed.
-    #[arg(long, env = "SWITCHBOARD_RULES")]
-    rules: Option<PathBuf>,
-}
-
-#[derive(Args)]
-struct Target {
-    /// The server's GraphQL endpoint.
-    #[arg(
-        long,
-        env = "SWITCHBOARD_URL",
-        default_value = "http://127.0.0.1:4000/graphql"
-    )]
-    url: String,
-    /// The API key to send as `x-api-key` (else `SWITCHBOARD_CLIENT_API_KEY`, else the first of
-    /// the server's `SWITCHBOARD_API_KEY`, so one export serves both).
-    #[arg(long, env = "SWITCHBOARD_CLIENT_API_KEY")]
-    api_key: Option<String>,
-    /// A CA certificate (PEM) to trust for `https://` and `wss://`, besides the system's: a
-    /// local server's `--tls-self-signed DIR/ca.pem`.
-    #[arg(long, env = "SWITCHBOARD_CA_FILE")]
-    ca_file: Option<PathBuf>,
-}
-
-impl Target {
-    fn endpoint(self) -> anyhow::Result<client::Endpoint> {
-        let tls = switchboard::net::http_client::cli_tls(self.ca_file.as_deref())
-            .map_err(anyhow::Error::msg)?;
-        let api_key = self
-            .api_key
-            .or_else(server_api_key)
-            .filter(|key| !key.is_empty())
-            .context(
-                "no API key: pass --api-key KEY (the key `serve` printed or was given), or set \
-                 SWITCHBOARD_CLIENT_API_KEY or SWITCHBOARD_API_KEY",
-            )?;
-        Ok(client::Endpoint {
-            url: self.url,
-            api_key,
-            tls,
-        })
-    }
-}
-
-#[derive(Args)]
-struct PublishArgs {
-    #[command(flatten)]
-    target: Target,
-    /// Any mutation (or query) of the served schema, instead of a status: prints its `data`.
-    #[arg(long, conflicts_with_all = ["user_id", "job_id", "status", "channel"])]
-    query: Option<String>,
-    /// The variables of `--query`, as a JSON object.
-    #[arg(long, requires = "query", value_parser = json_object)]
-    variables: Option<serde_json::Value>,
-    /// The user whose subscribers receive the status.
-    #[arg(long, required_unless_present_any = ["channel", "query"])]
-    user_id: Option<String>,
-    /// The job the status belongs to.
-    #[arg(long, required_unless_present_any = ["channel", "query"])]
-    job_id: Option<String>,
-    /// loading_agents, invoking_<agent>, calling_<tool>, agent_complete_<agent>, validating,
-    /// synthesizing, complete or error.
-    #[arg(long, required_unless_present_any = ["channel", "query"])]
-    status: Option<String>,
-    /// Publish AppSync Events to this channel (`/default/jobs`) instead of a status; prints
-    /// the `successful` and `failed` lists.
-    #[arg(long, conflicts_with_all = ["user_id", "job_id", "status"])]
-    channel: Option<String>,
-    /// An event for `--channel`, as JSON (repeat for up to five).
-    #[arg(long = "event", requires = "channel")]
-    events: Vec<String>,
-    /// The agent reporting it (`geo_agent`).
-    #[arg(long)]
-    agent_name: Option<String>,
-    /// A human-readable detail (why a job failed, say).
-    #[arg(long)]
-    message: Option<String>,
-    /// Makes retries safe: a publish repeated with the same key within the server's
-    /// `--idempotency-ttl` gets the first answer and publishes nothing new.
-    #[arg(long)]
-    idempotency_key: Option<String>,
-}
-
-#[derive(Args)]
-struct SubscribeArgs {
-    #[command(flatten)]
-    target: Target,
-    /// Any subscription of the served schema (`subscription { onCreateTodo { id title } }`),
-    /// instead of a user's statuses: prints each response's `data`.
-    #[arg(long, conflicts_with_all = ["user_id", "channel"])]
-    query: Option<String>,
-    /// The variables of `--query`, as a JSON object.
-    #[arg(long, requires = "query", value_parser = json_object)]
-    variables: Option<serde_json::Value>,
-    /// The WebSocket protocol to subscribe over.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "transport-ws",
-        conflicts_with = "channel"
-    )]
-    protocol: client::subscribe::Wire,
-    /// The user whose statuses to print.
-    #[arg(long, required_unless_present_any = ["channel", "query"])]
-    user_id: Option<String>,
-    /// Print the AppSync Events of this channel (`/default/jobs/*`) instead, one JSON line each.
-    #[arg(long, conflicts_with = "user_id")]
-    channel: Option<String>,
-    /// Exit after this many statuses.
-    #[arg(long)]
-    count: Option<usize>,
-    /// Print each status with its position (`{"epoch","offset","status"}`; for `--channel`,
-    /// `{"epoch","offset","event"}`); with a position (`EPOCH:OFFSET`, as printed), first every
-    /// kept one after it.
-    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "EPOCH:OFFSET", value_parser = client::ResumeFrom::parse)]
-    resume: Option<client::ResumeFrom>,
-}
-
-/// The first of the server's keys (`SWITCHBOARD_API_KEY`, comma-separated, each maybe
-/// `KEY@EXPIRY`), so one export serves the server and the CLI.
-fn server_api_key() -> Option<String> {
-    let keys = std::env::var("SWITCHBOARD_API_KEY").ok()?;
-    let first = keys.split(',').next()?;
-    Some(
-        first
-            .split_once('@')
-            .map_or(first, |(key, _)| key)
-            .to_owned(),
-    )
-}
-
 /// Where a resumed subscription's stream stands, on stderr: `stream EPOCH:OFFSET, recovered: …`.
 fn print_stream(stream: &serde_json::Value) {
     let epoch = stream["epoch"].as_str().unwrap_or_default();
@@ -246,15 +59,6 @@ fn print_stream(stream: &serde_json::Value) {
         "stream {epoch}:{}, recovered: {recovered}",
         stream["offset"]
     );
-}
-
-/// `--variables`: a JSON object.
-fn json_object(text: &str) -> Result<serde_json::Value, String> {
-    match serde_json::from_str(text) {
-        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
-        Ok(_) => Err("must be a JSON object, like '{\"id\": \"1\"}'".to_owned()),
-        Err(error) => Err(format!("is not JSON: {error}")),
-    }
 }
 
 /// Errors are one line on stderr (the cause chain joined by `: `), never a backtrace.
@@ -276,9 +80,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(settings)) => serve(*settings).await,
         Some(Command::Publish(args)) => {
             if let Some(channel) = &args.channel {
-                let answer =
-                    client::events::publish(&args.target.endpoint()?, channel, &args.events)
-                        .await?;
+                let answer = client::events::publish(
+                    &args.target.endpoint().map_err(anyhow::Error::msg)?,
+                    channel,
+                    &args.events,
+                )
+                .await?;
                 println!("{answer}");
                 return Ok(());
             }
@@ -288,7 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .clone()
                     .unwrap_or_else(|| serde_json::json!({}));
                 let data = client::execute(
-                    &args.target.endpoint()?,
+                    &args.target.endpoint().map_err(anyhow::Error::msg)?,
                     query,
                     &variables,
                     args.idempotency_key.as_deref(),
@@ -305,7 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 message: args.message,
             };
             let status = client::publish_status(
-                &args.target.endpoint()?,
+                &args.target.endpoint().map_err(anyhow::Error::msg)?,
                 &input,
                 args.idempotency_key.as_deref(),
             )
@@ -314,7 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Subscribe(args)) => {
-            let endpoint = args.target.endpoint()?;
+            let endpoint = args.target.endpoint().map_err(anyhow::Error::msg)?;
             if let Some(channel) = &args.channel {
                 let subscription = client::events::subscribe(
                     &endpoint,

@@ -4,6 +4,7 @@
 //! (`--channel`, see [`events`]).
 
 pub mod amplify;
+pub mod args;
 pub mod events;
 mod failure;
 pub mod subscribe;
