@@ -21,8 +21,10 @@ pub enum ApiCommand {
     /// Print the effective definition (references expanded, secrets redacted) as YAML, or
     /// JSON with `--json`.
     Print {
+        /// The definition file.
         #[arg(default_value = "switchboard.yaml")]
         file: PathBuf,
+        /// JSON instead of YAML.
         #[arg(long)]
         json: bool,
     },
