@@ -218,6 +218,9 @@ fn diagnose(error: &YamlError, file: &str) -> Diagnostic {
         YamlError::NullIntoString { .. } => {
             (Code::E003, "expected a string, found null".to_owned())
         }
+        YamlError::ExternalMessage { msg, .. } | YamlError::Message { msg, .. } => {
+            (Code::E001, msg.clone())
+        }
         other => (Code::E001, other.to_string()),
     };
     let at = error.location().map_or(At::File, |l| At::Position {

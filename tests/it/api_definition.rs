@@ -137,6 +137,10 @@ fn api_check_errors_name_the_file_the_place_and_the_code() {
             "version: 2\n",
             "FILE: error[E006]: version: is 2; this Switchboard reads version 1",
         ),
+        (
+            "version: 1\n\tgraphql: x\n",
+            "FILE:1:10: error[E001]: while scanning a plain scalar, found a tab",
+        ),
     ];
     for (yaml, wanted) in cases {
         let (code, _, said) = api_check(yaml);
@@ -243,4 +247,19 @@ fn api_print_round_trips_and_redacts_secrets_by_their_source() {
     }
     assert_eq!(again, json, "print, then load, gives the same model");
     std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_e005() {
+    let missing =
+        std::env::temp_dir().join(format!("switchboard-none-{}.yaml", uuid::Uuid::new_v4()));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["api", "check"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let said = String::from_utf8(output.stderr).unwrap();
+    let wanted = format!("{}: error[E005]: cannot read the file: ", missing.display());
+    assert!(said.starts_with(&wanted), "{said}");
 }
