@@ -117,10 +117,10 @@ impl App {
     /// Builds a node's state: loads and checks the schema, wires the index, bus, history and
     /// store. Returns the API key it generated when the settings have none.
     pub async fn new(settings: Settings) -> Result<(Arc<Self>, Option<String>), ServerError> {
-        if settings.connection_timeout <= settings.keepalive {
+        if settings.websocket.connection_timeout <= settings.websocket.keepalive {
             return Err(ServerError::Settings(format!(
                 "--connection-timeout ({:?}) must be longer than --keepalive ({:?}), or AppSync clients drop the connection between keep-alives",
-                settings.connection_timeout, settings.keepalive
+                settings.websocket.connection_timeout, settings.websocket.keepalive
             )));
         }
         let sdl = match &settings.schema {

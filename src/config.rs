@@ -10,9 +10,13 @@ use clap::Parser;
 use crate::caller::auth_mode::AuthMode;
 
 mod cluster;
+mod duration;
+mod websocket;
 
 pub use crate::events::settings::{EventSettings, NamespaceModes, parse_owner_segment};
 pub use cluster::{ClusterSettings, StoreKind};
+pub use duration::parse_duration;
+pub use websocket::WebSocketSettings;
 
 /// How log lines are written (to stderr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -363,39 +367,13 @@ pub struct Settings {
     pub node_id: Option<String>,
 
     #[command(flatten)]
+    pub websocket: WebSocketSettings,
+
+    #[command(flatten)]
     pub cluster: ClusterSettings,
 
     #[command(flatten)]
     pub events: EventSettings,
-
-    /// Interval between keep-alives on graphql-transport-ws (a WebSocket ping) and AppSync
-    /// (`ka`). At most 60 s: Amplify marks a connection as disrupted after 65 s without one.
-    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_KEEPALIVE", default_value = "60s", value_parser = parse_keepalive)]
-    pub keepalive: Duration,
-
-    /// The `connectionTimeoutMs` AppSync clients are told in `connection_ack`: how long they wait
-    /// without a keep-alive before they reconnect. AppSync's value; must exceed `--keepalive`.
-    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_CONNECTION_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
-    pub connection_timeout: Duration,
-
-    /// How long one WebSocket connection may live before the server closes it normally (1000);
-    /// clients reconnect. AppSync's limit is 24 hours.
-    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_MAX_CONNECTION_LIFETIME", default_value = "24h", value_parser = parse_duration)]
-    pub max_connection_lifetime: Duration,
-
-    /// Interval between `ka` messages on the legacy subscriptions-transport-ws protocol. Apollo's
-    /// legacy client drops a connection that hears no `ka` for 30 s (its default `timeout`), so
-    /// this stays well below that.
-    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_LEGACY_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
-    pub legacy_keepalive: Duration,
-
-    /// How long a new WebSocket may take to send `connection_init`.
-    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub connection_init_timeout: Duration,
-
-    /// How long validating and registering a subscription may take before it is refused.
-    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_SUBSCRIBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    pub subscribe_timeout: Duration,
 
     /// Messages queued per connection before it is closed as a slow consumer.
     #[arg(
@@ -546,26 +524,6 @@ pub struct Settings {
     )]
     pub user_arg: String,
 
-    /// WebSocket read buffer per connection, in bytes (allocated up front for every socket, so it
-    /// weighs on every idle connection; it is also the most one read takes, so a larger client
-    /// message arrives in more reads: a subscribe is a few hundred bytes).
-    #[arg(
-        hide_short_help = true,
-        help_heading = "WebSocket",
-        long,
-        env = "SWITCHBOARD_WS_READ_BUFFER_BYTES",
-        default_value_t = 512
-    )]
-    pub ws_read_buffer_bytes: usize,
-
-    /// WebSocket bytes buffered before a write goes to the socket.
-    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
-    pub ws_write_buffer_bytes: usize,
-
-    /// Most WebSocket bytes buffered for a socket that does not drain.
-    #[arg(hide_short_help = true, help_heading = "WebSocket", long, env = "SWITCHBOARD_WS_MAX_WRITE_BUFFER_BYTES", default_value_t = 1024 * 1024)]
-    pub ws_max_write_buffer_bytes: usize,
-
     /// Certificate chain (PEM) to serve HTTPS and WSS with; needs `--tls-key`.
     #[arg(
         hide_short_help = true,
@@ -608,38 +566,6 @@ impl Settings {
         Self::try_parse_from(
             std::iter::once("switchboard".into()).chain(args.into_iter().map(Into::into)),
         )
-    }
-}
-
-/// A keep-alive interval: a duration of at most 60 s, and more than zero.
-fn parse_keepalive(text: &str) -> Result<Duration, String> {
-    let every = parse_duration(text)?;
-    if every.is_zero() || every > Duration::from_secs(60) {
-        return Err(format!(
-            "`{text}`: the keep-alive interval must be between 1ms and 60s (AppSync clients give up after 65 s of silence)"
-        ));
-    }
-    Ok(every)
-}
-
-/// Parses `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 500ms, 10s, 5m or 1h"))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        other => Err(format!(
-            "unknown duration unit `{other}` in `{text}` (use ms, s, m or h)"
-        )),
     }
 }
 

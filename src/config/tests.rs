@@ -18,7 +18,7 @@ fn defaults_match_the_readme() {
     assert_eq!(s.outbound_queue, 1024);
     assert_eq!(s.max_frame_bytes, 262_144);
     assert_eq!(s.max_subscriptions_per_connection, 100);
-    assert_eq!(s.connection_init_timeout, Duration::from_secs(10));
+    assert_eq!(s.websocket.connection_init_timeout, Duration::from_secs(10));
     assert_eq!(s.history_per_topic, 100);
     assert_eq!(s.cluster.redis_url, None);
     assert_eq!(s.cluster.store_kind(), StoreKind::Memory);
@@ -29,13 +29,16 @@ fn defaults_match_the_readme() {
     assert_eq!(s.history_max_age, Duration::from_secs(24 * 3600));
     let clustered = Settings::from_args(["--redis-url", "redis://127.0.0.1:6379"]).unwrap();
     assert_eq!(clustered.cluster.store_kind(), StoreKind::Redis);
-    assert_eq!(s.connection_timeout, Duration::from_secs(300));
-    assert_eq!(s.max_connection_lifetime, Duration::from_secs(24 * 3600));
+    assert_eq!(s.websocket.connection_timeout, Duration::from_secs(300));
+    assert_eq!(
+        s.websocket.max_connection_lifetime,
+        Duration::from_secs(24 * 3600)
+    );
     assert_eq!(s.max_payload_bytes, 245_760);
     assert!(Settings::from_args(["--keepalive", "61s"]).is_err());
     assert!(Settings::from_args(["--keepalive", "0s"]).is_err());
     assert!(
-        s.legacy_keepalive < Duration::from_secs(30),
+        s.websocket.legacy_keepalive < Duration::from_secs(30),
         "inside Apollo's 30 s alarm"
     );
 }

@@ -103,12 +103,13 @@ pub async fn upgrade(
 
 /// The buffers and size limits every WebSocket gets.
 pub fn sized(ws: WebSocketUpgrade, settings: &crate::config::Settings) -> WebSocketUpgrade {
-    ws.read_buffer_size(settings.ws_read_buffer_bytes)
-        .write_buffer_size(settings.ws_write_buffer_bytes)
+    ws.read_buffer_size(settings.websocket.ws_read_buffer_bytes)
+        .write_buffer_size(settings.websocket.ws_write_buffer_bytes)
         .max_write_buffer_size(
             settings
+                .websocket
                 .ws_max_write_buffer_bytes
-                .max(settings.ws_write_buffer_bytes + 1),
+                .max(settings.websocket.ws_write_buffer_bytes + 1),
         )
         .max_message_size(settings.max_frame_bytes)
         .max_frame_size(settings.max_frame_bytes)

@@ -297,8 +297,10 @@ impl Protocol {
     /// How often the server sends this protocol's keep-alive.
     pub fn keepalive(self, settings: &crate::config::Settings) -> std::time::Duration {
         match self {
-            Self::GraphqlTransportWs | Self::AppSync | Self::AppSyncEvents => settings.keepalive,
-            Self::SubscriptionsTransportWs => settings.legacy_keepalive,
+            Self::GraphqlTransportWs | Self::AppSync | Self::AppSyncEvents => {
+                settings.websocket.keepalive
+            }
+            Self::SubscriptionsTransportWs => settings.websocket.legacy_keepalive,
         }
     }
 

@@ -237,7 +237,7 @@ impl Session {
         let opened = Instant::now();
         // A lifetime too long to add up is as good as none (as `sleep` would take it).
         let end_of_life = opened
-            .checked_add(settings.max_connection_lifetime)
+            .checked_add(settings.websocket.max_connection_lifetime)
             .unwrap_or_else(|| opened + Duration::from_secs(100 * 365 * 24 * 3600));
         // One timer for both deadlines (each timer is a hundred bytes in every idle session):
         // `connection_init`'s until the client is acknowledged, then the end of its life. A
@@ -245,7 +245,7 @@ impl Session {
         let init_by = if self.protocol.authenticates_at_upgrade() {
             end_of_life
         } else {
-            opened + settings.connection_init_timeout
+            opened + settings.websocket.connection_init_timeout
         };
         let deadline = tokio::time::sleep_until(end_of_life.min(init_by));
         tokio::pin!(deadline);
@@ -506,7 +506,7 @@ impl Session {
     }
 
     fn ack(&self) -> Reply<'static> {
-        let timeout = self.app.settings.connection_timeout.as_millis();
+        let timeout = self.app.settings.websocket.connection_timeout.as_millis();
         Reply::Ack {
             connection_timeout_ms: u64::try_from(timeout).unwrap_or(u64::MAX),
         }

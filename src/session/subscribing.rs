@@ -66,7 +66,7 @@ impl Session {
             &self.app.api,
             &request,
             document,
-            self.app.settings.subscribe_timeout,
+            self.app.settings.websocket.subscribe_timeout,
             |field, args| {
                 let context = Context {
                     args,
