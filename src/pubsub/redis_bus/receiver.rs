@@ -340,14 +340,21 @@ async fn catch_up_many(shared: &Arc<Shared>, topics: &[String]) {
         }
         return;
     }
-    let starts: Vec<(&String, Position)> = topics
-        .iter()
-        .filter_map(|topic| {
-            let topics = shared.topics();
-            let state = topics.get(topic).filter(|state| state.gap)?;
-            Some((topic, state.delivered.clone().or(state.floor.clone())?))
-        })
-        .collect();
+    let mut starts: Vec<(&String, Position)> = Vec::new();
+    for topic in topics {
+        let start = shared
+            .topics()
+            .get(topic)
+            .filter(|state| state.gap)
+            .map(|state| state.delivered.clone().or(state.floor.clone()));
+        match start {
+            Some(Some(cursor)) => starts.push((topic, cursor)),
+            // Not listening long enough to know where the stream stood: nothing to catch up
+            // (as in `catch_up`).
+            Some(None) => clear_gap(shared, topic),
+            None => {}
+        }
+    }
     let pages =
         futures_util::future::join_all(starts.iter().map(|(topic, cursor)| {
             shared.read(topic, ReadFrom::After(cursor.offset), CATCHUP_PAGE)
@@ -364,10 +371,6 @@ async fn catch_up_many(shared: &Arc<Shared>, topics: &[String]) {
             }
             _ => catch_up(shared, topic).await,
         }
-    }
-    // A topic with a gap but no position yet has nothing to catch up (see `catch_up`).
-    for topic in topics {
-        catch_up(shared, topic).await;
     }
 }
 
