@@ -16,15 +16,6 @@ pub fn appsync_error(status: StatusCode, error_type: ErrorType, message: &str) -
     (status, Json(body)).into_response()
 }
 
-/// The status a failed publish (or history read) is answered with, by its type: 503 when
-/// nothing was published, so a retry is safe; 504 when the bus never said.
-pub fn bus_status(error_type: ErrorType) -> StatusCode {
-    match error_type {
-        ErrorType::PublishOutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
 /// A request to a WebSocket endpoint that is no WebSocket upgrade (axum's `rejection`), in
 /// AppSync's shape: which subprotocols to offer, and where the request belongs (`instead`).
 pub fn not_an_upgrade(

@@ -136,7 +136,7 @@ pub async fn publish(
     {
         Ok(outcome) => (StatusCode::OK, axum::Json(outcome.body())).into_response(),
         Err(e) => error(
-            super::errors::bus_status(e.error_type()),
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             e.error_type(),
             &e.to_string(),
         ),

@@ -162,7 +162,9 @@ fn respond(response: &async_graphql::Response) -> Response {
             lift_error_type(error);
         }
     }
-    let status = failed_publish.map_or(StatusCode::OK, |e| errors::bus_status(e.error_type()));
+    let status = failed_publish.map_or(StatusCode::OK, |e| {
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+    });
     (status, Json(body)).into_response()
 }
 

@@ -48,6 +48,15 @@ impl BusError {
             Self::OutcomeUnknown(_) => ErrorType::PublishOutcomeUnknown,
         }
     }
+
+    /// The HTTP status a caller is answered with (and an Events `failed` entry's `code`): 503
+    /// when nothing was published, so a retry is safe; 504 when the bus never said.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unavailable(_) => 503,
+            Self::OutcomeUnknown(_) => 504,
+        }
+    }
 }
 
 /// What the bus did, for tests and metrics.

@@ -57,11 +57,7 @@ pub async fn publish_events(
             }
             Err(error) if outcome.successful.is_empty() => return Err(error),
             Err(error) => {
-                let code = match error {
-                    BusError::Unavailable(_) => 503,
-                    BusError::OutcomeUnknown(_) => 504,
-                };
-                outcome.failed(&identifier, index, code, &error.to_string());
+                outcome.failed(&identifier, index, error.status(), &error.to_string());
                 // The bus is failing: the rest are not tried, and said so.
                 for later in index + 1..events.len() {
                     let unsent = uuid::Uuid::new_v4().to_string();

@@ -57,6 +57,13 @@ impl PublishError {
             Self::Bus(bus) => bus.error_type(),
         }
     }
+
+    /// The HTTP status a caller is answered with ([`BusError::status`]).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Bus(bus) => bus.status(),
+        }
+    }
 }
 
 /// Where a mutation result goes: onto the bus, which writes it to its topics' streams and
